@@ -1,0 +1,71 @@
+"""Checkpoints: safetensors weights with the config as JSON in the metadata. No pickle is ever loaded.
+
+Writes are atomic: a temporary file in the same folder, then ``os.replace``, so a reader (or a run
+killed mid-write) never sees half a file.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from engine.model import ModelConfig, Transformer
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used: missing, truncated, corrupted or not MaskLab's."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)``, then move the finished file into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(model: Transformer, path, metadata: dict | None = None) -> None:
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    meta = {"config": model.config.to_json(), "format": "masklab-1"}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_metadata(path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"no weights file at {path}") from None
+    except Exception as e:  # safetensors raises its own error types for truncated or garbage headers
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from e
+
+
+def load_model(path, device=None) -> Transformer:
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise CheckpointError(f"{path} has no MaskLab config in its metadata")
+    config = ModelConfig.from_json(meta["config"])
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as e:
+        raise CheckpointError(f"{path} could not be read: {e}") from e
+    model = Transformer(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not match its config: {str(e).splitlines()[0]}") from e
+    model.eval()
+    return model.to(device) if device is not None else model

@@ -1,0 +1,348 @@
+"""One transformer, four architectures.
+
+An ``encoder`` is the stack with a bidirectional mask, a ``decoder`` the same stack with a causal
+mask, a ``prefix_lm`` the same stack with a prefix mask. An ``encoder_decoder`` runs the stack over the
+input and a second stack, with cross-attention, over the target. Four switches walk the
+encoder-decoder towards a decoder-only, one assumption at a time:
+
+(a) ``shared_attention``: self- and cross-attention become one attention, with one set of parameters,
+    over [input; target] (the target's positions continue after the input's);
+(b) ``shared_params``: the decoder reuses the encoder's layers;
+(c) ``layerwise_cross``: decoder layer i reads encoder layer i instead of the encoder's last layer;
+(d) ``causal_input``: the encoder's self-attention becomes causal.
+
+With (a)+(b)+(c) the model computes exactly what ``prefix_lm`` computes on the concatenated sequence,
+and its state dict has the same keys; adding (d) gives exactly ``decoder``. Tests check both.
+"""
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.losses import mean_nll
+from engine.masks import ARCHITECTURES, Architecture, check_architecture, prefix_mask
+
+
+@dataclass
+class LayerCache:
+    """Keys and values one attention has already computed, (B, H, S, D) each."""
+
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+
+@dataclass
+class KVCache:
+    """What an incremental decoder keeps between calls.
+
+    ``length`` counts the target (decoder-stream) positions consumed so far; ``memory`` holds the
+    encoder's states for an encoder-decoder, so later calls need no encoder input.
+    """
+
+    self_attn: list[LayerCache]
+    cross_attn: list[LayerCache]
+    length: int = 0
+    n_prefix: int = 0
+    memory: list[torch.Tensor] | None = None
+
+    @classmethod
+    def empty(cls, n_layer: int) -> "KVCache":
+        return cls([LayerCache() for _ in range(n_layer)], [LayerCache() for _ in range(n_layer)])
+
+
+class Attention(nn.Module):
+    """Multi-head attention of queries from ``x`` over keys and values from ``kv``."""
+
+    def __init__(self, d_model: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.proj = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x, kv, mask, cache: LayerCache | None = None, static: bool = False, need_weights: bool = False):
+        B, T, C = x.shape
+        H, D = self.n_head, C // self.n_head
+        w_q, w_kv = self.qkv.weight.split([C, 2 * C])
+        q = F.linear(x, w_q).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        if static and cache is not None and cache.k is not None:
+            k, v = cache.k, cache.v  # cross-attention memory was projected on the first call
+        else:
+            S = kv.shape[1]
+            k, v = F.linear(kv, w_kv).view(B, S, 2, H, D).permute(2, 0, 3, 1, 4)  # (B, H, S, D) each
+            if cache is not None:
+                if not static and cache.k is not None:
+                    k, v = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)
+                cache.k, cache.v = k, v
+        if need_weights:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)  # (B, H, T, S)
+            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            y = weights @ v  # (B, H, T, D)
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.proj(y), weights
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.fc = nn.Linear(d_model, d_ff, bias=False)
+        self.proj = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x):
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer layer. Cross-attention, when a model has it, lives beside the blocks."""
+
+    def __init__(self, d_model: int, n_head: int, d_ff: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = Attention(d_model, n_head)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = MLP(d_model, d_ff)
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, d_model: int, n_head: int):
+        super().__init__()
+        self.ln = nn.LayerNorm(d_model)
+        self.attn = Attention(d_model, n_head)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: Architecture = "decoder"
+    vocab_size: int = 8192  # MaskLab's BPE; the output head is tied to the token embedding
+    n_layer: int = 4  # per stack: an encoder_decoder has n_layer encoder and n_layer decoder layers
+    n_head: int = 4  # d_model must divide evenly
+    d_model: int = 256
+    d_ff: int = 1024
+    max_len: int = 512  # learned absolute positions; input + target must fit
+    # The four steps from encoder_decoder towards decoder-only; only an encoder_decoder may set them.
+    shared_attention: bool = False  # (a) one attention over [input; target] instead of self + cross
+    shared_params: bool = False  # (b) decoder layers are the encoder's layers
+    layerwise_cross: bool = False  # (c) decoder layer i reads encoder layer i, not the last one
+    causal_input: bool = False  # (d) the encoder's self-attention is causal
+
+    def __post_init__(self):
+        check_architecture(self.architecture)
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if min(self.vocab_size, self.n_layer, self.n_head, self.d_model, self.d_ff, self.max_len) < 1:
+            raise ValueError("sizes must be positive")
+        if self.architecture != "encoder_decoder" and any(self.switches.values()):
+            raise ValueError("the switches (a)-(d) only apply to an encoder_decoder")
+
+    @property
+    def switches(self) -> dict[str, bool]:
+        return {k: getattr(self, k) for k in ("shared_attention", "shared_params", "layerwise_cross", "causal_input")}
+
+    @property
+    def needs_encoder_norm(self) -> bool:
+        """The encoder's own final norm feeds the separate cross-attention or the last-layer memory."""
+        return self.architecture == "encoder_decoder" and not (self.shared_attention and self.layerwise_cross)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, s: str) -> "ModelConfig":
+        return cls.from_dict(json.loads(s))
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor  # (B, T, vocab) for the positions that predict: the sequence, or the decoder's
+    loss: torch.Tensor | None = None
+    # per layer (B, H, T, S) weights, by name: "self" for one stack; "encoder", "decoder", "cross" or
+    # "encoder", "joint" (switch a) for an encoder_decoder. Empty unless asked for.
+    attentions: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.d_model)
+        self.wpe = nn.Embedding(c.max_len, c.d_model)
+        self.blocks = nn.ModuleList(Block(c.d_model, c.n_head, c.d_ff) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.d_model)
+        if c.architecture == "encoder_decoder":
+            if not c.shared_params:
+                self.dec_blocks = nn.ModuleList(Block(c.d_model, c.n_head, c.d_ff) for _ in range(c.n_layer))
+            if not c.shared_attention:
+                self.cross = nn.ModuleList(CrossAttention(c.d_model, c.n_head) for _ in range(c.n_layer))
+            if c.needs_encoder_norm:
+                self.ln_enc = nn.LayerNorm(c.d_model)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):  # residual branches scaled down, as in GPT-2
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    @property
+    def decoder_blocks(self) -> nn.ModuleList:
+        return self.dec_blocks if hasattr(self, "dec_blocks") else self.blocks
+
+    @property
+    def device(self) -> torch.device:
+        return self.wte.weight.device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(self, idx, offset: int):
+        T = idx.shape[1]
+        if offset + T > self.config.max_len:
+            raise ValueError(f"sequence of {offset + T} positions exceeds max_len={self.config.max_len}")
+        pos = torch.arange(offset, offset + T, device=idx.device)
+        return self.wte(idx) + self.wpe(pos)  # (B, T, C)
+
+    def _head(self, x):
+        return F.linear(self.ln_f(x), self.wte.weight)  # (B, T, vocab)
+
+    def _stack(self, x, mask, caches, need_weights, weights_out):
+        """Run the shared stack; returns the residual stream entering each layer, and the last."""
+        states = []
+        for i, blk in enumerate(self.blocks):
+            states.append(x)
+            h = blk.ln1(x)
+            a, w = blk.attn(h, h, mask, cache=caches[i] if caches else None, need_weights=need_weights)
+            x = x + a
+            x = x + blk.mlp(blk.ln2(x))
+            if need_weights:
+                weights_out.append(w)
+        return states, x
+
+    def forward(self, idx, targets=None, *, decoder_idx=None, n_prefix=None, need_weights=False, cache: KVCache | None = None) -> ModelOutput:
+        """Logits (and mean loss over labelled positions) for one batch of equal-length sequences.
+
+        ``idx`` (B, T) is the sequence, or the encoder's input for an encoder_decoder (which also takes
+        ``decoder_idx`` (B, U) and predicts from the decoder's positions). ``n_prefix`` (int or (B,)) is
+        the bidirectional part of a prefix_lm sequence. With ``cache``, causal parts decode
+        incrementally: pass the new tokens only; an encoder_decoder needs ``idx`` on the first call only.
+        """
+        arch = self.config.architecture
+        if arch == "encoder_decoder":
+            return self._forward_encoder_decoder(idx, decoder_idx, targets, need_weights, cache)
+        if decoder_idx is not None:
+            raise ValueError(f"decoder_idx is only for an encoder_decoder, not {arch}")
+        if cache is not None and arch == "encoder":
+            raise ValueError("an encoder has no causal part to cache")
+        past = cache.length if cache is not None else 0
+        T = idx.shape[1]
+        if arch == "encoder":
+            mask = prefix_mask(T, T, T, device=idx.device)
+        elif arch == "decoder":
+            mask = prefix_mask(T, past + T, 0, device=idx.device)
+        else:
+            if n_prefix is None:
+                n_prefix = cache.n_prefix if cache is not None and past else T
+            if cache is not None and not past:
+                cache.n_prefix = int(n_prefix)
+            mask = prefix_mask(T, past + T, n_prefix, device=idx.device)
+        weights = []
+        _, x = self._stack(self._embed(idx, past), mask, cache.self_attn if cache else None, need_weights, weights)
+        if cache is not None:
+            cache.length = past + T
+        logits = self._head(x)
+        loss = mean_nll(logits, targets) if targets is not None else None
+        return ModelOutput(logits, loss, {"self": weights} if need_weights else {})
+
+    def encode(self, idx, need_weights=False, weights_out=None):
+        """The encoder's states: a list with one (B, T, C) memory per decoder layer."""
+        c = self.config
+        T = idx.shape[1]
+        mask = prefix_mask(T, T, 0 if c.causal_input else T, device=idx.device)
+        states, last = self._stack(self._embed(idx, 0), mask, None, need_weights, weights_out if weights_out is not None else [])
+        if c.layerwise_cross:
+            memory = states
+            if not c.shared_attention:
+                memory = [self.ln_enc(s) for s in states]
+        else:
+            memory = [self.ln_enc(last)] * c.n_layer
+        return memory
+
+    def _forward_encoder_decoder(self, idx, decoder_idx, targets, need_weights, cache):
+        c = self.config
+        if decoder_idx is None:
+            raise ValueError("an encoder_decoder needs decoder_idx (the target side's input)")
+        enc_weights, dec_weights, cross_weights = [], [], []
+        if cache is not None and cache.memory is not None:
+            memory = cache.memory
+        else:
+            if idx is None:
+                raise ValueError("the first call of an encoder_decoder needs the encoder input idx")
+            memory = self.encode(idx, need_weights, enc_weights)
+            if cache is not None:
+                cache.memory = memory
+        n_mem = memory[0].shape[1]
+        past = cache.length if cache is not None else 0
+        U = decoder_idx.shape[1]
+        dev = decoder_idx.device
+        # Under (a) input and target are one sequence, so the target's positions continue the input's.
+        y = self._embed(decoder_idx, past + (n_mem if c.shared_attention else 0))
+        if c.shared_attention:
+            joint_mask = prefix_mask(U, n_mem + past + U, n_mem, q_offset=n_mem + past, device=dev)
+        else:
+            self_mask = prefix_mask(U, past + U, 0, device=dev)
+            cross_mask = torch.ones(U, n_mem, dtype=torch.bool, device=dev)
+        for i, blk in enumerate(self.decoder_blocks):
+            self_cache = cache.self_attn[i] if cache is not None else None
+            h = blk.ln1(y)
+            if c.shared_attention:
+                # On the first call the memory's keys enter the cache ahead of the target's.
+                kv = torch.cat([blk.ln1(memory[i]), h], dim=1) if not past else h
+                a, w = blk.attn(h, kv, joint_mask, cache=self_cache, need_weights=need_weights)
+                y = y + a
+                if need_weights:
+                    dec_weights.append(w)
+            else:
+                a, w = blk.attn(h, h, self_mask, cache=self_cache, need_weights=need_weights)
+                y = y + a
+                xa = self.cross[i]
+                a2, w2 = xa.attn(xa.ln(y), memory[i], cross_mask, cache=cache.cross_attn[i] if cache is not None else None, static=True, need_weights=need_weights)
+                y = y + a2
+                if need_weights:
+                    dec_weights.append(w)
+                    cross_weights.append(w2)
+            y = y + blk.mlp(blk.ln2(y))
+        if cache is not None:
+            cache.length = past + U
+        logits = self._head(y)
+        loss = mean_nll(logits, targets) if targets is not None else None
+        attentions = {}
+        if need_weights:
+            attentions = {"encoder": enc_weights}
+            if c.shared_attention:
+                attentions["joint"] = dec_weights
+            else:
+                attentions["decoder"], attentions["cross"] = dec_weights, cross_weights
+        return ModelOutput(logits, loss, attentions)
+
+
+def build(architecture: str = "decoder", **overrides) -> Transformer:
+    """A freshly initialised model; ``build("decoder", n_layer=2, d_model=32)`` for a tiny one."""
+    return Transformer(ModelConfig(architecture=architecture, **overrides))
+
+
+__all__ = ["ARCHITECTURES", "KVCache", "ModelConfig", "ModelOutput", "Transformer", "build"]

@@ -1,0 +1,423 @@
+"""Pretrain one MaskLab model: ``python -m engine.train --architecture decoder --objective clm``.
+
+The loop is a function with an ``on_step`` callback that the command line (a progress bar) and the
+app (a live chart) both use. Every batch is a pure function of (seed, step), so a run killed at any
+moment and resumed with ``--resume`` ends with the same weights as one that never stopped.
+Checkpoints are safetensors written atomically; ``latest.json`` names the last complete one.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import distributed
+from engine.categories import CATEGORIES, category_table
+from engine.checkpoint import atomic_write, load_model, save_model
+from engine.cost import count_params, training_flops
+from engine.data import sample_windows, token_stream
+from engine.device import autocast
+from engine.losses import IGNORE_INDEX, token_nll
+from engine.masks import ARCHITECTURES
+from engine.model import ModelConfig, Transformer
+from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt
+from engine.vocab import MASKLAB
+
+SIZES = {
+    "tiny": dict(n_layer=2, n_head=2, d_model=64, d_ff=256),
+    "small": dict(n_layer=3, n_head=4, d_model=128, d_ff=512),
+    "medium": dict(n_layer=4, n_head=4, d_model=192, d_ff=768),
+    "large": dict(n_layer=6, n_head=6, d_model=384, d_ff=1536),
+}
+
+# Which objectives each architecture can learn from: an encoder cannot generate, so it only fills masks.
+COMPATIBLE = {
+    "decoder": ("clm", "span_corruption", "ul2"),
+    "encoder": ("mlm",),
+    "prefix_lm": ("prefix_lm", "ul2", "span_corruption", "clm"),
+    "encoder_decoder": ("span_corruption", "prefix_lm", "ul2"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    architecture: str = "decoder"
+    objective: str = "clm"
+    size: str = "small"  # a key of SIZES
+    seq_len: int = 256  # corpus tokens per example, before any corruption
+    batch_size: int = 16
+    tokens: int = 2_000_000  # corpus-token budget; ignored when flops is set
+    flops: float = 0.0  # training-FLOP budget (engine accounting); the fair way to compare architectures
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
+    warmup: int = 50  # steps of linear warm-up
+    schedule: str = "cosine"  # cosine | constant
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    out: str = "runs/run"
+    eval_interval: int = 100  # steps between evaluations on the valid split
+    eval_batches: int = 4
+    ckpt_interval: int = 100  # steps between checkpoints
+    corpus: str | None = None  # a text file or folder; default ../shared/corpus
+    max_corpus_bytes: int = 30_000_000  # read at most this much of the train split
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.objective not in COMPATIBLE[self.architecture]:
+            raise ValueError(f"{self.architecture} cannot be trained with {self.objective}; it takes {', '.join(COMPATIBLE[self.architecture])}")
+        if self.size not in SIZES:
+            raise ValueError(f"unknown size {self.size!r}; choose one of {', '.join(SIZES)}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError("schedule must be cosine or constant")
+        if self.seq_len < 8 or self.batch_size < 1 or self.tokens < 1 or self.lr <= 0:
+            raise ValueError("seq_len must be >= 8, batch_size >= 1, tokens >= 1 and lr > 0")
+
+    def model_config(self) -> ModelConfig:
+        # span-style targets add sentinels and EOS; prefix-style joins input and target: leave room
+        return ModelConfig(architecture=self.architecture, vocab_size=MASKLAB.vocab_size, max_len=self.seq_len + 64, **SIZES[self.size])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class Batch:
+    idx: torch.Tensor
+    targets: torch.Tensor
+    decoder_idx: torch.Tensor | None = None
+    n_prefix: torch.Tensor | None = None
+    corpus_tokens: int = 0
+
+    def to(self, device):
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(move(self.idx), move(self.targets), move(self.decoder_idx), move(self.n_prefix), self.corpus_tokens)
+
+    def model_kwargs(self) -> dict:
+        kw = {}
+        if self.decoder_idx is not None:
+            kw["decoder_idx"] = self.decoder_idx
+        if self.n_prefix is not None:
+            kw["n_prefix"] = self.n_prefix
+        return kw
+
+
+def make_batch(windows: list[list[int]], objective: str, architecture: str, seed: int) -> Batch:
+    """Corrupt each window (seeded per example) and lay the results out for ``architecture``."""
+    extra = {}
+    if objective == "ul2":  # one denoiser per batch keeps every example the same length
+        extra["mode"] = _ul2_mode(seed)
+    cs = [corrupt(w, objective, seed=seed * 1009 + i, **extra) for i, w in enumerate(windows)]
+    n = sum(len(w) for w in windows)
+    if architecture == "encoder":
+        return Batch(torch.tensor([c.inputs for c in cs]), torch.tensor([c.targets for c in cs]), corpus_tokens=n)
+    if architecture == "encoder_decoder":
+        enc, dec, tgt = zip(*(_encoder_decoder_layout(c) for c in cs))
+        return Batch(torch.tensor(enc), torch.tensor(tgt), decoder_idx=torch.tensor(dec), corpus_tokens=n)
+    seqs, labels, prefixes = zip(*(as_decoder_sequence(c) for c in cs))
+    n_prefix = torch.tensor(prefixes) if architecture == "prefix_lm" else None
+    return Batch(torch.tensor(seqs), torch.tensor(labels), n_prefix=n_prefix, corpus_tokens=n)
+
+
+def _ul2_mode(seed: int) -> str:
+    u = torch.rand((), generator=torch.Generator().manual_seed(seed)).item()
+    return "R" if u < 0.4 else "X" if u < 0.8 else "S"
+
+
+def _encoder_decoder_layout(c):
+    """(encoder input, decoder input, labels) for any corruption."""
+    if c.decoder_inputs is not None:
+        return c.inputs, c.decoder_inputs, c.targets
+    # in-place prefix objectives: the prefix is the encoder's input, the rest the decoder's target
+    enc = c.inputs[: c.n_prefix]
+    target = c.inputs[c.n_prefix :] + [MASKLAB.eos]
+    return enc, [MASKLAB.bos] + target[:-1], target
+
+
+def lr_at(cfg: TrainConfig, step: int, steps: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup) / max(1, steps - cfg.warmup))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def batch_flops(model_config: ModelConfig, batch: Batch) -> int:
+    """Training FLOPs of one batch from the engine's accounting (prefix split at its batch mean)."""
+    B, T = batch.idx.shape
+    if batch.decoder_idx is not None:
+        return B * training_flops(model_config, T, batch.decoder_idx.shape[1])
+    n_input = int(batch.n_prefix.float().mean()) if batch.n_prefix is not None else T
+    if model_config.architecture == "decoder":
+        n_input = T
+    return B * training_flops(model_config, n_input, T - n_input)
+
+
+def make_optimizer(model: Transformer, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def _save_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path, step: int) -> None:
+    from safetensors.torch import save_file
+
+    names = {id(p): n for n, p in model.named_parameters()}
+    tensors = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st:
+                n = names[id(p)]
+                tensors[f"exp_avg.{n}"] = st["exp_avg"].detach().cpu().contiguous()
+                tensors[f"exp_avg_sq.{n}"] = st["exp_avg_sq"].detach().cpu().contiguous()
+                tensors[f"step.{n}"] = torch.as_tensor(st["step"]).detach().cpu().reshape(1).float()
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"step": str(step)}))
+
+
+def _load_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    for n, p in model.named_parameters():
+        if f"exp_avg.{n}" in tensors:
+            opt.state[p] = {
+                "step": tensors[f"step.{n}"].reshape(()),
+                "exp_avg": tensors[f"exp_avg.{n}"].to(p.device),
+                "exp_avg_sq": tensors[f"exp_avg_sq.{n}"].to(p.device),
+            }
+
+
+def _category_index(n_vocab: int) -> tuple[torch.Tensor, tuple[str, ...]]:
+    from engine.tokenizer import get_encoding
+
+    enc = get_encoding("masklab")
+    texts = [enc.decode_single_token_bytes(i).decode("utf-8", errors="replace") if i < MASKLAB.n_regular else "" for i in range(n_vocab)]
+    table = category_table(texts, MASKLAB.n_regular)
+    return torch.tensor([CATEGORIES.index(c) for c in table]), CATEGORIES
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, batches: list[Batch], device, categories: torch.Tensor) -> dict:
+    """Mean loss on the objective's labelled positions, and broken down by the label's category."""
+    model.eval()
+    total = torch.zeros(len(CATEGORIES), dtype=torch.float64)
+    count = torch.zeros(len(CATEGORIES), dtype=torch.float64)
+    for b in batches:
+        b = b.to(device)
+        with autocast(device):
+            logits = model(b.idx, **b.model_kwargs()).logits
+        nll = token_nll(logits, b.targets).double().cpu()
+        labels = b.targets.cpu()
+        keep = labels != IGNORE_INDEX
+        cat = categories[labels[keep]]
+        total.index_add_(0, cat, nll[keep])
+        count.index_add_(0, cat, torch.ones_like(nll[keep]))
+    model.train()
+    by_cat = {name: (total[i] / count[i]).item() for i, name in enumerate(CATEGORIES) if count[i] > 0}
+    return {"val_loss": (total.sum() / count.sum().clamp(min=1)).item(), "categories": by_cat, "val_tokens": int(count.sum())}
+
+
+def _read_log(path: Path, upto_step: int) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= upto_step]
+
+
+def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool = False) -> dict:
+    """Train, checkpoint, evaluate; returns the run's summary (also written to ``summary.json``).
+
+    ``on_step(record)`` is called on every logged record (training steps and evaluations); returning
+    ``True`` from it stops the run after a checkpoint, as does SIGKILL, minus the unsaved steps.
+    """
+    info = distributed.setup(cfg.device)
+    out = Path(cfg.out)
+    torch.manual_seed(cfg.seed)
+    mc = cfg.model_config()
+    model = Transformer(mc).to(info.device)
+    opt = make_optimizer(model, cfg)
+    train_tokens = token_stream("train", cfg.corpus, cfg.max_corpus_bytes)
+    valid_tokens = token_stream("valid", cfg.corpus, min(cfg.max_corpus_bytes, 2_000_000))
+    per_rank = max(1, cfg.batch_size // info.world)
+
+    def batch_for(step: int, tokens: np.ndarray, seed: int) -> Batch:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        windows = sample_windows(tokens, cfg.batch_size, cfg.seq_len, g)
+        return make_batch(windows[info.rank :: info.world][:per_rank], cfg.objective, cfg.architecture, seed * 7919 + step)
+
+    probe = batch_for(0, train_tokens, cfg.seed)
+    step_flops = batch_flops(mc, probe) * info.world
+    corpus_per_step = cfg.batch_size * cfg.seq_len
+    steps = math.ceil(cfg.flops / step_flops) if cfg.flops else math.ceil(cfg.tokens / corpus_per_step)
+    eval_set = [batch_for(i, valid_tokens, 12345) for i in range(cfg.eval_batches)]
+    categories, _ = _category_index(mc.vocab_size)
+
+    start_step, log_lines, elapsed_before = 0, [], 0.0
+    latest = out / "latest.json"
+    if resume and latest.exists():
+        state = json.loads(latest.read_text())
+        start_step, elapsed_before = state["step"], state.get("elapsed_s", 0.0)
+        model.load_state_dict(load_model(out / state["model"]).state_dict())
+        _load_optimizer(opt, model, out / state["optimizer"])
+        log_lines = _read_log(out / "log.jsonl", start_step)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        atomic_write(out / "log.jsonl", lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in log_lines)))
+    ddp_model = distributed.wrap(model, info)
+
+    def emit(record: dict) -> bool:
+        if info.is_main:
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        return bool(on_step(record)) if on_step else False
+
+    def checkpoint(step: int, elapsed: float) -> None:
+        if not info.is_main:
+            return
+        model_name, opt_name = f"model-{step:07d}.safetensors", f"optim-{step:07d}.safetensors"
+        save_model(model, out / model_name, {"step": step})
+        _save_optimizer(opt, model, out / opt_name, step)
+        pointer = {"step": step, "model": model_name, "optimizer": opt_name, "elapsed_s": elapsed}
+        atomic_write(latest, lambda tmp: Path(tmp).write_text(json.dumps(pointer)))
+        for old in list(out.glob("model-*.safetensors")) + list(out.glob("optim-*.safetensors")):
+            if old.name not in (model_name, opt_name):
+                old.unlink(missing_ok=True)
+
+    bar = None
+    if progress and info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    t0 = time.perf_counter()
+    loss_ema, stopped, step = None, False, start_step
+    last_eval = None
+    model.train()
+    for step in range(start_step, steps):
+        lr = lr_at(cfg, step, steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        b = batch_for(step, train_tokens, cfg.seed).to(info.device)
+        with autocast(info.device):
+            out_ = ddp_model(b.idx, b.targets, **b.model_kwargs())
+        opt.zero_grad(set_to_none=True)
+        out_.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        loss = distributed.mean_across(out_.loss.item(), info)
+        loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
+        done = step + 1
+        elapsed = elapsed_before + time.perf_counter() - t0
+        rate = (done - start_step) * corpus_per_step / max(1e-9, time.perf_counter() - t0)
+        record = {"step": done, "steps": steps, "tokens": done * corpus_per_step, "flops": done * step_flops, "loss": loss, "lr": lr, "tok_per_s": rate, "elapsed_s": elapsed, "eta_s": (steps - done) * corpus_per_step / max(rate, 1e-9)}
+        stop = emit(record)
+        if bar:
+            bar.set_postfix(loss=f"{loss_ema:.3f}", tok_s=f"{rate:,.0f}")
+            bar.update(1)
+        if done % cfg.eval_interval == 0 or done == steps:
+            last_eval = evaluate(model, eval_set, info.device, categories)
+            last_eval = {"step": done, "tokens": done * corpus_per_step, "flops": done * step_flops, "eval": True, **last_eval}
+            stop = emit(last_eval) or stop
+        if done % cfg.ckpt_interval == 0 or done == steps or stop:
+            checkpoint(done, elapsed)
+        distributed.barrier(info)
+        if stop:
+            stopped = True
+            break
+    if bar:
+        bar.close()
+    summary = {}
+    if info.is_main:
+        if last_eval is None:
+            last_eval = {"step": step + 1, **evaluate(model, eval_set, info.device, categories)}
+        summary = {
+            "architecture": cfg.architecture,
+            "objective": cfg.objective,
+            "size": cfg.size,
+            "parameters": count_params(mc),
+            "steps": steps,
+            "steps_done": step + 1 if steps else 0,
+            "stopped_early": stopped,
+            "corpus_tokens": (step + 1) * corpus_per_step,
+            "training_flops": (step + 1) * step_flops,
+            "flops_per_step": step_flops,
+            "final_val_loss": last_eval["val_loss"],
+            "final_categories": last_eval.get("categories", {}),
+            "wall_time_s": elapsed_before + time.perf_counter() - t0,
+            "device": str(info.device),
+            "world_size": info.world,
+            "model_config": asdict(mc),
+            "train_config": asdict(cfg),
+        }
+        save_model(model, out / "model.safetensors", {"summary": summary})
+        atomic_write(out / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    distributed.teardown(info)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine.train", description="Pretrain one MaskLab model on the corpus.")
+    d = TrainConfig()
+    p.add_argument("--architecture", default=d.architecture, choices=ARCHITECTURES, help="which transformer to train")
+    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES, help="pretraining objective (must suit the architecture)")
+    p.add_argument("--size", default=d.size, choices=list(SIZES), help="model size preset: " + "; ".join(f"{k}: {v}" for k, v in SIZES.items()))
+    p.add_argument("--seq-len", type=int, default=d.seq_len, help="corpus tokens per example, before corruption")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per optimizer step (across all processes)")
+    p.add_argument("--tokens", type=int, default=d.tokens, help="corpus-token budget (ignored if --flops is given)")
+    p.add_argument("--flops", type=float, default=d.flops, help="training-FLOP budget, e.g. 2e14; stops when spent")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="final learning rate as a share of the peak")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="warm-up steps")
+    p.add_argument("--schedule", default=d.schedule, choices=["cosine", "constant"], help="learning-rate schedule after warm-up")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay on matrices")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation, data order and corruption")
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--out", default=d.out, help="run folder for checkpoints, log.jsonl and summary.json")
+    p.add_argument("--eval-interval", type=int, default=d.eval_interval, help="steps between validation evaluations")
+    p.add_argument("--eval-batches", type=int, default=d.eval_batches, help="validation batches per evaluation")
+    p.add_argument("--ckpt-interval", type=int, default=d.ckpt_interval, help="steps between checkpoints")
+    p.add_argument("--corpus", default=None, help="text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)")
+    p.add_argument("--max-corpus-bytes", type=int, default=d.max_corpus_bytes, help="read at most this many bytes of the train split")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        summary = train(cfg, resume=args.resume, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if summary:
+        print(json.dumps({k: summary[k] for k in ("architecture", "objective", "parameters", "corpus_tokens", "training_flops", "final_val_loss", "wall_time_s")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

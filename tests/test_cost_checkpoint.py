@@ -1,0 +1,88 @@
+import itertools
+
+import pytest
+import torch
+
+from engine.checkpoint import CheckpointError, load_model, read_metadata, save_model
+from engine.cost import chat_cost, count_params, flops_per_token, forward_flops, params_by_component, time_chat
+from engine.masks import ARCHITECTURES
+from engine.model import ModelConfig, Transformer
+
+TINY = dict(vocab_size=97, n_layer=2, n_head=2, d_model=32, d_ff=64, max_len=64)
+
+
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=4)))
+def test_params_by_component_counts_every_parameter(flags):
+    switches = dict(zip(("shared_attention", "shared_params", "layerwise_cross", "causal_input"), flags))
+    c = ModelConfig(architecture="encoder_decoder", **TINY, **switches)
+    assert count_params(c) == Transformer(c).num_parameters()
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "decoder", "prefix_lm"])
+def test_params_single_stack(architecture):
+    c = ModelConfig(architecture=architecture, **TINY)
+    parts = params_by_component(c)
+    assert count_params(c) == Transformer(c).num_parameters()
+    assert parts["cross_attention"] == 0
+
+
+def test_encoder_decoder_has_twice_the_layers_at_about_the_same_flops_per_token():
+    big = dict(TINY, vocab_size=8192, d_model=256, d_ff=1024, n_layer=4, n_head=4, max_len=512)
+    dec, ed = ModelConfig(architecture="decoder", **big), ModelConfig(architecture="encoder_decoder", **big)
+    pd, pe = params_by_component(dec), params_by_component(ed)
+    layer_ratio = (pe["attention"] + pe["mlp"] + pe["cross_attention"]) / (pd["attention"] + pd["mlp"])
+    assert 2.0 < layer_ratio < 2.6
+    assert 0.8 < flops_per_token(ed, 256) / flops_per_token(dec, 256) < 1.4
+
+
+def test_causal_attention_counts_half_the_pairs():
+    c = ModelConfig(architecture="decoder", **TINY)
+    e = ModelConfig(architecture="encoder", **TINY)
+    assert forward_flops(c, 10)["layers"] == forward_flops(e, 10)["layers"]
+    assert forward_flops(c, 10)["attention_scores"] * 20 == forward_flops(e, 10)["attention_scores"] * 11
+
+
+def test_chat_cost_bidirectional_grows_quadratically_causal_linearly():
+    c = ModelConfig(architecture="decoder", **TINY)
+    rows = chat_cost(c, [20] * 6)
+    assert [r.bidirectional_tokens for r in rows] == [20, 40, 60, 80, 100, 120]
+    assert all(r.causal_tokens == 20 for r in rows)
+    assert rows[0].bidirectional_flops > rows[0].causal_flops  # full pairs vs causal pairs
+    assert sum(r.bidirectional_flops for r in rows) > 3 * sum(r.causal_flops for r in rows)
+    # a causal model with a cache spends exactly what one pass over the whole chat costs
+    whole = forward_flops(c, 120)
+    assert sum(r.causal_flops for r in rows) == whole["layers"] + whole["attention_scores"]
+
+
+def test_time_chat_runs_both_ways():
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(architecture="decoder", **TINY)).eval()
+    turns = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
+    assert len(time_chat(model, turns, bidirectional=True)) == 3
+    assert all(t >= 0 for t in time_chat(model, turns, bidirectional=False))
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_checkpoint_round_trip(tmp_path, architecture):
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(architecture=architecture, **TINY)).eval()
+    path = tmp_path / "m.safetensors"
+    save_model(model, path, {"tokens_seen": 123})
+    assert read_metadata(path)["tokens_seen"] == "123"
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_broken_checkpoints_give_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "m.safetensors"
+    save_model(Transformer(ModelConfig(architecture="decoder", **TINY)), path)
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00garbage" * 10)
+    for name in ("cut", "junk", "missing"):
+        with pytest.raises(CheckpointError):
+            load_model(tmp_path / f"{name}.safetensors")
