@@ -233,16 +233,20 @@ class Transformer(nn.Module):
                 weights_out.append(w)
         return states, x
 
-    def forward(self, idx, targets=None, *, decoder_idx=None, n_prefix=None, need_weights=False, cache: KVCache | None = None) -> ModelOutput:
+    def forward(self, idx, targets=None, *, decoder_idx=None, n_prefix=None, need_weights=False, cache: KVCache | None = None, at=None) -> ModelOutput:
         """Logits (and mean loss over labelled positions) for one batch of equal-length sequences.
 
         ``idx`` (B, T) is the sequence, or the encoder's input for an encoder_decoder (which also takes
         ``decoder_idx`` (B, U) and predicts from the decoder's positions). ``n_prefix`` (int or (B,)) is
         the bidirectional part of a prefix_lm sequence. With ``cache``, causal parts decode
         incrementally: pass the new tokens only; an encoder_decoder needs ``idx`` on the first call only.
+        ``at`` (B,) computes logits at one position per example only, (B, 1, vocab): scoring one masked
+        token per copy then skips the output head everywhere else.
         """
         arch = self.config.architecture
         if arch == "encoder_decoder":
+            if at is not None:
+                raise ValueError("at= is for single-stack models")
             return self._forward_encoder_decoder(idx, decoder_idx, targets, need_weights, cache)
         if decoder_idx is not None:
             raise ValueError(f"decoder_idx is only for an encoder_decoder, not {arch}")
@@ -264,6 +268,8 @@ class Transformer(nn.Module):
         _, x = self._stack(self._embed(idx, past), mask, cache.self_attn if cache else None, need_weights, weights)
         if cache is not None:
             cache.length = past + T
+        if at is not None:
+            x = x[torch.arange(x.shape[0], device=x.device), at][:, None]  # (B, 1, C)
         logits = self._head(x)
         loss = mean_nll(logits, targets) if targets is not None else None
         return ModelOutput(logits, loss, {"self": weights} if need_weights else {})

@@ -25,7 +25,7 @@ import torch
 
 from engine.vocab import MASKLAB, SpecialIds
 
-IGNORE_INDEX = -100  # must equal engine.losses.IGNORE_INDEX; not imported from there to keep imports acyclic
+from engine.losses import IGNORE_INDEX  # noqa: F401  (re-exported: objectives label with it)
 OBJECTIVES = ("clm", "mlm", "span_corruption", "prefix_lm", "ul2")
 UL2_MODES = ("R", "S", "X")
 UL2_MODE_PROBS = {"R": 0.4, "X": 0.4, "S": 0.2}  # drawn in this order: R if u < 0.4, X if u < 0.8, else S

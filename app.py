@@ -1,0 +1,29 @@
+"""MaskLab: see how transformers tokenize, mask and learn your own text.  ``streamlit run app.py``"""
+
+import streamlit as st
+
+import ui  # noqa: F401  (points tiktoken at the shared offline cache before anything tokenizes)
+from ui import layout, state
+
+st.set_page_config(page_title="MaskLab", page_icon=":material/masks:", layout="wide", initial_sidebar_state="expanded")
+
+PAGES = {
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "See it on your text": [
+        st.Page("pages/tokenization.py", title="Tokenization", icon=":material/segment:", url_path="tokenization"),
+        st.Page("pages/masks.py", title="Attention masks", icon=":material/grid_on:", url_path="masks"),
+        st.Page("pages/objectives.py", title="Objectives and loss exposure", icon=":material/target:", url_path="objectives"),
+        st.Page("pages/losses.py", title="Per-token losses", icon=":material/insights:", url_path="losses"),
+    ],
+    "Why decoder-only won": [
+        st.Page("pages/switches.py", title="Encoder-decoder to decoder-only", icon=":material/toggle_on:", url_path="switches"),
+        st.Page("pages/chat.py", title="Multi-turn chat cost", icon=":material/forum:", url_path="chat"),
+        st.Page("pages/scaling.py", title="Scaling and training", icon=":material/trending_down:", url_path="scaling"),
+    ],
+}
+
+page = st.navigation(PAGES)
+state.init()
+layout.sidebar()
+with layout.routed():
+    page.run()

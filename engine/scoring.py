@@ -1,0 +1,284 @@
+"""Per-token scoring, attention maps and generation for MaskLab's own models.
+
+Each architecture is scored the way it was trained to predict:
+
+- ``decoder``: next-token loss, the text preceded by ``<|endoftext|>`` so the first token is scored too;
+- ``encoder``: pseudo-log-likelihood: each token replaced by ``<|mask|>`` in turn (one copy per token,
+  batched), all other tokens visible;
+- ``encoder_decoder``: each token as a one-token masked span: the encoder reads the text with that
+  token replaced by a sentinel, and the decoder predicts it after the sentinel, as in training;
+- ``prefix_lm``: the tokens after ``split`` given a bidirectional prefix; prefix tokens are context
+  and get no loss (``scored`` is False).
+
+Texts longer than the model's context are scored in overlapping windows, so every token keeps at
+least half a window of left context.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from engine.categories import token_category
+from engine.model import KVCache
+from engine.objectives import corrupt
+from engine.tokenizer import get_encoding, token_strings, tokenize
+from engine.variants import Variant
+from engine.vocab import MASKLAB
+
+METHODS = {
+    "decoder": "next-token",
+    "encoder": "pseudo-log-likelihood",
+    "encoder_decoder": "masked span (each token a one-token span)",
+    "prefix_lm": "prefix LM (target given a bidirectional prefix)",
+}
+COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored"]
+BATCH = 64  # copies per forward pass for the one-copy-per-token methods
+
+
+@dataclass
+class Scores:
+    """Raw per-token results before they become a DataFrame: log-probs of the actual tokens and more."""
+
+    logprob: np.ndarray
+    rank: np.ndarray
+    top_ids: np.ndarray  # (n, k)
+    top_probs: np.ndarray  # (n, k)
+    scored: np.ndarray  # bool
+
+
+def _context(variant: Variant) -> int:
+    return int(variant.model.config.max_len)
+
+
+def _collect(logits: torch.Tensor, actual: torch.Tensor, k: int):
+    """Per row of ``logits`` (N, V): log-prob and rank of ``actual`` (N,), and the top-k."""
+    logp = logits.float().log_softmax(-1)
+    lp = logp.gather(1, actual[:, None])[:, 0]
+    rank = (logp > lp[:, None]).sum(-1) + 1
+    top = logp.topk(k, dim=-1)
+    return lp, rank, top.indices, top.values.exp()
+
+
+def _windows(first: int, end: int, width: int):
+    """Chunks (c, a, b): targets [a, b) predicted from the context window [c, b), b - c <= width.
+
+    The first chunk fills a whole window; later ones advance half a window, so every target keeps
+    at least half a window of left context. Needs ``first >= 1``: a target is predicted from before.
+    """
+    a, stride = first, max(1, width // 2)
+    while a < end:
+        b = min(end, max(width if a == first else 0, a + stride))
+        yield max(0, b - width), a, b
+        a = b
+
+
+def _score_causal(variant: Variant, ids: list[int], first: int, k: int, prefix: bool):
+    """Targets ids[first:] predicted from the position before; a prefix_lm sees each chunk's context
+    bidirectionally, a decoder causally."""
+    model, W = variant.model, _context(variant)
+    n = len(ids)
+    out = [None] * n
+    for c, a, b in _windows(first, n, W):
+        x = torch.tensor([ids[c:b]], device=variant.device)
+        kw = {"n_prefix": a - c} if prefix else {}
+        logits = model(x, **kw).logits[0]  # (b - c, V)
+        pos = torch.arange(a - 1 - c, b - 1 - c, device=x.device)
+        actual = torch.tensor(ids[a:b], device=x.device)
+        for j, row in enumerate(zip(*_collect(logits[pos], actual, k))):
+            out[a + j] = row
+    return out
+
+
+def _score_masked(variant: Variant, ids: list[int], k: int):
+    """One copy per token with that token hidden: ``<|mask|>`` for an encoder, a sentinel span for an
+    encoder_decoder; each copy is a window of the model's context around its token."""
+    model, W = variant.model, _context(variant)
+    is_ed = variant.architecture == "encoder_decoder"
+    W = W - 1 if is_ed else W  # room for the encoder's EOS
+    n = len(ids)
+    out = [None] * n
+    for s in range(0, n, BATCH):
+        idx = list(range(s, min(n, s + BATCH)))
+        starts = [min(max(0, i - W // 2), max(0, n - W)) for i in idx]
+        rows = []
+        for i, c in zip(idx, starts):
+            window = list(ids[c : c + W])
+            window[i - c] = MASKLAB.sentinel(0) if is_ed else MASKLAB.mask
+            rows.append(window + [MASKLAB.eos] if is_ed else window)
+        x = torch.tensor(rows, device=variant.device)
+        actual = torch.tensor([ids[i] for i in idx], device=x.device)
+        if is_ed:
+            dec = torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]] * len(idx), device=x.device)
+            logits = model(x, decoder_idx=dec).logits[:, 1]  # (N, V): the span's first token
+        else:
+            at = torch.tensor([i - c for i, c in zip(idx, starts)], device=x.device)
+            logits = model(x, at=at).logits[:, 0]
+        for j, row in enumerate(zip(*_collect(logits, actual, k))):
+            out[idx[j]] = row
+    return out
+
+
+@torch.inference_mode()
+def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None) -> pd.DataFrame:
+    """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions."""
+    if variant.source == "huggingface":
+        from engine import hf
+
+        return hf.score(variant, text, top_k)
+    tokens = tokenize(text, variant.encoding)
+    ids = [t.id for t in tokens]
+    n = len(ids)
+    arch = variant.architecture
+    method = METHODS[arch]
+    results: list = [None] * n
+    if n:
+        if arch == "decoder":
+            results = _score_causal(variant, [MASKLAB.eos] + ids, 1, top_k, prefix=False)[1:]
+        elif arch == "prefix_lm":
+            split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
+            method = f"prefix LM: {split} prefix token(s) as bidirectional context, the rest scored"
+            results = _score_causal(variant, ids, split, top_k, prefix=True) if n > 1 else [None]
+        else:
+            results = _score_masked(variant, ids, top_k)
+    enc = get_encoding(variant.encoding)
+    rows = []
+    for t, r in zip(tokens, results):
+        row = {"position": t.index, "token": t.text, "token_id": t.id, "start": t.start, "end": t.end, "method": method, "category": token_category(enc.decode_single_token_bytes(t.id).decode("utf-8", "replace"))}
+        if r is None:
+            row.update(loss=float("nan"), prob=float("nan"), rank=0, top_k=[], scored=False)
+        else:
+            lp, rank, top_ids, top_p = r
+            names = token_strings([int(i) for i in top_ids], variant.encoding)
+            row.update(loss=-float(lp), prob=float(lp.exp()), rank=int(rank), top_k=[(s, float(p)) for s, p in zip(names, top_p)], scored=True)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def summarize(df: pd.DataFrame) -> dict:
+    scored = df[df["scored"]]
+    return {
+        "tokens": len(df),
+        "scored": len(scored),
+        "total_loss": float(scored["loss"].sum()),
+        "mean_loss": float(scored["loss"].mean()) if len(scored) else float("nan"),
+        "perplexity": float(np.exp(scored["loss"].mean())) if len(scored) else float("nan"),
+        "top1_accuracy": float((scored["rank"] == 1).mean()) if len(scored) else float("nan"),
+    }
+
+
+def by_category(df: pd.DataFrame) -> pd.DataFrame:
+    scored = df[df["scored"]]
+    g = scored.groupby("category")["loss"].agg(["count", "mean"]).reset_index()
+    return g.rename(columns={"mean": "mean_loss"}).sort_values("mean_loss")
+
+
+@dataclass
+class AttentionResult:
+    maps: dict[str, list[torch.Tensor]]  # name -> per layer (H, T, S) weights
+    query_tokens: dict[str, list[str]]
+    key_tokens: dict[str, list[str]]
+    note: str = ""
+    span_origin: list[tuple[int, int]] | None = None  # encoder_decoder: the encoder span each sentinel replaced
+
+
+@torch.inference_mode()
+def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | None = None, seed: int = 0) -> AttentionResult:
+    """Learned attention weights per layer and head over the user's tokens (the first ``max_tokens``).
+
+    An encoder_decoder is shown on a span-corrupted copy of the text, as it was trained: its encoder
+    reads the text with sentinels, its decoder writes the spans, and cross-attention shows where each
+    sentinel looks in the encoder.
+    """
+    if variant.source == "huggingface":
+        from engine import hf
+
+        return hf.attention(variant, text, max_tokens)
+    ids = [t.id for t in tokenize(text, variant.encoding)][: min(max_tokens, _context(variant) - 16)]
+    names = lambda xs: token_strings(list(xs), variant.encoding)  # noqa: E731
+    model = variant.model
+    if not ids:
+        return AttentionResult({}, {}, {}, "no tokens")
+    if variant.architecture == "encoder_decoder":
+        c = corrupt(ids, "span_corruption", seed=seed)
+        out = model(torch.tensor([c.inputs], device=variant.device), decoder_idx=torch.tensor([c.decoder_inputs], device=variant.device), need_weights=True)
+        maps = {k: [w[0].float().cpu() for w in v] for k, v in out.attentions.items()}
+        enc, dec = names(c.inputs), names(c.decoder_inputs)
+        q = {"encoder": enc, "decoder": dec, "cross": dec, "joint": dec}
+        kk = {"encoder": enc, "decoder": dec, "cross": enc, "joint": enc + dec}
+        return AttentionResult(maps, {k: q[k] for k in maps}, {k: kk[k] for k in maps}, f"span corruption, seed {seed}", c.span_origin)
+    kw = {}
+    note = ""
+    if variant.architecture == "prefix_lm":
+        n_prefix = max(1, min(len(ids), len(ids) // 2 if split is None else int(split)))
+        kw["n_prefix"] = n_prefix
+        note = f"prefix of {n_prefix} token(s)"
+    out = model(torch.tensor([ids], device=variant.device), need_weights=True, **kw)
+    labels = names(ids)
+    return AttentionResult({"self": [w[0].float().cpu() for w in out.attentions["self"]]}, {"self": labels}, {"self": labels}, note)
+
+
+@dataclass
+class GenerationResult:
+    prompt: str
+    text: str  # the continuation only
+    tokens: list[str]
+    method: str
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_k: int, g: torch.Generator, banned: list[int]) -> int:
+    logits = logits.float().clone()
+    logits[banned] = float("-inf")
+    if temperature <= 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k and top_k < logits.numel():
+        kth = logits.topk(top_k).values[-1]
+        logits[logits < kth] = float("-inf")
+    return int(torch.multinomial(logits.softmax(-1).cpu(), 1, generator=g))
+
+
+@torch.inference_mode()
+def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature: float = 1.0, top_k: int = 20, seed: int = 0) -> GenerationResult:
+    """Continue ``text`` token by token with a KV cache. ``temperature`` 0 is greedy.
+
+    A decoder continues after ``<|endoftext|>`` + text; a prefix_lm reads the text as its bidirectional
+    prefix; an encoder_decoder reads "text <sentinel_0>" and writes the span behind the sentinel, the
+    way it learned to fill spans. An encoder-only model has no causal part and cannot generate.
+    """
+    arch = variant.architecture
+    if arch == "encoder":
+        raise ValueError("an encoder-only model cannot generate: every position attends to every other, so there is no left-to-right order to extend; it can only fill masked positions in place")
+    if variant.source == "huggingface":
+        from engine import hf
+
+        return hf.generate(variant, text, max_new_tokens, temperature, top_k, seed)
+    model, dev = variant.model, variant.device
+    W = _context(variant)
+    ids = [t.id for t in tokenize(text, variant.encoding)]
+    g = torch.Generator().manual_seed(seed)
+    special = list(range(MASKLAB.n_regular, MASKLAB.vocab_size))
+    cache = KVCache.empty(model.config.n_layer)
+    new: list[int] = []
+    if arch == "encoder_decoder":
+        enc_in = ids[-(W - 2) :] + [MASKLAB.sentinel(0), MASKLAB.eos]
+        logits = model(torch.tensor([enc_in], device=dev), decoder_idx=torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]], device=dev), cache=cache).logits[0, -1]
+        budget = min(max_new_tokens, W - 2)
+        method = "span filling: the text, then <|sentinel_0|>; the decoder writes the span"
+    else:
+        ctx = ([MASKLAB.eos] if arch == "decoder" else []) + ids
+        budget = min(max_new_tokens, max(0, W - 1))
+        ctx = ctx[-(W - budget) :] if len(ctx) + budget > W else ctx
+        if not ctx:
+            ctx = [MASKLAB.eos]
+        kw = {"n_prefix": len(ctx)} if arch == "prefix_lm" else {}
+        logits = model(torch.tensor([ctx], device=dev), cache=cache, **kw).logits[0, -1]
+        method = "next-token sampling" if arch == "decoder" else "prefix LM: the text as a bidirectional prefix, then causal sampling"
+    for _ in range(budget):
+        nxt = _sample(logits, temperature, top_k, g, special)
+        new.append(nxt)
+        x = torch.tensor([[nxt]], device=dev)
+        logits = (model(None, decoder_idx=x, cache=cache) if arch == "encoder_decoder" else model(x, cache=cache)).logits[0, -1]
+    enc = get_encoding(variant.encoding)
+    return GenerationResult(text, enc.decode(new, errors="replace"), token_strings(new, variant.encoding), method)

@@ -1,0 +1,138 @@
+"""The models MaskLab can show: its shipped variants, tiny random ones, and (see ``engine.hf``)
+published checkpoints.
+
+A shipped variant is a folder ``assets/models/<name>/`` with ``model.safetensors`` and a model card
+``card.json`` that records, among much else, the SHA-256 of the weights file; loading checks it.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.checkpoint import CheckpointError, load_model
+from engine.cost import count_params
+from engine.device import pick_device
+from engine.masks import ARCHITECTURES
+from engine.model import ModelConfig, Transformer
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
+RANDOM_CONFIG = dict(vocab_size=8192, n_layer=2, n_head=2, d_model=64, d_ff=256, max_len=256)
+NATURAL_OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "prefix_lm": "prefix_lm", "encoder_decoder": "span_corruption"}
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    name: str
+    architecture: str
+    objective: str
+    source: str  # "shipped", "random" or "huggingface"
+    parameters: int
+    description: str
+    path: str | None = None
+
+
+@dataclass
+class Variant:
+    name: str
+    architecture: str
+    objective: str
+    model: torch.nn.Module
+    encoding: str  # the tokenizer: a key of engine.tokenizer.ENCODINGS, or "hf:<id>"
+    card: dict | None = None
+    source: str = "shipped"
+    tokenizer: object = field(default=None, repr=False)  # a transformers tokenizer for published checkpoints
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _shipped_cards(models_dir: Path) -> dict[str, dict]:
+    cards = {}
+    if not models_dir.is_dir():
+        return cards
+    for card_path in sorted(models_dir.glob("*/card.json")):
+        try:
+            cards[card_path.parent.name] = json.loads(card_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # a broken card hides one variant, never the list
+    return cards
+
+
+def list_variants(models_dir: Path | None = None, include_random: bool = True) -> list[VariantInfo]:
+    """Shipped variants first (by name), then one tiny random model per architecture."""
+    out = []
+    for name, card in _shipped_cards(models_dir or MODELS_DIR).items():
+        cfg = card.get("model_config", {})
+        out.append(
+            VariantInfo(
+                name=name,
+                architecture=cfg.get("architecture", "?"),
+                objective=card.get("objective", "?"),
+                source="shipped",
+                parameters=int(card.get("parameters", 0)),
+                description=card.get("description", ""),
+                path=str((models_dir or MODELS_DIR) / name),
+            )
+        )
+    if include_random:
+        for arch in ARCHITECTURES:
+            cfg = ModelConfig(architecture=arch, **RANDOM_CONFIG)
+            out.append(VariantInfo(f"random-{arch}", arch, NATURAL_OBJECTIVE[arch], "random", count_params(cfg), f"untrained {arch}, seed 0: for tests and for comparison with a trained model"))
+    return out
+
+
+def random_model(architecture: str, seed: int = 0, **overrides) -> Transformer:
+    torch.manual_seed(seed)
+    return Transformer(ModelConfig(architecture=architecture, **{**RANDOM_CONFIG, **overrides})).eval()
+
+
+def load_variant(name: str, device=None, models_dir: Path | None = None) -> Variant:
+    """Load a variant by name: a shipped one, ``random-<architecture>``, or a published checkpoint
+    (a Hugging Face id or a local folder saved with ``save_pretrained``, through ``engine.hf``)."""
+    dev = pick_device(device)
+    if name.startswith("random-") and name[7:] in ARCHITECTURES:
+        arch = name[7:]
+        return Variant(name, arch, NATURAL_OBJECTIVE[arch], random_model(arch).to(dev), "masklab", None, "random")
+    models_dir = Path(models_dir or MODELS_DIR)
+    if _NAME.match(name) and (models_dir / name / "card.json").exists():
+        return _load_shipped(name, models_dir, dev)
+    from engine import hf
+
+    if hf.looks_like_checkpoint(name):
+        return hf.load(name, dev)
+    known = ", ".join(v.name for v in list_variants(models_dir))
+    raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id / folder saved with save_pretrained")
+
+
+def _load_shipped(name: str, models_dir: Path, dev: torch.device) -> Variant:
+    folder = (models_dir / name).resolve()
+    if folder.parent != models_dir.resolve():
+        raise CheckpointError(f"variant {name!r} is outside {models_dir}")
+    try:
+        card = json.loads((folder / "card.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"the model card of {name!r} is unreadable: {e}") from e
+    weights = folder / card.get("weights", "model.safetensors")
+    if weights.resolve().parent != folder:
+        raise CheckpointError(f"the card of {name!r} points outside its folder")
+    if not weights.exists():
+        raise CheckpointError(f"{name!r} has no weights file ({weights.name})")
+    expected = card.get("sha256")
+    if not expected or sha256_file(weights) != expected:
+        raise CheckpointError(f"the weights of {name!r} do not match the SHA-256 in its model card: the file is damaged or was replaced")
+    model = load_model(weights, device=dev)
+    return Variant(name, model.config.architecture, card.get("objective", NATURAL_OBJECTIVE[model.config.architecture]), model, "masklab", card, "shipped")

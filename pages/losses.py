@@ -1,0 +1,154 @@
+import math
+
+import pandas as pd
+import streamlit as st
+
+from engine.vocab import VOCAB_SIZE
+from ui import cache, charts, html, layout, state
+
+PAGE = "losses"
+WINDOW = 256  # token columns drawn in the aligned view
+UNIFORM = math.log(VOCAB_SIZE)  # the loss of a model that guesses uniformly: the colour scale's top
+
+layout.page(
+    PAGE,
+    "Per-token losses",
+    "Predicting the next word is many small tasks at once: grammar, word meaning, facts about the world, "
+    "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
+    f"gave the actual token, out of all {VOCAB_SIZE:,}. Dark tokens taught the model the most.",
+    keys=("variants", "win", "gen", "temp", "topk", "seed", "new"),
+)
+text = layout.text_box(PAGE)
+layout.need_text(text, "each model's loss on every token")
+tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
+
+infos = {v.name: v for v in cache.variants()}
+shipped = [n for n, v in infos.items() if v.source == "shipped"]
+chosen = [n for n in state.get("variants") if n in infos]
+if len(chosen) != len(state.get("variants")):
+    state.notice("Some models in the link are not available here and were left out.")
+if not state.get("variants"):
+    chosen = shipped[:4] or ["random-decoder", "random-encoder"]
+state.put("variants", tuple(chosen))
+if not shipped:
+    st.info("No trained models are shipped yet, so only tiny untrained `random-*` models can be scored: their losses sit "
+            f"near {UNIFORM:.1f} nats, a uniform guess. Train the real ones with `python -m engine.pretrain --preset cpu`.",
+            icon=":material/info:")
+
+
+def describe(name: str) -> str:
+    v = infos[name]
+    kind = "trained" if v.source == "shipped" else "untrained"
+    return f"{name} · {charts.ARCH_NAMES.get(v.architecture, v.architecture)}, {kind}"
+
+
+names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos), format_func=describe,
+                   to_widget=list, from_widget=tuple, max_selections=6, placeholder="Choose models to compare")
+for message in state.take_notices():
+    st.warning(message, icon=":material/link_off:")
+if not names:
+    st.info("Choose at least one model.", icon=":material/checklist:")
+    st.stop()
+
+frames, scored_upto = {}, {}
+for name in names:
+    try:
+        frames[name], scored_upto[name] = cache.score_aligned(name, infos[name].architecture, text, tokens)
+    except Exception as e:  # one model failing to load or score must not hide the others
+        st.warning(f"{name} could not be scored: {e}", icon=":material/error:")
+if not frames:
+    st.stop()
+
+rows = []
+for name, df in frames.items():
+    arch = charts.ARCH_NAMES.get(infos[name].architecture)
+    rows.append({"model": name, "architecture": arch, "scoring": df["method"].iloc[0], **cache.summary(df)})
+summary = pd.DataFrame(rows)
+st.dataframe(
+    summary, hide_index=True,
+    column_config={
+        "mean_loss": st.column_config.NumberColumn("mean loss (nats)", format="%.2f"),
+        "total_loss": st.column_config.NumberColumn("total loss", format="%.1f"),
+        "perplexity": st.column_config.NumberColumn("perplexity", format="%.1f"),
+        "top1_accuracy": st.column_config.NumberColumn("top-1 correct", format="percent"),
+        "tokens": st.column_config.NumberColumn("tokens"),
+        "scored": st.column_config.NumberColumn("scored"),
+    },
+)
+st.caption(
+    "Each model is scored the way it learned to predict (the scoring column): a decoder-only from the tokens before; "
+    "an encoder-only and an encoder-decoder with each token hidden in turn and everything else visible "
+    f"(one pass per token, so they score the first {cache.SLOW_LIMIT} tokens); a prefix-LM after half the text as context. "
+    "So the numbers say how well each model does its own job, not which architecture is better."
+)
+
+st.subheader("Every token, every model")
+start, end = layout.window(PAGE, len(tokens), WINDOW)
+layout.html_block(html.color_scale_legend(UNIFORM))
+layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
+
+everything = pd.concat([df.assign(model=name) for name, df in frames.items()], ignore_index=True)
+everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3f}" for t, p in xs))
+layout.chart(charts.loss_strip(frames, vmax=UNIFORM), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
+
+table = pd.concat([cache.by_category(df).assign(variant=name) for name, df in frames.items()], ignore_index=True)
+if len(table):
+    layout.chart(charts.category_bars(table), key=f"{PAGE}.categories", data=table, name="loss-by-category")
+    st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
+               "meaning and knowledge of the world, learned later.")
+
+probes_col, gen_col = st.columns(2, gap="large")
+with probes_col:
+    st.subheader("Probes")
+    st.caption("One prompt, a right and a wrong next word: does the model give the right one more probability? "
+               "Each probe is one of the small tasks hidden in next-word prediction.")
+    results = []
+    for name in frames:
+        try:
+            results.append(cache.probes(name))
+        except Exception as e:
+            st.warning(f"{name}: probes failed ({e})", icon=":material/error:")
+    if results:
+        probes = pd.concat(results, ignore_index=True)
+        layout.chart(charts.probe_chart(probes), key=f"{PAGE}.probes", data=probes, name="probes")
+        wins = probes.assign(ok=probes["margin"] > 0).groupby("variant", sort=False)["ok"].agg(["sum", "count"])
+        st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
+
+with gen_col:
+    st.subheader("Generate")
+    generators = [n for n in infos if infos[n].architecture != "encoder"]
+    encoders = [n for n in infos if infos[n].architecture == "encoder"]
+    options = [n for n in names if n in infos] + [n for n in infos if n not in names]
+    if state.get("gen") not in infos:
+        state.put("gen", next((n for n in names if n in generators), generators[0] if generators else options[0]))
+    gen = state.bind(PAGE, "gen", st.selectbox, "Model", options=options, format_func=describe)
+    if not state.presenting():
+        g1, g2, g3, g4 = st.columns(4)
+        with g1:
+            state.bind(PAGE, "temp", st.slider, "Temperature", min_value=0.0, max_value=2.0, step=0.05, help="0: always the most likely token.")
+        with g2:
+            state.bind(PAGE, "topk", st.number_input, "Top-k", min_value=0, max_value=500, step=1, help="Sample among the k most likely tokens (0: all).")
+        with g3:
+            state.bind(PAGE, "seed", st.number_input, "Seed", min_value=0, max_value=1_000_000, step=1)
+        with g4:
+            state.bind(PAGE, "new", st.number_input, "New tokens", min_value=1, max_value=200, step=1)
+    if infos[gen].architecture == "encoder":
+        try:
+            cache.generate(gen, text, 1, 1.0, 1, 0)
+        except ValueError as e:
+            st.info(f"**{html.esc(gen)} cannot write text.** {html.esc(e)}.", icon=":material/block:")
+        df, upto = cache.score_aligned(gen, "encoder", text, tokens)
+        st.markdown("What it can do is fill a blank: hide one token and it guesses what was there.")
+        pos = st.slider("Hide the token at position", min_value=0, max_value=max(0, upto - 1), value=max(0, upto - 1), key=f"{PAGE}.blank") if upto > 1 else 0
+        row = df.iloc[pos]
+        guesses = "".join(f"<li>{html.chip(t)} {p:.1%}</li>" for t, p in row["top_k"])
+        layout.html_block(html.row(f"Position {pos}: the hidden token was", html.chip(str(row["token"]), classes="k-mask"))
+                          + f'<ol style="margin:.2em 0 0 1.2em">{guesses}</ol>')
+    else:
+        try:
+            out = cache.generate(gen, text, state.get("new"), state.get("temp"), state.get("topk"), state.get("seed"))
+            layout.html_block(html.generation(text, out["text"]))
+            st.caption(f"{out['method']} · {len(out['tokens'])} new tokens (highlighted) · temperature {state.get('temp'):g}, "
+                       f"top-k {state.get('topk') or 'all'}, seed {state.get('seed')}")
+        except Exception as e:
+            st.warning(f"{gen} could not generate: {e}", icon=":material/error:")

@@ -1,0 +1,172 @@
+import streamlit as st
+
+from engine.masks import ARCHITECTURES, attention_masks
+from ui import cache, charts, layout, state
+
+PAGE = "masks"
+WINDOW = 128  # tokens per heatmap axis; longer texts get a window slider
+
+layout.page(
+    PAGE,
+    "Attention masks",
+    "One rule decides every architecture: which earlier or later tokens a token may look at. Left, the rule "
+    "over your tokens (filled: may attend). Right, what a model trained with that rule actually looks at.",
+    keys=("archs", "split", "layer", "head", "win", "seed"),
+)
+text = layout.text_box(PAGE)
+layout.need_text(text, "the masks")
+tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
+labels = [t.text for t in tokens]
+n = len(tokens)
+
+top = st.columns([2, 2], vertical_alignment="bottom")
+with top[0]:
+    archs = state.bind(PAGE, "archs", st.pills, "Architectures", options=list(ARCHITECTURES), selection_mode="multi",
+                       format_func=charts.ARCH_NAMES.get, to_widget=list, from_widget=tuple)
+with top[1]:
+    if n >= 2:
+        if state.get("split") >= n:
+            state.put("split", n - 1)
+        split = state.bind(PAGE, "split", st.slider, "Input length (prefix-LM and encoder-decoder)", min_value=1, max_value=n - 1,
+                           to_widget=lambda v: n // 2 if v < 1 else v,
+                           help="Tokens before this point are the input, read both ways; the rest is the target, written left to right.")
+    else:
+        split = n
+        st.caption("One token: nothing to split into input and target.")
+
+if not archs:
+    st.info("Choose at least one architecture.", icon=":material/checklist:")
+    st.stop()
+
+start, end = layout.window(PAGE, n, WINDOW)
+picked = {a: cache.pick_variant(a) for a in archs}
+infos = {v.name: v for v in cache.variants()}
+
+dims = {}
+for name in picked.values():
+    try:
+        cfg = cache.variant(name).model.config
+        dims[name] = (cfg.n_layer, cfg.n_head)
+    except Exception as e:  # shown where the learned map would be
+        dims[name] = (1, 1)
+max_layers = max(L for L, _ in dims.values())
+max_heads = max(H for _, H in dims.values())
+state.clamp("layer", 0, max_layers - 1)
+state.clamp("head", -1, max_heads - 1)
+if not state.presenting():
+    with st.expander("Layer and head of the learned attention", expanded=True):
+        c1, c2 = st.columns(2)
+        with c1:
+            if max_layers > 1:
+                state.bind(PAGE, "layer", st.slider, "Layer", min_value=1, max_value=max_layers, to_widget=lambda v: v + 1,
+                           from_widget=lambda v: v - 1, help="1 is the first layer. A model with fewer layers shows its last.")
+            else:
+                st.caption("The models shown have one layer.")
+        with c2:
+            state.bind(PAGE, "head", st.selectbox, "Head", options=[-1] + list(range(max_heads)),
+                       format_func=lambda h: "mean over heads" if h < 0 else f"head {h + 1}",
+                       help="A model with fewer heads shows the mean.")
+layer, head = state.get("layer"), state.get("head")
+seed = state.get("seed")
+
+if not any(infos.get(name) and infos[name].source == "shipped" for name in picked.values()):
+    st.info("No trained models are shipped yet: the right-hand maps come from tiny untrained models, so they show no learned pattern.", icon=":material/info:")
+
+CAPTIONS = {
+    "encoder": "Bidirectional: every token sees every token, before and after it. Good for understanding a text; "
+               "with no left-to-right order, nothing to generate.",
+    "decoder": "Causal: each token sees itself and what came before. The lower triangle turns every position into "
+               "a next-token prediction.",
+    "prefix_lm": "The first {split} tokens, the input, see each other both ways; the rest are causal. "
+                 "Same weights as the decoder-only: only the mask differs.",
+    "encoder_decoder": "Two stacks. The encoder reads the first {split} tokens both ways; the decoder writes the rest "
+                       "causally; cross-attention lets every target token see every input token — from the encoder's last layer.",
+}
+
+
+def learned(arch: str, name: str) -> dict | None:
+    try:
+        return cache.attention(name, text, max_tokens=min(end, 512), split=split if arch == "prefix_lm" else None, seed=seed)
+    except Exception as e:  # a model that cannot load must not take the masks down with it
+        st.warning(f"The learned attention of {name} is unavailable: {e}", icon=":material/error:")
+        return None
+
+
+def model_caption(name: str, result: dict, part: str) -> str:
+    L, H = result["maps"][part].shape[:2]
+    shown_layer = min(layer, L - 1)
+    shown_head = "mean of heads" if head < 0 or head >= H else f"head {head + 1} of {H}"
+    kind = "trained" if infos.get(name) and infos[name].source == "shipped" else "untrained"
+    return f"{name} ({kind}) · layer {shown_layer + 1} of {L} · {shown_head}"
+
+
+for arch in archs:
+    st.subheader(charts.ARCH_NAMES[arch])
+    st.caption(CAPTIONS[arch].format(split=split))
+    name = picked[arch]
+    result = learned(arch, name)
+    if arch != "encoder_decoder":
+        if arch == "prefix_lm":
+            mask = attention_masks(arch, split, n - split)["self"]
+        else:
+            mask = attention_masks(arch, n)["self"]
+        left, right = st.columns(2, gap="medium")
+        with left:
+            fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start)
+            layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
+        with right:
+            if result and "self" in result["maps"]:
+                w = cache.attention_map(result, "self", layer, head)
+                T = w.shape[0]
+                q = result["query_tokens"]["self"]
+                lo, hi = min(start, T), min(end, T)
+                if hi > lo:
+                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo)
+                    layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
+                    st.caption(model_caption(name, result, "self") + (f" · covers the first {T} tokens" if T < n else ""))
+                else:
+                    st.caption(f"The learned attention covers the first {T} tokens only (the model's context).")
+        continue
+
+    n_in, n_tgt = split, n - split
+    masks = attention_masks("encoder_decoder", n_in, n_tgt)
+    inp, tgt = labels[:n_in], labels[n_in:]
+    i0, i1 = min(start, n_in), min(end, n_in)
+    t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
+    cols = st.columns(3, gap="small")
+    parts = [
+        ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
+        ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
+        ("cross", "Cross-attention", masks["cross"][t0:t1, i0:i1], tgt[t0:t1], inp[i0:i1], t0, i0),
+    ]
+    for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
+        with col:
+            if m.numel():
+                layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
+            else:
+                st.caption(f"{title}: no tokens in this window.")
+    if result:
+        st.caption(
+            "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
+            "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans."
+        )
+        shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
+        cols = st.columns(len(shown), gap="small")
+        for col, part in zip(cols, shown):
+            with col:
+                w = cache.attention_map(result, part, layer, head)
+                q, k = result["query_tokens"][part], result["key_tokens"][part]
+                fig = charts.attention_heatmap(w[:WINDOW, :WINDOW], q[:WINDOW], k[:WINDOW], f"Learned: {part}")
+                layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
+        st.caption(model_caption(name, result, shown[0]))
+        if "cross" in result["maps"]:
+            w = cache.attention_map(result, "cross", layer, head)
+            q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
+            st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
+                        "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
+            if charts.sentinel_rows(q):
+                layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels"),
+                             key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
+                st.dataframe(charts.sentinel_table(w, q, k), hide_index=True)
+            else:
+                st.caption("This text is too short for span corruption to cut a span.")

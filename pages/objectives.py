@@ -1,0 +1,121 @@
+import pandas as pd
+import streamlit as st
+
+from engine.objectives import OBJECTIVES
+from ui import cache, charts, html, layout, state
+
+PAGE = "objectives"
+SHOWN = 512  # positions drawn as chips; the numbers and charts use every token
+
+NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture"}
+ABOUT = {
+    "clm": "Every position predicts the next token, so every token but the first receives loss: the most "
+           "training signal a text can give.",
+    "mlm": "About 15% of tokens are chosen; of those, 80% become <|mask|>, 10% a random token, 10% stay as they "
+           "were (so the model cannot tell which visible tokens are tested). Only the chosen ones receive loss, "
+           "and the blanks are filled in place: awkward for few-shot use.",
+    "span_corruption": "Random spans are cut out and each replaced by a sentinel; the spans are moved to the back as "
+                       "the target, each behind its sentinel. Works for encoder-decoders and decoder-only models alike.",
+    "prefix_lm": "The prefix is context, read both ways and never predicted; the rest is predicted left to right.",
+    "ul2": "One of three denoisers per example, named by a mode token up front: R (T5's spans), X (long spans, "
+           "heavy corruption) or S (prefix LM). Language modelling and infilling in one model.",
+}
+
+layout.page(
+    PAGE,
+    "Objectives and loss exposure",
+    "An objective turns text into a question and its answer: what the model reads, and which tokens it must "
+    "predict. Only those send a training signal, so the share of tokens that receive loss — loss exposure — "
+    "decides how much a model learns from each pass over the data.",
+    keys=("obj", "rate", "span", "split", "mode", "seed", "size"),
+)
+text = layout.text_box(PAGE)
+layout.need_text(text, "what each objective makes of it")
+tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
+ids = tuple(t.id for t in tokens)
+n = len(ids)
+
+objective = state.bind(PAGE, "obj", st.segmented_control, "Objective", options=list(OBJECTIVES), format_func=NAMES.get, required=True)
+st.caption(ABOUT[objective])
+
+params: dict = {}
+cols = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+with cols[0]:
+    if objective == "mlm":
+        params["mask_rate"] = state.bind(PAGE, "rate", st.slider, "Mask rate", min_value=0.0, max_value=1.0, step=0.01, help="Share of tokens chosen for prediction (BERT: 0.15).")
+    elif objective == "span_corruption":
+        params["noise_density"] = state.bind(PAGE, "rate", st.slider, "Noise density", min_value=0.0, max_value=1.0, step=0.01, help="Share of tokens cut out (T5: 0.15).")
+    elif objective == "prefix_lm" and n >= 2:
+        if state.get("split") >= n:
+            state.put("split", n - 1)
+        params["split"] = state.bind(PAGE, "split", st.slider, "Prefix length", min_value=1, max_value=n - 1, to_widget=lambda v: n // 2 if v < 1 else v,
+                                     help="Tokens before this point are context; the rest are targets.")
+    elif objective == "ul2":
+        mode = state.bind(PAGE, "mode", st.segmented_control, "UL2 denoiser", options=["auto", "R", "S", "X"], required=True,
+                          format_func={"auto": "drawn by the seed", "R": "R: regular", "S": "S: sequential", "X": "X: extreme"}.get)
+        if mode != "auto":
+            params["mode"] = mode
+with cols[1]:
+    if objective == "span_corruption":
+        params["mean_span_length"] = state.bind(PAGE, "span", st.slider, "Mean span length", min_value=1.0, max_value=32.0, step=0.5, help="T5: 3 tokens.")
+with cols[2]:
+    seed = state.bind(PAGE, "seed", st.number_input, "Seed", min_value=0, max_value=1_000_000, step=1)
+with cols[3]:
+    if st.button("Resample", icon=":material/casino:", key=f"{PAGE}.resample", help="Draw again with the next seed.", disabled=objective == "clm"):
+        state.put("seed", min(seed + 1, 1_000_000))
+        st.rerun()
+
+c = cache.corruption(ids, objective, seed, tuple(sorted(params.items())))
+inputs = cache.token_texts(tuple(c.inputs))
+original = [t.text for t in tokens]
+
+m = st.columns(4)
+m[0].metric("Tokens in the text", f"{n:,}")
+m[1].metric("Tokens that receive loss", f"{c.n_loss_tokens:,}")
+m[2].metric("Loss exposure", f"{100 * c.exposure:.1f}%")
+m[3].metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens")
+
+st.subheader("What the model reads, and what it must predict")
+if not c.span_style:
+    labels = [None if t < 0 else t for t in c.targets]
+    label_texts = cache.token_texts(tuple(t for t in labels if t is not None))
+    it = iter(label_texts)
+    bottoms = [None if t is None else next(it) for t in labels]
+    kinds = [k if k in html.KIND_LABELS else "" for k in c.kinds]
+    layout.html_block(html.legend(sorted({k for k in kinds if k})) if any(kinds) else "")
+    layout.html_block(html.row("Each position: the token read (top) and the token it must predict (below; – for none)",
+                               html.interlinear(inputs[:SHOWN], bottoms[:SHOWN], top_kinds=kinds[:SHOWN])))
+else:
+    targets = cache.token_texts(tuple(c.targets))
+    kinds_in = [k if k in html.KIND_LABELS else "" for k in c.kinds]
+    kinds_out = ["sentinel" if t.startswith("<|sentinel_") else "eos" if t == "<|endoftext|>" else "" for t in targets]
+    layout.html_block(html.legend(["sentinel", "mode", "eos"] if c.mode else ["sentinel", "eos"]))
+    layout.html_block(html.row(f"Encoder input · {len(c.inputs):,} tokens · the spans are gone, a sentinel marks each hole",
+                               html.kind_chips(inputs[:SHOWN], kinds_in[:SHOWN])))
+    layout.html_block(html.row(f"Decoder target · {len(c.targets):,} tokens · every span behind its sentinel, all of them receive loss",
+                               html.kind_chips(targets[:SHOWN], kinds_out[:SHOWN])))
+    st.caption("A decoder-only model reads the two as one sequence: the input as its (bidirectional) prefix, then the target.")
+if n > SHOWN:
+    st.caption(f"Showing the first {SHOWN} positions of {n:,}; the numbers and charts count all of them.")
+
+layout.html_block(html.row("Where the loss lands in your text (underlined: receives loss; faded: only context)",
+                           html.loss_marked_chips(original[:SHOWN], c.loss_mask[:SHOWN])))
+
+st.subheader("Loss exposure, every objective on this text")
+rows = cache.exposure(ids, seed)
+label = objective if objective != "ul2" or "mode" not in params else f"ul2-{params['mode']}"
+layout.chart(charts.exposure_bar(rows, highlight=label), key=f"{PAGE}.exposure", data=pd.DataFrame(rows), name="loss-exposure")
+st.caption("At default settings, on your text, with this seed. BERT-style masking teaches from about one token in seven; "
+           "causal LM from nearly all of them.")
+
+st.subheader("Supervised tokens per unit of compute")
+if not state.presenting():
+    state.bind(PAGE, "size", st.segmented_control, "Model size", options=list(state.SIZES), required=True)
+size = state.get("size")
+sup = cache.supervision(ids, seed, size)
+layout.chart(charts.supervision_bar(sup), key=f"{PAGE}.supervision", data=pd.DataFrame(sup), name="supervised-tokens-per-flop")
+st.caption(
+    "Training FLOPs from engine.cost for one pass over this example, each objective on the architecture MaskLab trains "
+    "it with (an encoder-decoder has twice the layers, yet each half only reads its own part). Fewer tokens receiving "
+    "loss means less learning per FLOP."
+)

@@ -1,0 +1,108 @@
+import pandas as pd
+import streamlit as st
+
+from engine.tokenizer import ENCODINGS, EncodingUnavailable
+from ui import cache, charts, html, layout, state
+
+PAGE = "tokens"
+CHIP_LIMIT = state.MAX_TOKENS  # chips drawn per encoding; counts always cover the whole text
+
+layout.page(
+    PAGE,
+    "Tokenization",
+    "A model never sees letters, only token ids, and where one token ends depends on the vocabulary. "
+    "The same text becomes different sequences of different lengths; an emoji can take several tokens, "
+    "none of which means anything alone. Before any model, look at the data.",
+    keys=("enc", "ws", "ids"),
+)
+text = layout.text_box(PAGE)
+
+c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+with c1:
+    chosen = state.bind(PAGE, "enc", st.multiselect, "Encodings", options=list(ENCODINGS), format_func=ENCODINGS.get,
+                        to_widget=list, from_widget=tuple, placeholder="Choose encodings to compare")
+with c2:
+    show_ws = state.bind(PAGE, "ws", st.toggle, "Show whitespace", help="Spaces as ·, line breaks as ↵, tabs as ⇥.")
+with c3:
+    show_ids = state.bind(PAGE, "ids", st.toggle, "Show ids", help="The number the model actually receives, under each token.")
+
+if not chosen:
+    st.info("Choose at least one encoding.", icon=":material/checklist:")
+    st.stop()
+
+results, problems = {}, {}
+for name in chosen:
+    try:
+        results[name] = cache.tokens(text, name)
+    except EncodingUnavailable as e:
+        problems[name] = str(e)
+
+for name, why in problems.items():
+    st.warning(f"**{ENCODINGS[name]} is unavailable.** {html.esc(why)}", icon=":material/cloud_off:")
+
+if results:
+    rows = [
+        {"label": ENCODINGS[n], "encoding": n, "tokens": len(toks), "characters": len(text),
+         "chars_per_token": len(text) / len(toks) if toks else 0.0}
+        for n, toks in results.items()
+    ]
+    counts = pd.DataFrame(rows)
+    metric_cols = st.columns(len(rows))
+    for col, r in zip(metric_cols, rows):
+        col.metric(r["label"], f"{r['tokens']:,} tokens", f"{r['chars_per_token']:.2f} chars/token", delta_color="off", delta_arrow="off")
+
+    per_row = 1 if state.presenting() else min(2, len(results))
+    names = list(results)
+    for i in range(0, len(names), per_row):
+        cols = st.columns(per_row, gap="medium")
+        for col, name in zip(cols, names[i : i + per_row]):
+            toks = results[name]
+            with col.container(border=True):
+                st.markdown(f"**{html.esc(ENCODINGS[name])}** · {len(toks):,} tokens")
+                if not toks:
+                    st.caption("No tokens: the text is empty.")
+                else:
+                    layout.html_block(html.token_chips(text, toks, show_ws=show_ws, show_ids=show_ids, limit=CHIP_LIMIT))
+
+    if any(t.partial for toks in results.values() for t in toks):
+        st.caption(
+            "A dashed box is one character that a vocabulary splits into byte pieces (striped): none of them "
+            "decodes to text alone, and the model must learn that they belong together."
+        )
+    if "<|" in text:
+        st.caption(
+            "Typed text is always ordinary text: “<|endoftext|>” here is thirteen characters, never the special "
+            "token that separates documents."
+        )
+
+    layout.chart(charts.token_count_bar(rows), key=f"{PAGE}.counts", data=counts, name="token-counts")
+
+    table = pd.DataFrame(
+        [{"encoding": n, "index": t.index, "id": t.id, "text": t.text, "start": t.start, "end": t.end, "partial": t.partial, "group": t.group}
+         for n, toks in results.items() for t in toks]
+    )
+    if not state.presenting():
+        st.download_button("Download every token (CSV)", table.to_csv(index=False).encode("utf-8"), file_name="masklab-tokens.csv",
+                           mime="text/csv", key=f"{PAGE}.tokens_csv", type="tertiary", icon=":material/download:", on_click="ignore")
+
+    if "masklab" in results:
+        st.subheader("The shape of the data")
+        n = len(results["masklab"])
+        d_model = cache.model_width()
+        ids = [t.id for t in results["masklab"][:8]]
+        shown_ids = ", ".join(str(i) for i in ids) + (", …" if n > 8 else "")
+        steps = [
+            ("text", f"{len(text):,} characters"),
+            ("token ids", f"[{shown_ids}]  shape [{n}]"),
+            ("embeddings", f"one vector per token  shape [{n}, {d_model}]"),
+            ("every layer", f"same shape [{n}, {d_model}]"),
+            ("output scores", f"one score per vocabulary entry  shape [{n}, 8192]"),
+        ]
+        cols = st.columns(len(steps))
+        for col, (what, shape) in zip(cols, steps):
+            col.markdown(f"**{what}**")
+            col.code(shape, language=None, wrap_lines=True)
+        st.caption(
+            "MaskLab's own 8k vocabulary, learned from the novels the models read. Each id picks a row of the "
+            "embedding table; the layers never change the shape; the last step scores every possible next token."
+        )

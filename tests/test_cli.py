@@ -1,0 +1,51 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+
+
+def test_tokenize_json():
+    r = cli("tokenize", "--json", "--encoding", "r50k_base", "hello world")
+    assert r.returncode == 0, r.stderr
+    assert [t["id"] for t in json.loads(r.stdout)["tokens"]] == [31373, 995]
+
+
+def test_masks_json():
+    r = cli("masks", "--json", "--architecture", "encoder_decoder", "--n-input", "2", "--n-target", "2")
+    assert json.loads(r.stdout) == {"encoder": [[1, 1], [1, 1]], "decoder": [[1, 0], [1, 1]], "cross": [[1, 1], [1, 1]]}
+
+
+def test_corrupt_and_variants_and_score():
+    r = cli("corrupt", "--json", "--objective", "mlm", "--seed", "1", "one two three four five six seven eight nine ten")
+    data = json.loads(r.stdout)
+    assert data["objective"] == "mlm" and 0 < data["exposure"] < 0.5
+    names = [v["name"] for v in json.loads(cli("variants", "--json").stdout)]
+    assert "random-decoder" in names
+    r = cli("score", "--json", "--variant", "random-decoder", "Call me Ishmael.")
+    out = json.loads(r.stdout)
+    assert out["summary"]["tokens"] == len(out["tokens"]) > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("masks", "--architecture", "gpt", "--n-input", "2"),
+        ("score", "--variant", "no-such-model", "x"),
+        ("corrupt", "--objective", "mlm", "--params", '{"colour": 1}', "x"),
+        ("tokenize", "--encoding", "nope", "x"),
+        ("frobnicate",),
+    ],
+)
+def test_bad_arguments_give_one_line(args):
+    r = cli(*args)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -1,0 +1,160 @@
+import json
+import math
+
+import pytest
+import torch
+
+from engine.checkpoint import CheckpointError, save_model
+from engine.losses import token_nll
+from engine.masks import ARCHITECTURES
+from engine.scoring import COLUMNS, attention, by_category, generate, score, summarize
+from engine.tokenizer import tokenize
+from engine.variants import list_variants, load_variant, random_model, sha256_file
+from engine.vocab import MASKLAB
+
+TEXT = "It was the best of times, it was the worst of times. 🦜"
+
+
+@pytest.fixture(scope="module")
+def variants():
+    return {a: load_variant(f"random-{a}") for a in ARCHITECTURES}
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_score_rows_are_consistent(variants, architecture):
+    df = score(variants[architecture], TEXT)
+    assert list(df.columns) == COLUMNS
+    assert len(df) == len(tokenize(TEXT))
+    scored = df[df.scored]
+    assert len(scored) == (len(df) - len(df) // 2 if architecture == "prefix_lm" else len(df))
+    for r in scored.itertuples():
+        assert math.isclose(r.prob, math.exp(-r.loss), rel_tol=1e-4)
+        assert r.rank >= 1 and len(r.top_k) == 5
+        probs = [p for _, p in r.top_k]
+        assert probs == sorted(probs, reverse=True)
+        assert (r.rank == 1) == (r.prob >= probs[0] - 1e-6)
+    s = summarize(df)
+    assert s["tokens"] == len(df) and s["mean_loss"] == pytest.approx(scored.loss.mean())
+    assert set(by_category(df)["category"]) <= set(df.category)
+
+
+def test_decoder_score_is_next_token_loss(variants):
+    v = variants["decoder"]
+    ids = [t.id for t in tokenize(TEXT)]
+    x = torch.tensor([[MASKLAB.eos] + ids])
+    with torch.no_grad():
+        nll = token_nll(v.model(x[:, :-1]).logits, x[:, 1:])[0]
+    assert torch.allclose(torch.tensor(score(v, TEXT).loss.values, dtype=torch.float32), nll, atol=1e-4)
+
+
+def test_encoder_score_is_pseudo_log_likelihood(variants):
+    v = variants["encoder"]
+    ids = [t.id for t in tokenize(TEXT)]
+    df = score(v, TEXT)
+    for i in (0, 5, len(ids) - 1):
+        masked = list(ids)
+        masked[i] = MASKLAB.mask
+        with torch.no_grad():
+            logp = v.model(torch.tensor([masked])).logits[0, i].log_softmax(-1)
+        assert df.loss[i] == pytest.approx(-logp[ids[i]].item(), abs=1e-4)
+
+
+def test_encoder_decoder_score_is_one_token_span(variants):
+    v = variants["encoder_decoder"]
+    ids = [t.id for t in tokenize(TEXT)]
+    i = 3
+    enc = ids[:i] + [MASKLAB.sentinel(0)] + ids[i + 1 :] + [MASKLAB.eos]
+    with torch.no_grad():
+        logp = v.model(torch.tensor([enc]), decoder_idx=torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]])).logits[0, 1].log_softmax(-1)
+    assert score(v, TEXT).loss[i] == pytest.approx(-logp[ids[i]].item(), abs=1e-4)
+
+
+def test_long_text_is_scored_in_windows_with_the_same_early_losses():
+    model = random_model("decoder", max_len=32)
+    from engine.variants import Variant
+
+    v = Variant("small-window", "decoder", "clm", model, "masklab", None, "random")
+    long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 12)
+    df = score(v, long_text)
+    assert len(df) > 64 and df.scored.all() and df.loss.notna().all()
+    first = score(v, " ".join(long_text.split()[:20]))
+    n = min(len(first), 25)
+    assert torch.allclose(torch.tensor(df.loss.values[:n]), torch.tensor(first.loss.values[:n]), atol=1e-4)
+
+
+@pytest.mark.parametrize("text", ["", "a", "<|endoftext|>", "🦜" * 3])
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_awkward_texts_score(variants, architecture, text):
+    df = score(variants[architecture], text)
+    assert len(df) == len(tokenize(text))
+    assert MASKLAB.eos not in df.token_id.tolist()  # typed special-token text stays ordinary text
+
+
+def test_greedy_generation_with_cache_matches_argmax_without(variants):
+    v = variants["decoder"]
+    r = generate(v, TEXT, max_new_tokens=6, temperature=0)
+    ids = [MASKLAB.eos] + [t.id for t in tokenize(TEXT)]
+    special = list(range(MASKLAB.n_regular, MASKLAB.vocab_size))
+    expected = []
+    with torch.no_grad():
+        for _ in range(6):
+            logits = v.model(torch.tensor([ids])).logits[0, -1]
+            logits[special] = float("-inf")
+            ids.append(int(logits.argmax()))
+            expected.append(ids[-1])
+    from engine.tokenizer import token_strings
+
+    assert r.tokens == token_strings(expected)
+
+
+@pytest.mark.parametrize("architecture", ["decoder", "prefix_lm", "encoder_decoder"])
+def test_sampling_is_seeded(variants, architecture):
+    a = generate(variants[architecture], TEXT, 8, temperature=1.0, top_k=50, seed=3)
+    b = generate(variants[architecture], TEXT, 8, temperature=1.0, top_k=50, seed=3)
+    assert a.tokens == b.tokens and len(a.tokens) == 8
+
+
+def test_encoder_cannot_generate(variants):
+    with pytest.raises(ValueError, match="cannot generate"):
+        generate(variants["encoder"], TEXT)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_attention_maps(variants, architecture):
+    r = attention(variants[architecture], TEXT)
+    assert r.maps
+    for name, layers in r.maps.items():
+        H, T, S = layers[0].shape
+        assert (T, S) == (len(r.query_tokens[name]), len(r.key_tokens[name]))
+        assert torch.allclose(layers[0].sum(-1), torch.ones(H, T), atol=1e-4)
+    if architecture == "encoder_decoder":
+        assert r.span_origin and "cross" in r.maps
+
+
+def _ship(tmp_path, name="tiny-decoder"):
+    folder = tmp_path / name
+    model = random_model("decoder")
+    save_model(model, folder / "model.safetensors")
+    card = {"name": name, "objective": "clm", "parameters": model.num_parameters(), "model_config": {"architecture": "decoder"}, "sha256": sha256_file(folder / "model.safetensors")}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_shipped_variant_loads_and_checks_its_hash(tmp_path):
+    folder = _ship(tmp_path)
+    names = [v.name for v in list_variants(tmp_path)]
+    assert names[0] == "tiny-decoder" and "random-encoder" in names
+    v = load_variant("tiny-decoder", models_dir=tmp_path)
+    assert v.architecture == "decoder" and len(score(v, "hi there")) == 2
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_variant("tiny-decoder", models_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../tiny-decoder", "/etc/passwd", "nope", ""])
+def test_unknown_or_escaping_names_are_refused(tmp_path, name):
+    _ship(tmp_path)
+    with pytest.raises(ValueError):
+        load_variant(name, models_dir=tmp_path / "sub")

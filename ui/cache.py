@@ -1,0 +1,326 @@
+"""Every Streamlit cache in the app, in one module.
+
+Each wrapper keys on everything that changes its result: the text, the parameters, the model's name
+and version (a shipped model's card changes when it is retrained), and the device the model runs
+on. Every cache is bounded. Models are resources (shared, never copied); results are data.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import engine
+from engine.cost import count_params, flops_per_token, params_by_component, training_flops
+from engine.model import ModelConfig
+from engine.objectives import as_decoder_sequence, corrupt, exposure_table
+from engine.tokenizer import token_strings
+from engine.train import SIZES
+from engine.vocab import MASKLAB
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO / "assets" / "models"
+SCALING_FILE = REPO / "assets" / "scaling.json"
+DEVICE = str(engine.pick_device())
+LOADED: dict[str, str] = {}  # variant name -> device, for the home page's "loaded models"
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def device_label(device: str = DEVICE) -> str:
+    return engine.device_info(device)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def tokens(text: str, encoding: str) -> list:
+    """engine.tokenize; raises EncodingUnavailable (not cached, so a later run retries)."""
+    return engine.tokenize(text, encoding)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def token_texts(ids: tuple, encoding: str = "masklab") -> list[str]:
+    return token_strings(list(ids), encoding)
+
+
+@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
+def encoding_status() -> dict:
+    return engine.available_encodings()
+
+
+@st.cache_data(ttl=20, max_entries=1, show_spinner=False)
+def variants() -> list:
+    return engine.list_variants()
+
+
+def version(name: str) -> str:
+    """What identifies a variant's weights: its card's modification time, for a shipped one."""
+    card = MODELS_DIR / name / "card.json"
+    return str(card.stat().st_mtime_ns) if card.exists() else "builtin"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _variant(name: str, device: str, version: str):
+    v = engine.load_variant(name, device=device)
+    LOADED[name] = device
+    return v
+
+
+def variant(name: str):
+    return _variant(name, DEVICE, version(name))
+
+
+@st.cache_data(max_entries=64, show_spinner="Scoring every token…")
+def _score(name: str, text: str, top_k: int, split, device: str, version: str) -> pd.DataFrame:
+    return engine.score(_variant(name, device, version), text, top_k=top_k, split=split)
+
+
+def score(name: str, text: str, top_k: int = 5, split=None) -> pd.DataFrame:
+    return _score(name, text, top_k, split, DEVICE, version(name))
+
+
+def summary(df: pd.DataFrame) -> dict:
+    return engine.summarize(df)
+
+
+def by_category(df: pd.DataFrame) -> pd.DataFrame:
+    return engine.by_category(df)
+
+
+ONE_PASS_PER_TOKEN = ("encoder", "encoder_decoder")  # scored one copy per token: cost grows with n * context
+SLOW_LIMIT = 256  # tokens such models score on this page
+
+
+def score_aligned(name: str, architecture: str, text: str, tokens: list) -> tuple[pd.DataFrame, int]:
+    """Scores over ``tokens`` (MaskLab's tokenization of ``text``), padded with unscored rows where a
+    slow method stops early; returns the frame and how many tokens were scored."""
+    limit = SLOW_LIMIT if architecture in ONE_PASS_PER_TOKEN else len(tokens)
+    part = text if limit >= len(tokens) else text[: tokens[limit - 1].end]
+    df = score(name, part)
+    if len(df) < len(tokens):
+        pad = pd.DataFrame([
+            {"position": t.index, "token": t.text, "token_id": t.id, "start": t.start, "end": t.end, "loss": float("nan"),
+             "prob": float("nan"), "rank": 0, "top_k": [], "method": df["method"].iloc[0] if len(df) else "", "category": "", "scored": False}
+            for t in tokens[len(df):]
+        ])
+        df = pd.concat([df, pad], ignore_index=True) if len(df) else pad
+    return df.iloc[: len(tokens)].reset_index(drop=True), min(limit, len(tokens))
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the model's attention…")
+def _attention(name: str, text: str, max_tokens: int, split, seed: int, device: str, version: str) -> dict:
+    r = engine.attention(_variant(name, device, version), text, max_tokens=max_tokens, split=split, seed=seed)
+    maps = {k: np.stack([w.float().numpy() for w in layers]).astype(np.float32) for k, layers in r.maps.items()}  # (L, H, T, S)
+    return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin}
+
+
+def attention(name: str, text: str, max_tokens: int, split=None, seed: int = 0) -> dict:
+    return _attention(name, text, max_tokens, split, seed, DEVICE, version(name))
+
+
+@st.cache_data(max_entries=64, show_spinner="Generating…")
+def _generate(name: str, text: str, max_new: int, temperature: float, top_k: int, seed: int, device: str, version: str) -> dict:
+    r = engine.generate(_variant(name, device, version), text, max_new_tokens=max_new, temperature=temperature, top_k=top_k, seed=seed)
+    return {"text": r.text, "tokens": r.tokens, "method": r.method}
+
+
+def generate(name: str, text: str, max_new: int, temperature: float, top_k: int, seed: int) -> dict:
+    return _generate(name, text, max_new, temperature, top_k, seed, DEVICE, version(name))
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the proof…")
+def switch_demo(on: str, seed: int = 0) -> dict:
+    result = engine.switch_demo(switches_dict(on), seed=seed)
+    result.pop("config", None)
+    return result
+
+
+def switches_dict(on: str) -> dict:
+    return {"shared_attention": "a" in on, "shared_params": "b" in on, "layerwise_cross": "c" in on, "causal_input": "d" in on}
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def corruption(ids: tuple, objective: str, seed: int, params: tuple):
+    return corrupt(list(ids), objective, seed, **dict(params))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def exposure(ids: tuple, seed: int) -> list[dict]:
+    return exposure_table(list(ids), seed)
+
+
+NATURAL = (  # (objective, the architecture it trains in MaskLab's shipped variants)
+    ("clm", "decoder"), ("mlm", "encoder"), ("span_corruption", "encoder_decoder"), ("prefix_lm", "prefix_lm"), ("ul2", "prefix_lm"),
+)
+
+
+def size_config(architecture: str, size: str, max_len: int = 4096, **switches) -> ModelConfig:
+    return ModelConfig(architecture=architecture, vocab_size=MASKLAB.vocab_size, max_len=max_len, **SIZES[size], **switches)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def supervision(ids: tuple, seed: int, size: str) -> list[dict]:
+    """For each objective on its architecture: tokens that receive loss, training FLOPs, and their ratio."""
+    rows = []
+    for objective, arch in NATURAL:
+        c = corrupt(list(ids), objective, seed)
+        cfg = size_config(arch, size)
+        if arch == "encoder_decoder":
+            flops = training_flops(cfg, len(c.inputs), len(c.targets))
+        elif arch == "prefix_lm":
+            seq = as_decoder_sequence(c)
+            flops = training_flops(cfg, seq.n_prefix, len(seq.seq) - seq.n_prefix)
+        else:
+            flops = training_flops(cfg, len(c.inputs), 0)
+        rows.append({
+            "label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens,
+            "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0,
+        })
+    return rows
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_cost(on: str, size: str, seq_len: int = 256) -> pd.DataFrame:
+    """Parameters and forward FLOPs per token: plain encoder-decoder, the switched one, and the two
+    single-stack models it turns into."""
+    models = {
+        "encoder-decoder": size_config("encoder_decoder", size),
+        "with switches": size_config("encoder_decoder", size, **switches_dict(on)),
+        "prefix-LM": size_config("prefix_lm", size),
+        "decoder-only": size_config("decoder", size),
+    }
+    rows = []
+    for label, cfg in models.items():
+        for component, n in params_by_component(cfg).items():
+            rows.append({"model": label, "component": component, "parameters": n, "total": count_params(cfg), "flops_per_token": flops_per_token(cfg, seq_len)})
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def chat_cost(size: str, lengths: tuple) -> pd.DataFrame:
+    rows = engine.chat_cost(size_config("decoder", size), list(lengths))
+    return pd.DataFrame([r.__dict__ for r in rows])
+
+
+@st.cache_data(max_entries=16, show_spinner="Timing each turn on the model…")
+def _time_chat(name: str, turns: tuple, repeats: int, nonce: int, device: str, version: str) -> pd.DataFrame:
+    """Seconds per turn, the best of ``repeats`` runs (the least disturbed by other work)."""
+    model = _variant(name, device, version).model
+    turns = [list(t) for t in turns]
+    best = {}
+    for mode in ("bidirectional", "causal"):
+        runs = [engine.time_chat(model, turns, bidirectional=mode == "bidirectional") for _ in range(repeats)]
+        best[mode] = np.min(np.array(runs), axis=0)
+    return pd.DataFrame({"turn": range(1, len(turns) + 1), "bidirectional": best["bidirectional"], "causal": best["causal"]})
+
+
+def time_chat(name: str, turns: tuple, repeats: int = 3, nonce: int = 0) -> pd.DataFrame:
+    return _time_chat(name, turns, repeats, nonce, DEVICE, version(name))
+
+
+PROBES = (  # (skill, prompt, right word, wrong word): the kind of sentence a 19th-century novel holds
+    ("grammar", "She was sitting by the fire, and her sisters", " were", " was"),
+    ("grammar", "He had not", " seen", " see"),
+    ("word meaning", "She poured the tea into a", " cup", " horse"),
+    ("word meaning", "The carriage was drawn by four", " horses", " letters"),
+    ("world knowledge", "The sun rose in the", " east", " west"),
+    ("world knowledge", "In winter the river was covered with", " ice", " grass"),
+    ("sentiment", "It was the happiest day of her life, and she could not stop", " smiling", " weeping"),
+    ("sentiment", "The news of his death filled them with", " grief", " joy"),
+    ("counting", "one, two, three,", " four", " seven"),
+    ("counting", "The first, the second, and the", " third", " fifth"),
+    ("spatial", "He climbed the stairs to the room", " above", " below"),
+    ("spatial", "She looked up at the stars in the", " sky", " floor"),
+)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the probes…")
+def _probes(name: str, device: str, version: str) -> pd.DataFrame:
+    """log P(word | prompt) for the right and the wrong word of every probe: the sum of the word's
+    token log-probabilities, scored the model's own way (see engine.score's ``method``)."""
+    v = _variant(name, device, version)
+    rows = []
+    for skill, prompt, right, wrong in PROBES:
+        logp = {}
+        for which, word in (("right", right), ("wrong", wrong)):
+            df = engine.score(v, prompt + word, top_k=1)
+            part = df[df["start"] >= len(prompt)]
+            logp[which] = float(-part["loss"].sum()) if len(part) and bool(part["scored"].all()) else float("nan")
+        rows.append({
+            "variant": name, "skill": skill, "probe": f"{skill}: …{prompt[-28:]} [{right.strip()} / {wrong.strip()}]",
+            "prompt": prompt, "right": right.strip(), "wrong": wrong.strip(),
+            "logp_right": logp["right"], "logp_wrong": logp["wrong"], "margin": logp["right"] - logp["wrong"],
+        })
+    return pd.DataFrame(rows)
+
+
+def probes(name: str) -> pd.DataFrame:
+    return _probes(name, DEVICE, version(name))
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _cards(stamp: tuple) -> dict:
+    out = {}
+    for path in sorted(MODELS_DIR.glob("*/card.json")):
+        card = _read_json(path)
+        if isinstance(card, dict):
+            out[path.parent.name] = card
+    return out
+
+
+def cards() -> dict:
+    """Every shipped model card, re-read when any card changes."""
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(MODELS_DIR.glob("*/card.json")))
+    return _cards(stamp)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _scaling(stamp: int):
+    data = _read_json(SCALING_FILE)
+    if isinstance(data, dict):
+        data = data.get("runs")
+    if not isinstance(data, list):
+        return None
+    need = {"architecture", "parameters", "training_flops", "final_val_loss"}
+    runs = [r for r in data if isinstance(r, dict) and need <= set(r)]
+    return pd.DataFrame(runs) if runs else None
+
+
+def scaling_runs():
+    """assets/scaling.json as a table, or None when it is missing or holds no usable run."""
+    if not SCALING_FILE.exists():
+        return None
+    return _scaling(SCALING_FILE.stat().st_mtime_ns)
+
+
+def model_width() -> int:
+    """d_model of the shipped models (the first card's), else of the size they are trained at."""
+    for card in cards().values():
+        width = card.get("model_config", {}).get("d_model")
+        if isinstance(width, int):
+            return width
+    return SIZES["medium"]["d_model"]
+
+
+def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
+    """One (T, S) map from `attention`'s result: a head, or the mean over heads when ``head < 0``."""
+    per_layer = result["maps"][name]  # (L, H, T, S)
+    layer = min(layer, per_layer.shape[0] - 1)
+    w = per_layer[layer]
+    return w.mean(axis=0) if head < 0 or head >= w.shape[0] else w[head]
+
+
+def pick_variant(architecture: str) -> str:
+    """The model a page shows for an architecture: a trained (shipped) one if any, else the random one."""
+    infos = variants()
+    for v in infos:
+        if v.source == "shipped" and v.architecture == architecture:
+            return v.name
+    return f"random-{architecture}"

@@ -1,0 +1,366 @@
+"""Figure builders: data in, ``go.Figure`` out. No Streamlit here, so tests can read the figures' data.
+
+Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
+Backgrounds stay transparent so the figures sit on the light and the dark theme alike. Every label
+that comes from the user's text is escaped: Plotly reads ``<b>`` or ``<a>`` in tick and hover text.
+"""
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+OKABE_ITO = {
+    "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999",
+}
+ARCH_COLORS = {"encoder": "#0072B2", "decoder": "#D55E00", "prefix_lm": "#009E73", "encoder_decoder": "#CC79A7"}
+ARCH_NAMES = {"encoder": "encoder-only", "decoder": "decoder-only", "prefix_lm": "prefix-LM", "encoder_decoder": "encoder-decoder"}
+OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00"}
+SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#F0E442"]
+ALLOWED = "#0072B2"
+BLOCKED = "rgba(128,128,128,0.14)"
+SEQUENTIAL = "cividis"
+FONT = "Inter, 'Source Sans 3', 'Segoe UI', sans-serif"
+_SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain")  # square cells, whatever the shape
+_SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
+
+
+def axis_label(text: str, limit: int = 14) -> str:
+    """A token as an axis or hover label: whitespace made visible, cut to ``limit``, escaped."""
+    shown = text.replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
+    if shown.strip(" ") == "":
+        shown = "␣" * len(shown)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return html.escape(shown)
+
+
+def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15)),
+        height=height,
+        margin=dict(l=10, r=10, t=44 if title else 10, b=10),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font=dict(family=FONT),
+        hoverlabel=dict(font_family=FONT),
+        **layout,
+    )
+    return fig
+
+
+def _ticks(labels: list[str], offset: int = 0, max_ticks: int = 64) -> dict:
+    """Numeric positions labelled with their tokens; every k-th label when there are many."""
+    step = max(1, -(-len(labels) // max_ticks))
+    idx = list(range(0, len(labels), step))
+    return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i]) for i in idx])
+
+
+def _square_height(n_rows: int, n_cols: int, base: int = 360) -> int:
+    return int(min(640, max(200, base * max(n_rows, 1) / max(n_cols, n_rows, 1) + 120)))
+
+
+def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
+    """Allowed attention: row q, column k is filled when query q may attend to key k (``True``)."""
+    m = np.asarray(mask, dtype=bool)
+    z = m.astype(int)
+    n_q, n_k = z.shape if z.ndim == 2 else (0, 0)
+    qs = [axis_label(t, 24) for t in q_labels]
+    ks = [axis_label(t, 24) for t in k_labels]
+    hover = "query %{y}<br>key %{x}<br>%{z:d} = may attend<extra></extra>"
+    custom = None
+    if n_q * n_k <= 4096:  # labels in the hover; beyond that the payload grows faster than it helps
+        custom = np.stack(np.broadcast_arrays(np.array(qs, dtype=object)[:, None], np.array(ks, dtype=object)[None, :]), axis=-1)
+        hover = "query %{y} %{customdata[0]}<br>key %{x} %{customdata[1]}<br>%{z:d} = may attend<extra></extra>"
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(k_offset, k_offset + n_k)),
+            y=list(range(q_offset, q_offset + n_q)),
+            customdata=custom,
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, BLOCKED], [0.5, BLOCKED], [0.5, ALLOWED], [1, ALLOWED]],
+            showscale=False,
+            xgap=1 if n_k <= 64 else 0,
+            ygap=1 if n_q <= 64 else 0,
+            hovertemplate=hover,
+        )
+    )
+    fig.update_xaxes(title_text="key: the token looked at", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="query: the token looking", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
+    return _finish(fig, title, _square_height(n_q, n_k))
+
+
+def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
+    """Learned attention weights (rows sum to 1); masked-out cells are left empty."""
+    w = np.asarray(weights, dtype=float)
+    n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
+    z = np.where(w > 0, w, np.nan)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(k_offset, k_offset + n_k)),
+            y=list(range(q_offset, q_offset + n_q)),
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0,
+            colorbar=dict(title=dict(text="weight"), thickness=10),
+            hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="key", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="query", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
+    return _finish(fig, title, _square_height(n_q, n_k))
+
+
+def sentinel_rows(q_labels: list[str]) -> list[int]:
+    """Positions of the decoder's sentinel tokens: each starts the span it must write."""
+    return [i for i, t in enumerate(q_labels) if _SENTINEL.match(t)]
+
+
+def sentinel_table(weights, q_labels: list[str], k_labels: list[str], top: int = 3) -> pd.DataFrame:
+    """For each decoder sentinel: the encoder tokens it attends to most, and the weight on its own
+    sentinel in the input (the hole the span came from)."""
+    w = np.asarray(weights, dtype=float)
+    rows = []
+    for r in sentinel_rows(q_labels):
+        order = np.argsort(-w[r])[:top]
+        own = [j for j, t in enumerate(k_labels) if t == q_labels[r]]
+        rows.append({
+            "sentinel": q_labels[r],
+            "most attended": ", ".join(f"{k_labels[j]!r} {w[r, j]:.2f}" for j in order),
+            "weight on its own sentinel": float(w[r, own[0]]) if own else float("nan"),
+            "own sentinel rank": int((w[r] > w[r, own[0]]).sum() + 1) if own else 0,
+        })
+    return pd.DataFrame(rows)
+
+
+def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str) -> go.Figure:
+    """Cross-attention rows of the decoder's sentinels only: where each looks in the encoder's input."""
+    w = np.asarray(weights, dtype=float)
+    rows = sentinel_rows(q_labels)
+    z = w[rows] if rows else np.zeros((0, w.shape[1] if w.ndim == 2 else 0))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(z.shape[1])),
+            y=list(range(len(rows))),
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            showscale=False,
+            hovertemplate="key %{x}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="encoder input", tickangle=-60, **_ticks(k_labels), showgrid=False, zeroline=False)
+    fig.update_yaxes(
+        title_text="decoder sentinel", autorange="reversed", tickmode="array", tickvals=list(range(len(rows))),
+        ticktext=[axis_label(q_labels[r], 20) for r in rows], showgrid=False, zeroline=False,
+    )
+    return _finish(fig, title, max(180, 90 + 34 * len(rows)))
+
+
+def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
+    """Loss exposure of each objective: the share of the text's tokens that send a training signal."""
+    labels = [r["label"] for r in rows]
+    values = [100 * r["exposure"] for r in rows]
+    colors = [OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows]
+    widths = [3 if r["label"] == highlight else 0 for r in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker=dict(color=colors, line=dict(width=widths, color="#F0E442")),
+            text=[f"{r['n_loss_tokens']}/{r['n_tokens']}" for r in rows],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y:.1f}% of tokens receive loss<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text="tokens receiving loss (%)", range=[0, 112], showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(title_text="objective")
+    return _finish(fig, "Loss exposure on this text", 340, showlegend=False)
+
+
+def supervision_bar(rows: list[dict]) -> go.Figure:
+    """Supervised tokens per training FLOP, each objective on the architecture it suits."""
+    fig = go.Figure(
+        go.Bar(
+            x=[r["label"] for r in rows],
+            y=[r["per_pflop"] for r in rows],
+            marker_color=[OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
+            text=[f"{r['per_pflop']:,.0f}" for r in rows],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=[[r["architecture"], r["n_loss_tokens"], r["flops"]] for r in rows],
+            hovertemplate="%{x} on %{customdata[0]}<br>%{customdata[1]} tokens with loss for %{customdata[2]:.3s} FLOPs<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text="supervised tokens per PFLOP", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "What a unit of compute buys", 340, showlegend=False)
+
+
+def token_count_bar(rows: list[dict]) -> go.Figure:
+    """Tokens per encoding for the same text (fewer tokens: a larger or better-fitting vocabulary)."""
+    fig = go.Figure(
+        go.Bar(
+            y=[r["label"] for r in rows],
+            x=[r["tokens"] for r in rows],
+            orientation="h",
+            marker_color=[SERIES[i % len(SERIES)] for i in range(len(rows))],
+            text=[f"{r['tokens']:,} · {r['chars_per_token']:.2f} chars/token" for r in rows],
+            textposition="auto",
+            hovertemplate="%{y}: %{x} tokens<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="tokens", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "Tokens per encoding", 80 + 42 * max(1, len(rows)), showlegend=False)
+
+
+def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None) -> go.Figure:
+    """Per-token loss of several models on the same tokens: one row per model, one column per token."""
+    names = list(frames)
+    n = max((len(df) for df in frames.values()), default=0)
+    z = np.full((len(names), n), np.nan)
+    custom = np.empty((len(names), n, 4), dtype=object)
+    custom[:] = ""
+    for r, name in enumerate(names):
+        df = frames[name]
+        for i, row in enumerate(df.itertuples(index=False)):
+            if row.scored:
+                z[r, i] = row.loss
+            custom[r, i] = (axis_label(str(row.token), 20), f"{row.prob:.3f}" if row.scored else "–", str(row.rank) if row.scored else "–", html.escape(name))
+    finite = z[np.isfinite(z)]
+    top = vmax if vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(n)),
+            y=list(range(len(names))),
+            customdata=custom,
+            colorscale=SEQUENTIAL,
+            reversescale=True,
+            zmin=0,
+            zmax=max(top, 1e-6),
+            colorbar=dict(title=dict(text="loss (nats)"), thickness=10),
+            hovertemplate="%{customdata[3]}<br>token %{x}: %{customdata[0]}<br>loss %{z:.2f} · p %{customdata[1]} · rank %{customdata[2]}<extra></extra>",
+            xgap=1 if n <= 96 else 0,
+            ygap=2,
+        )
+    )
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed")
+    first = next(iter(frames.values()), pd.DataFrame(columns=["token"]))
+    fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, 48), tickangle=-60, showgrid=False)
+    return _finish(fig, "Loss per token (dark: surprising)", max(240, 150 + 36 * len(names)))
+
+
+def category_bars(table: pd.DataFrame) -> go.Figure:
+    """Mean loss by token category, one bar per model: columns variant, category, mean_loss, count."""
+    fig = go.Figure()
+    for i, (name, part) in enumerate(table.groupby("variant", sort=False)):
+        fig.add_trace(
+            go.Bar(
+                name=html.escape(str(name)), x=part["category"], y=part["mean_loss"], marker_color=SERIES[i % len(SERIES)],
+                customdata=part["count"], hovertemplate="%{x}: %{y:.2f} nats over %{customdata} tokens<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_yaxes(title_text="mean loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25))
+
+
+def probe_chart(table: pd.DataFrame) -> go.Figure:
+    """Per probe and model, log P(right) − log P(wrong): positive means the model prefers the right word."""
+    fig = go.Figure()
+    for i, (name, part) in enumerate(table.groupby("variant", sort=False)):
+        fig.add_trace(
+            go.Bar(
+                name=html.escape(str(name)), y=[html.escape(p) for p in part["probe"]], x=part["margin"], orientation="h",
+                marker_color=SERIES[i % len(SERIES)], hovertemplate="%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.add_vline(x=0, line_width=1, line_color="rgba(128,128,128,0.8)")
+    fig.update_xaxes(title_text="log P(right) − log P(wrong)   (> 0: right word preferred)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(autorange="reversed")
+    n = table["probe"].nunique() if len(table) else 1
+    return _finish(fig, "Probes: one sentence, many small tasks", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group", legend=dict(orientation="h", y=-0.2))
+
+
+def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:
+    """Per turn and cumulative, a bidirectional model's cost next to a causal model with a KV cache.
+
+    ``table`` has columns turn, bidirectional, causal (per-turn amounts in ``unit``).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("each turn", "cumulative"), horizontal_spacing=0.12)
+    styles = {"bidirectional": (OKABE_ITO["vermillion"], "bidirectional: re-encode everything"), "causal": (OKABE_ITO["blue"], "causal + KV cache: new tokens only")}
+    for col, (color, name) in styles.items():
+        fig.add_trace(go.Bar(x=table["turn"], y=table[col], name=name, marker_color=color, legendgroup=col, hovertemplate=f"turn %{{x}}: %{{y:,.4s}} {unit}<extra></extra>"), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=table["turn"], y=table[col].cumsum(), name=name, mode="lines+markers", line=dict(color=color, width=3), legendgroup=col, showlegend=False, hovertemplate=f"after turn %{{x}}: %{{y:,.4s}} {unit}<extra></extra>"),
+            row=1, col=2,
+        )
+    fig.update_xaxes(title_text="turn", dtick=1)
+    fig.update_yaxes(title_text=unit, showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, title, 340, barmode="group", legend=dict(orientation="h", y=-0.25))
+
+
+def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict[str, dict] | None = None, title: str = "Validation loss") -> go.Figure:
+    """Loss against corpus tokens or training FLOPs, log axes. Each frame has columns ``x`` and loss."""
+    fig = go.Figure()
+    for i, (name, df) in enumerate(curves.items()):
+        style = (styles or {}).get(name, {})
+        fig.add_trace(
+            go.Scatter(
+                x=df[x], y=df["loss"], name=html.escape(name), mode="lines+markers" if len(df) < 30 else "lines",
+                line=dict(color=style.get("color", SERIES[i % len(SERIES)]), width=2.5, dash=style.get("dash", "solid")),
+                hovertemplate=f"%{{x:.3s}} {x}: loss %{{y:.3f}}<extra>%{{fullData.name}}</extra>",
+            )
+        )
+    fig.update_xaxes(type="log", title_text="corpus tokens seen" if x == "tokens" else "training FLOPs", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(type="log", title_text="loss (nats, log scale)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, title, 400, legend=dict(orientation="h", y=-0.2))
+
+
+def scaling_scatter(runs: pd.DataFrame) -> go.Figure:
+    """Final validation loss against training FLOPs, one line per architecture; marker size ~ parameters."""
+    fig = go.Figure()
+    for arch, part in runs.sort_values("training_flops").groupby("architecture", sort=False):
+        size = np.sqrt(part["parameters"].astype(float))
+        size = 8 + 14 * (size - size.min()) / max(1e-9, float(size.max() - size.min())) if len(part) > 1 else np.full(len(part), 12.0)
+        fig.add_trace(
+            go.Scatter(
+                x=part["training_flops"], y=part["final_val_loss"], mode="lines+markers", name=ARCH_NAMES.get(arch, html.escape(str(arch))),
+                line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=2), marker=dict(size=size, line=dict(width=1, color="white")),
+                customdata=part["parameters"], hovertemplate="%{x:.3s} FLOPs, %{customdata:,} params: loss %{y:.3f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_xaxes(type="log", title_text="training FLOPs", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(type="log", title_text="final validation loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "Scaling sweep: more compute, lower loss", 400, legend=dict(orientation="h", y=-0.2))
+
+
+def params_bars(table: pd.DataFrame) -> go.Figure:
+    """Parameters by component (stacked), one bar per model: columns model, component, parameters."""
+    fig = go.Figure()
+    colors = dict(zip(["embeddings", "attention", "cross_attention", "mlp", "norms"], [OKABE_ITO["grey"], OKABE_ITO["blue"], OKABE_ITO["purple"], OKABE_ITO["orange"], OKABE_ITO["green"]]))
+    for comp, part in table.groupby("component", sort=False):
+        fig.add_trace(go.Bar(x=part["model"], y=part["parameters"], name=comp.replace("_", " "), marker_color=colors.get(comp, OKABE_ITO["sky"]), hovertemplate="%{x}: %{y:,} parameters<extra>%{fullData.name}</extra>"))
+    fig.update_yaxes(title_text="parameters", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "Parameters by component", 340, barmode="stack", legend=dict(orientation="h", y=-0.25))
+
+
+def live_curve(records: list[dict]) -> go.Figure:
+    """A training run as it happens: the loss of each step, and evaluations as markers."""
+    steps = [r for r in records if not r.get("eval")]
+    evals = [r for r in records if r.get("eval")]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r["loss"] for r in steps], mode="lines", name="training loss", line=dict(color=OKABE_ITO["blue"], width=2)))
+    if evals:
+        fig.add_trace(go.Scatter(x=[r["step"] for r in evals], y=[r["val_loss"] for r in evals], mode="markers+lines", name="validation loss", marker=dict(size=9, color=OKABE_ITO["vermillion"]), line=dict(dash="dot", color=OKABE_ITO["vermillion"])))
+    fig.update_xaxes(title_text="step", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(title_text="loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    return _finish(fig, "Live training run", 320, legend=dict(orientation="h", y=-0.25))

@@ -1,0 +1,314 @@
+"""HTML builders for token chips, interlinear rows and diagrams. Pure functions: strings in, HTML out.
+
+Everything taken from the user's text passes through `esc` (``html.escape`` with quotes), so typed
+``<script>`` or ``<|endoftext|>`` shows as the characters typed. Chips use light fills with dark
+text, which read the same on the light and the dark theme.
+"""
+
+import html
+import math
+
+from plotly.colors import sample_colorscale
+
+# Light tints of the Okabe-Ito colours: neighbouring tokens differ without any hue carrying meaning.
+CHIP_FILLS = ("#F6DCA6", "#C9E6F7", "#B8E3D5", "#F7F0B5", "#BBD3EA", "#F4CDB6", "#EDD3E3")
+KIND_LABELS = {
+    "mask": "replaced by <|mask|>",
+    "random": "replaced by a random token",
+    "kept": "chosen but kept as it was",
+    "sentinel": "sentinel: a span was cut out here",
+    "mode": "UL2 mode token",
+    "eos": "end of sequence",
+    "prefix": "prefix: read bidirectionally, no loss",
+    "target": "target: predicted left to right",
+}
+
+STYLE = """
+<style>
+.ml-chips{line-height:2.25;font-size:1.02rem;word-break:break-word}
+.ml-chip{display:inline-block;padding:0 .22em;margin:.1em .07em;border-radius:.32em;color:#14161a;
+  white-space:pre;font-family:'JetBrains Mono','Fira Code',ui-monospace,Menlo,Consolas,monospace;font-size:.92em;
+  border:1px solid rgba(0,0,0,.10);line-height:1.6;vertical-align:middle}
+.ml-ws{opacity:.5}
+.ml-group{display:inline-block;border:2px dashed #D55E00;border-radius:.45em;padding:0 .1em;margin:0 .12em;vertical-align:middle}
+.ml-group .ml-char{font-size:.8em;padding:0 .25em;opacity:.85}
+.ml-bytes{background-image:repeating-linear-gradient(135deg,rgba(0,0,0,.07) 0 4px,transparent 4px 8px)}
+.ml-id{display:block;font-size:.62em;opacity:.7;line-height:1.1;text-align:center}
+.k-mask{background:#0072B2!important;color:#fff!important;font-weight:600}
+.k-random{background:#E69F00!important;color:#14161a!important;font-weight:600}
+.k-kept{outline:2px dashed #0072B2;outline-offset:-2px}
+.k-sentinel{background:#CC79A7!important;color:#14161a!important;font-weight:600}
+.k-mode{background:#F0E442!important;font-weight:700}
+.k-eos{background:#999!important;color:#fff!important}
+.k-prefix{background:#B8E3D5!important}
+.k-target{background:#F4CDB6!important}
+.k-loss{box-shadow:inset 0 -4px 0 #D55E00;font-weight:600}
+.k-noloss{opacity:.42}
+.ml-row{margin:.2em 0 .8em 0}
+.ml-rowlabel{font-size:.78rem;letter-spacing:.04em;text-transform:uppercase;opacity:.75;margin-bottom:.1em}
+.ml-inter{display:flex;flex-wrap:wrap;gap:.35em .12em;align-items:flex-start}
+.ml-col{display:inline-flex;flex-direction:column;align-items:stretch;gap:2px}
+.ml-col .ml-chip{margin:0;text-align:center}
+.ml-cell{display:block;font-size:.72em;text-align:center;border-radius:.25em;padding:0 .25em;
+  font-family:ui-monospace,Menlo,Consolas,monospace;min-width:2.2em}
+.ml-cell.na{opacity:.35;border:1px dotted currentColor}
+.ml-legend{display:flex;flex-wrap:wrap;gap:.4em 1.2em;font-size:.85rem;margin:.3em 0 .6em 0;opacity:.9}
+.ml-legend .ml-chip{font-size:.8em}
+.ml-table{border-collapse:collapse;width:100%;font-size:.95rem}
+.ml-table th,.ml-table td{border-bottom:1px solid rgba(128,128,128,.3);padding:.45em .6em;text-align:left;vertical-align:top}
+.ml-table td.on{background:rgba(0,158,115,.16);font-weight:600}
+.ml-table td.off{opacity:.55}
+.ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;height:100%}
+.ml-card h4{margin:.1em 0 .35em 0}
+.ml-card p{margin:.2em 0;font-size:.93rem}
+.ml-svg text{fill:currentColor}
+.ml-gen{font-family:Georgia,'Times New Roman',serif;font-size:1.12rem;line-height:1.7}
+.ml-gen .new{background:rgba(0,114,178,.18);border-bottom:2px solid #0072B2}
+</style>
+"""
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def visible(text: str, show_ws: bool) -> str:
+    """A token's text, escaped, with line breaks and tabs always shown as glyphs, spaces on request."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append('<span class="ml-ws">↵</span>')
+        elif ch == "\t":
+            out.append('<span class="ml-ws">⇥</span>')
+        elif ch == "\r":
+            out.append('<span class="ml-ws">␍</span>')
+        elif ch == " " and show_ws:
+            out.append('<span class="ml-ws">·</span>')
+        else:
+            out.append(esc(ch))
+    return "".join(out)
+
+
+def chip(text: str, *, fill: str | None = None, classes: str = "", title: str = "", show_ws: bool = False, sub: str = "") -> str:
+    style = f' style="background:{fill}"' if fill else ""
+    tip = f' title="{esc(title)}"' if title else ""
+    body = visible(text, show_ws) if text else '<span class="ml-ws">∅</span>'
+    below = f'<span class="ml-id">{esc(sub)}</span>' if sub else ""
+    return f'<span class="ml-chip {classes}"{style}{tip}>{body}{below}</span>'
+
+
+def token_chips(text: str, tokens, *, show_ws: bool = False, show_ids: bool = False, limit: int | None = None) -> str:
+    """Coloured chips, one per token. Tokens that only together make a character (an emoji split
+    into bytes) are boxed together, with the character they spell."""
+    shown = tokens[:limit] if limit else tokens
+    groups: dict[int, list] = {}
+    for t in shown:
+        groups.setdefault(t.group, []).append(t)
+    parts = []
+    for members in groups.values():
+        chips = []
+        for t in members:
+            kind = "a byte piece of a character" if t.partial else "token"
+            title = f"#{t.index} · id {t.id} · {len(t.bytes)} byte(s) · {kind}"
+            fill = CHIP_FILLS[t.index % len(CHIP_FILLS)]
+            chips.append(chip(t.text, fill=fill, classes="ml-bytes" if t.partial else "", title=title, show_ws=show_ws, sub=str(t.id) if show_ids else ""))
+        if len(members) > 1 and any(t.partial for t in members):
+            start, end = members[0].start, members[-1].end
+            char = text[start:end]
+            title = f"{end - start} character(s) spelled by {len(members)} tokens"
+            parts.append(f'<span class="ml-group" title="{esc(title)}"><span class="ml-char">{esc(char)}</span>{"".join(chips)}</span>')
+        else:
+            parts.extend(chips)
+        if any("\n" in t.text for t in members):
+            parts.append("<br>")
+    more = f' <span class="ml-ws">… {len(tokens) - len(shown):,} more tokens</span>' if limit and len(tokens) > limit else ""
+    return f'<div class="ml-chips">{"".join(parts)}{more}</div>'
+
+
+def legend(kinds) -> str:
+    items = [f'{chip("tok", classes=f"k-{k}")} {esc(KIND_LABELS.get(k, k))}' for k in kinds]
+    return f'<div class="ml-legend">{"".join(f"<span>{i}</span>" for i in items)}</div>'
+
+
+def row(label: str, body: str) -> str:
+    return f'<div class="ml-row"><div class="ml-rowlabel">{esc(label)}</div>{body}</div>'
+
+
+def kind_chips(texts: list[str], kinds: list[str], *, titles: list[str] | None = None, show_ws: bool = False) -> str:
+    """Chips styled by what happened to each token (``Corruption.kinds``: "mask", "sentinel", ...)."""
+    chips = []
+    for i, (t, k) in enumerate(zip(texts, kinds)):
+        title = (titles[i] if titles else "") or KIND_LABELS.get(k, "")
+        chips.append(chip(t, fill=CHIP_FILLS[i % len(CHIP_FILLS)] if not k else None, classes=f"k-{k}" if k else "", title=title, show_ws=show_ws))
+    return f'<div class="ml-chips">{"".join(chips)}</div>'
+
+
+def loss_marked_chips(texts: list[str], receives_loss: list[bool], *, show_ws: bool = False) -> str:
+    """The original text with the tokens that send a training signal underlined and the rest faded."""
+    chips = [
+        chip(t, fill=CHIP_FILLS[i % len(CHIP_FILLS)], classes="k-loss" if hit else "k-noloss", title="receives loss" if hit else "no loss", show_ws=show_ws)
+        for i, (t, hit) in enumerate(zip(texts, receives_loss))
+    ]
+    return f'<div class="ml-chips">{"".join(chips)}</div>'
+
+
+def interlinear(tops: list[str], bottoms: list[str], *, top_kinds: list[str] | None = None, show_ws: bool = False) -> str:
+    """Two aligned rows: what the model reads at each position over what it must predict there."""
+    cols = []
+    for i, (top, bottom) in enumerate(zip(tops, bottoms)):
+        kind = top_kinds[i] if top_kinds else ""
+        upper = chip(top, fill=None if kind else CHIP_FILLS[i % len(CHIP_FILLS)], classes=f"k-{kind}" if kind else "", title=KIND_LABELS.get(kind, ""), show_ws=show_ws)
+        if bottom is None:
+            lower = '<span class="ml-cell na">–</span>'
+        else:
+            lower = chip(bottom, classes="k-loss", fill="#FFFFFF", title="must predict this", show_ws=show_ws)
+        cols.append(f'<span class="ml-col">{upper}{lower}</span>')
+    return f'<div class="ml-inter">{"".join(cols)}</div>'
+
+
+def loss_color(loss: float, vmax: float) -> tuple[str, str]:
+    """(fill, text colour) for a loss: cividis reversed, so a surprising token is dark."""
+    if loss is None or not math.isfinite(loss):
+        return "transparent", "inherit"
+    x = 1.0 - min(max(loss / max(vmax, 1e-6), 0.0), 1.0)
+    fill = sample_colorscale("cividis", [x])[0]
+    r, g, b = (int(v) for v in fill[fill.index("(") + 1 : -1].split(","))
+    text = "#14161a" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+    return fill, text
+
+
+def _loss_title(name: str, token: str, row) -> str:
+    if not row["scored"]:
+        return f"{name}: {token!r} is context (not scored)"
+    top = ", ".join(f"{t!r} {p:.2f}" for t, p in row["top_k"])
+    return f"{name}: {token!r}\nloss {row['loss']:.2f} nats · p {row['prob']:.3f} · rank {row['rank']}\ntop: {top}"
+
+
+def loss_interlinear(frames: dict, *, vmax: float, show_ws: bool = False, start: int = 0, stop: int | None = None) -> str:
+    """Each token once, with one coloured cell per model beneath it: the models' losses line up.
+
+    ``frames`` maps a model's name to its scores (engine.score's columns), all over the same tokens.
+    """
+    names = list(frames)
+    if not names:
+        return ""
+    first = frames[names[0]]
+    stop = len(first) if stop is None else min(stop, len(first))
+    records = {n: frames[n].to_dict("records") for n in names}
+    cols = []
+    for i in range(start, stop):
+        token = str(first["token"].iloc[i])
+        cells = []
+        for n in names:
+            r = records[n][i]
+            if r["scored"] and math.isfinite(r["loss"]):
+                fill, fg = loss_color(r["loss"], vmax)
+                cells.append(f'<span class="ml-cell" style="background:{fill};color:{fg}" title="{esc(_loss_title(n, token, r))}">{r["loss"]:.1f}</span>')
+            else:
+                cells.append(f'<span class="ml-cell na" title="{esc(_loss_title(n, token, r))}">–</span>')
+        head = chip(token, fill=CHIP_FILLS[i % len(CHIP_FILLS)], title=f"#{i}", show_ws=show_ws)
+        cols.append(f'<span class="ml-col">{head}{"".join(cells)}</span>')
+    return f'<div class="ml-inter">{"".join(cols)}</div>'
+
+
+def color_scale_legend(vmax: float) -> str:
+    stops = [loss_color(vmax * k / 4, vmax)[0] for k in range(5)]
+    bar = f'<span style="display:inline-block;width:9em;height:.8em;border-radius:.2em;background:linear-gradient(90deg,{",".join(stops)});vertical-align:middle"></span>'
+    return f'<div class="ml-legend"><span>loss 0 {bar} ≥ {vmax:.1f} nats (hover a cell for p, rank and the top guesses)</span></div>'
+
+
+def generation(prompt: str, continuation: str) -> str:
+    tail = prompt[-600:]
+    lead = "…" if len(prompt) > 600 else ""
+    return f'<div class="ml-gen">{lead}{esc(tail)}<span class="new">{esc(continuation)}</span></div>'
+
+
+def mini_mask_svg(mask, *, size: int = 112, color: str = "#0072B2", split: int | None = None) -> str:
+    """A small square picture of an allowed-attention mask, for the home page's family cards."""
+    rows = [[bool(x) for x in r] for r in mask]
+    n = len(rows)
+    cell = size / max(n, 1)
+    rects = []
+    for i, r in enumerate(rows):
+        for j, allowed in enumerate(r):
+            fill = color if allowed else "rgba(128,128,128,0.14)"
+            rects.append(f'<rect x="{j * cell:.2f}" y="{i * cell:.2f}" width="{cell - 1:.2f}" height="{cell - 1:.2f}" rx="1.5" fill="{fill}"/>')
+    line = ""
+    if split:
+        x = split * cell - 0.5
+        line = f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{size}" stroke="#E69F00" stroke-width="2"/>'
+    return f'<svg width="{size}" height="{size}" viewBox="0 0 {size} {size}" role="img">{"".join(rects)}{line}</svg>'
+
+
+SWITCHES = {
+    "a": ("shared_attention", "Share cross- and self-attention", "one attention over [input; target] instead of self-attention plus cross-attention"),
+    "b": ("shared_params", "Share encoder and decoder parameters", "the decoder's layers are the encoder's layers"),
+    "c": ("layerwise_cross", "Decoder layer i reads encoder layer i", "instead of every decoder layer reading the encoder's last layer"),
+    "d": ("causal_input", "Make the input causal", "the encoder's self-attention becomes left-to-right"),
+}
+
+COMPARISON = [
+    ("a", "extra cross-attention", "separate cross-attention", "self-attention serves both roles"),
+    ("b", "parameter sharing", "separate parameters for input and target", "shared parameters"),
+    ("c", "target-to-input attention", "attends only to the encoder's last layer", "within layer (layer i to layer i)"),
+    ("d", "input attention", "bidirectional", "causal (bidirectional = prefix-LM)"),
+]
+
+
+def comparison_table(on: str) -> str:
+    """STORY.md's table; in each row the cell that describes the current model is highlighted."""
+    rows = []
+    for letter, what, ed, dec in COMPARISON:
+        flipped = letter in on
+        rows.append(
+            f'<tr><td>({letter}) {esc(what)}</td><td class="{"off" if flipped else "on"}">{esc(ed)}</td><td class="{"on" if flipped else "off"}">{esc(dec)}</td></tr>'
+        )
+    head = "<tr><th>difference</th><th>encoder-decoder</th><th>decoder-only</th></tr>"
+    return f'<table class="ml-table">{head}{"".join(rows)}</table>'
+
+
+def switch_diagram(on: str, n_layer: int = 3) -> str:
+    """An SVG of the model the switches describe: input stack, target stack, and what connects them.
+
+    Encoder layers (blue) on the left, decoder layers on the right: with (b) they are the same
+    layers (drawn in the encoder's colour); arrows from the encoder's last layer to every decoder
+    layer, or layer to layer with (c); one merged attention with (a); the input's attention arrows
+    point one way only with (d).
+    """
+    a, b, c, d = ("a" in on), ("b" in on), ("c" in on), ("d" in on)
+    W, H = 560, 90 + 62 * n_layer
+    enc_x, dec_x, bw, bh = 60, 330, 170, 42
+    enc_col, dec_col = "#0072B2", ("#0072B2" if b else "#D55E00")
+    parts = [f'<svg class="ml-svg" viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px" role="img" aria-label="model diagram">']
+    parts.append('<defs><marker id="ar" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#CC79A7"/></marker></defs>')
+    parts.append(f'<text x="{enc_x + bw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">input</text>')
+    parts.append(f'<text x="{dec_x + bw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">target</text>')
+
+    def y_of(i):  # layer 0 at the bottom
+        return H - 30 - (i + 1) * 62
+
+    for i in range(n_layer):
+        y = y_of(i)
+        enc_label = f"layer {i + 1}: " + ("causal self-attn" if d else "bidirectional self-attn")
+        dec_label = f"layer {i + 1}" + (" (same weights)" if b else "") + (": joint attn" if a else ": causal self-attn")
+        parts.append(f'<rect x="{enc_x}" y="{y}" width="{bw}" height="{bh}" rx="8" fill="{enc_col}" fill-opacity="0.18" stroke="{enc_col}" stroke-width="2"/>')
+        parts.append(f'<text x="{enc_x + bw / 2}" y="{y + 26}" text-anchor="middle" font-size="12">{esc(enc_label)}</text>')
+        dash = ' stroke-dasharray="6 4"' if b else ""
+        parts.append(f'<rect x="{dec_x}" y="{y}" width="{bw}" height="{bh}" rx="8" fill="{dec_col}" fill-opacity="0.18" stroke="{dec_col}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{dec_x + bw / 2}" y="{y + 26}" text-anchor="middle" font-size="12">{esc(dec_label)}</text>')
+        if not a:
+            # a separate cross-attention block sits beside each decoder layer
+            parts.append(f'<rect x="{dec_x + bw + 8}" y="{y + 8}" width="26" height="{bh - 16}" rx="5" fill="#CC79A7" fill-opacity="0.35" stroke="#CC79A7"/>')
+            parts.append(f'<text x="{dec_x + bw + 21}" y="{y + 26}" text-anchor="middle" font-size="10">×</text>')
+        source = y_of(i) if c else y_of(n_layer - 1)
+        parts.append(
+            f'<line x1="{enc_x + bw}" y1="{source + bh / 2}" x2="{dec_x - 4}" y2="{y + bh / 2}" stroke="#CC79A7" stroke-width="2" marker-end="url(#ar)"/>'
+        )
+    caption = []
+    caption.append("one attention over input and target" if a else "separate cross-attention (×)")
+    caption.append("shared weights" if b else "separate weights")
+    caption.append("layer i reads layer i" if c else "every layer reads the last encoder layer")
+    caption.append("causal input" if d else "bidirectional input")
+    parts.append(f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle" font-size="12" opacity="0.8">{esc(" · ".join(caption))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

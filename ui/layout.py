@@ -1,0 +1,162 @@
+"""What every page shares: the header, the one text box, presentation mode, and placing a chart."""
+
+import html
+import runpy
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui import state
+from ui.html import STYLE
+
+PRESENTATION_CSS = """
+<style>
+html{font-size:20px}
+[data-testid="stHeader"]{display:none}
+.block-container{padding-top:1.2rem!important;max-width:96%!important}
+[data-testid="stCaptionContainer"],[data-testid="stCaptionContainer"] p{opacity:1!important;color:inherit!important;font-size:1rem!important}
+.ml-chip{border:1.5px solid rgba(0,0,0,.45)!important;font-size:1.05em!important}
+.ml-chips{line-height:2.5}
+h1{font-size:2.3rem!important}
+</style>
+"""
+BASE_CSS = """
+<style>
+.block-container{padding-top:2.2rem;padding-bottom:3rem}
+h1{letter-spacing:-.01em}
+[data-testid="stMetricValue"]{font-size:1.6rem}
+.ml-kicker{font-size:.8rem;letter-spacing:.08em;text-transform:uppercase;opacity:.7;margin-bottom:-.6rem}
+</style>
+"""
+
+
+_routing = threading.local()
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+@contextmanager
+def routed():
+    """app.py runs the chosen page inside this, so a page knows it was reached through the navigation."""
+    _routing.active = True
+    try:
+        yield
+    finally:
+        _routing.active = False
+
+
+def _ensure_navigation() -> None:
+    """Run the page through app.py's navigation even when a link opens it on a fresh server.
+
+    Until some run has called ``st.navigation``, Streamlit treats a ``pages/`` folder as its old
+    multipage layout and runs a linked page on its own, with a navigation of file names (AppTest
+    starts every run that way). Then this runs app.py in its place, which picks the same page (its
+    ``url_path`` is the file's name) and shows the real navigation.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(_routing, "active", False) or not PagesManager.uses_pages_directory:
+        return
+    runpy.run_path(str(APP), run_name="__main__")
+    st.stop()
+
+
+def page(page_id: str, title: str, intro: str, keys=()) -> None:
+    """Set up a page: state, styles, title, a one-paragraph caption, and any notices from the link."""
+    _ensure_navigation()
+    state.init()
+    state.set_page_keys(("text",) + tuple(keys))
+    st.session_state["_page"] = page_id
+    st.html(STYLE + BASE_CSS + (PRESENTATION_CSS if state.presenting() else ""))
+    st.title(title)
+    if intro:
+        st.caption(intro)
+    for message in state.take_notices():
+        st.warning(message, icon=":material/link_off:")
+
+
+def text_box(page_id: str, *, label: str = "Your text", height: int = 110) -> str:
+    """The shared text: typed on any page, it follows the user to every other page and into the link."""
+    text = state.bind(page_id, "text", st.text_area, label, height=height, max_chars=state.MAX_CHARS,
+                      placeholder="Type or paste any text: a sentence from a novel, an emoji, some code…",
+                      help=f"Shared by every page and kept in the link (up to {state.MAX_URL_TEXT:,} characters). At most {state.MAX_CHARS:,} characters.")
+    if len(text) > state.MAX_CHARS:
+        st.error(f"This text has {len(text):,} characters; MaskLab takes at most {state.MAX_CHARS:,}. Shorten it to continue.", icon=":material/block:")
+        st.stop()
+    if len(text) > state.MAX_URL_TEXT:
+        st.caption(f"This text is longer than {state.MAX_URL_TEXT:,} characters, so links to this view leave it out.")
+    return text
+
+
+def need_text(text: str, what: str = "this view") -> None:
+    if not text.strip():
+        st.info(f"Type some text above to see {what}.", icon=":material/edit:")
+        st.stop()
+
+
+def limit_tokens(tokens: list, what: str = "This page") -> list:
+    if len(tokens) > state.MAX_TOKENS:
+        st.warning(
+            f"The text has {len(tokens):,} tokens. {what} uses the first {state.MAX_TOKENS:,}, the most it takes; "
+            "the Tokenization page shows all of them.",
+            icon=":material/content_cut:",
+        )
+        return tokens[: state.MAX_TOKENS]
+    return tokens
+
+
+def chart(fig: go.Figure, key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
+    """Place a figure (its toolbar saves a PNG) and, under it, its data as CSV."""
+    name = name or key.replace(".", "-")
+    if state.presenting():
+        fig.update_layout(font=dict(size=17), title_font_size=21)
+    st.plotly_chart(
+        fig,
+        key=key,
+        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"masklab-{name}", "scale": 2}},
+    )
+    if data is not None and not state.presenting():
+        st.download_button(
+            "Download the data (CSV)", data.to_csv(index=False).encode("utf-8"), file_name=f"masklab-{name}.csv",
+            mime="text/csv", key=f"{key}.csv", type="tertiary", icon=":material/download:", on_click="ignore",
+        )
+
+
+def html_block(body: str) -> None:
+    if body:
+        st.html(body)
+
+
+def kicker(text: str) -> None:
+    st.markdown(f'<div class="ml-kicker">{html.escape(text)}</div>', unsafe_allow_html=True)
+
+
+def window(page_id: str, n: int, size: int) -> tuple[int, int]:
+    """For n tokens beyond ``size``, a slider picks which ``size`` of them a heatmap shows."""
+    if n <= size:
+        if state.get("win"):
+            state.put("win", 0)
+        return 0, n
+    start = state.clamp("win", 0, n - size)
+    start = state.bind(page_id, "win", st.slider, f"Window: which {size} tokens to show", min_value=0, max_value=n - size, step=1,
+                       help=f"{n:,} tokens are too many to label on one heatmap; slide to move the window.")
+    return start, start + size
+
+
+def sidebar() -> None:
+    """Presentation mode, and where the models run."""
+    with st.sidebar:
+        state.bind("side", "pres", st.toggle, "Presentation mode", help="Larger type, higher contrast, fewer controls: for a projector.")
+        st.caption(f"Models run on **{html.escape(_device())}**.")
+
+
+def _device() -> str:
+    from ui import cache
+
+    try:
+        return cache.device_label()
+    except Exception:  # the device line is a courtesy; it must never break a page
+        return "an unknown device"

@@ -1,0 +1,247 @@
+"""Every piece of view state in one place, and its round trip through the URL.
+
+Each field below is a session key holding the *canonical* value. Widgets never own it: a widget is
+keyed per page (``"masks.layer"``) and copies its value into the canonical key when it changes, so
+the value survives page switches and the URL can be written from one dictionary. A link carries the
+fields a page declares; a value that does not parse falls back to the default with a notice.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+from engine.masks import ARCHITECTURES
+from engine.objectives import OBJECTIVES
+from engine.tokenizer import ENCODINGS
+
+MAX_CHARS = 20_000  # longer text is refused with a message
+MAX_TOKENS = 2_048  # model pages use at most this many tokens of the text
+MAX_URL_TEXT = 2_000  # longer text is left out of links (browsers and servers cap URL length)
+SIZES = ("tiny", "small", "medium", "large")  # engine.train.SIZES, listed here to keep the import light
+DEFAULT_TEXT = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife."
+)
+
+
+def _text(raw: str) -> str:
+    if len(raw) > MAX_CHARS:
+        raise ValueError(f"longer than {MAX_CHARS:,} characters")
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1 or 0")
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not lo <= value <= hi:
+            raise ValueError(f"outside {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"outside {lo:g}..{hi:g}")
+        return value
+
+    return parse
+
+
+def _choice(options) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"not one of {', '.join(options)}")
+        return raw
+
+    return parse
+
+
+def _choices(options) -> Callable[[str], tuple]:
+    def parse(raw: str) -> tuple:
+        items = tuple(x for x in raw.split(",") if x)
+        bad = [x for x in items if x not in options]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} not one of {', '.join(options)}")
+        return tuple(dict.fromkeys(items))
+
+    return parse
+
+
+def _names(raw: str) -> tuple:
+    items = tuple(dict.fromkeys(x for x in raw.split(",") if x))
+    if any(len(x) > 120 for x in items) or len(items) > 12:
+        raise ValueError("too many or too long names")
+    return items
+
+
+def _name(raw: str) -> str:
+    if len(raw) > 120:
+        raise ValueError("too long a name")
+    return raw
+
+
+def _switches(raw: str) -> str:
+    if set(raw) - set("abcd"):
+        raise ValueError("letters a, b, c, d only")
+    return "".join(s for s in "abcd" if s in raw)
+
+
+def _dump(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Field:
+    default: Any
+    parse: Callable[[str], Any]  # raises ValueError for a value it cannot take
+
+
+FIELDS: dict[str, Field] = {
+    "text": Field(DEFAULT_TEXT, _text),
+    "pres": Field(False, _bool),  # presentation mode
+    "enc": Field(tuple(ENCODINGS), _choices(tuple(ENCODINGS))),  # encodings shown side by side
+    "ws": Field(False, _bool),  # show whitespace
+    "ids": Field(False, _bool),  # show token ids under the chips
+    "archs": Field(tuple(ARCHITECTURES), _choices(tuple(ARCHITECTURES))),
+    "split": Field(-1, _int(-1, 100_000)),  # prefix length in tokens; -1: half the text
+    "layer": Field(0, _int(0, 63)),
+    "head": Field(-1, _int(-1, 63)),  # -1: the mean over heads
+    "win": Field(0, _int(0, 100_000)),  # first token of the window that long heatmaps show
+    "obj": Field("span_corruption", _choice(OBJECTIVES)),
+    "rate": Field(0.15, _float(0.0, 1.0)),  # mask rate (MLM) or noise density (span corruption)
+    "span": Field(3.0, _float(1.0, 64.0)),  # mean span length
+    "mode": Field("auto", _choice(("auto", "R", "S", "X"))),  # UL2 denoiser
+    "seed": Field(0, _int(0, 1_000_000)),
+    "size": Field("medium", _choice(SIZES)),  # model size for the cost views
+    "variants": Field((), _names),  # empty: the page picks
+    "gen": Field("", _name),  # variant that generates
+    "temp": Field(0.8, _float(0.0, 2.0)),
+    "topk": Field(20, _int(0, 500)),
+    "new": Field(30, _int(1, 200)),  # tokens to generate
+    "sw": Field("", _switches),  # encoder-decoder switches that are on
+    "x": Field("tokens", _choice(("tokens", "flops"))),  # x axis of the loss curves
+}
+
+
+def init() -> None:
+    """Fill every field once per session: from the URL where it parses, else the default. Idempotent."""
+    if st.session_state.get("_state_ready"):
+        return
+    notices = []
+    try:
+        params = st.query_params.to_dict()
+    except Exception:  # a malformed query string is no reason to fail the page
+        params = {}
+    for name, f in FIELDS.items():
+        if name in st.session_state:
+            continue
+        raw = params.get(name)
+        value = f.default
+        if raw is not None:
+            try:
+                value = f.parse(raw)
+            except (ValueError, TypeError) as e:
+                shown = raw if len(raw) <= 40 else raw[:40] + "…"
+                notices.append(f"The link's {name}={shown!r} was ignored ({e}); using the default.")
+        st.session_state[name] = value
+    unknown = sorted(set(params) - set(FIELDS))
+    if unknown:
+        notices.append(f"Unknown link parameter(s) ignored: {', '.join(unknown)[:120]}.")
+    st.session_state["_notices"] = notices
+    st.session_state["_state_ready"] = True
+
+
+def get(name: str):
+    init()
+    return st.session_state[name]
+
+
+def put(name: str, value) -> None:
+    """Set a canonical value (after a page clamps it, say) and keep the URL in step."""
+    st.session_state[name] = value
+    sync_url()
+
+
+def take_notices() -> list[str]:
+    return st.session_state.pop("_notices", []) if "_notices" in st.session_state else []
+
+
+def notice(message: str) -> None:
+    st.session_state.setdefault("_notices", []).append(message)
+
+
+def presenting() -> bool:
+    return bool(get("pres"))
+
+
+def set_page_keys(keys) -> None:
+    st.session_state["_url_keys"] = ("pres",) + tuple(k for k in keys if k != "pres")
+    sync_url()
+
+
+def url_params() -> dict[str, str]:
+    """What the current view's link carries: the page's fields that differ from their defaults."""
+    out = {}
+    for name in st.session_state.get("_url_keys", ("pres",)):
+        value = st.session_state.get(name, FIELDS[name].default)
+        if value == FIELDS[name].default:
+            continue
+        if name == "text" and len(value) > MAX_URL_TEXT:
+            continue
+        out[name] = _dump(value)
+    return out
+
+
+def sync_url() -> None:
+    want = url_params()
+    try:
+        if st.query_params.to_dict() != want:
+            st.query_params.from_dict(want)
+    except Exception:  # query params cannot be written in some contexts (bare mode); the view still works
+        pass
+
+
+def _copy(widget_key: str, name: str, convert) -> None:
+    value = st.session_state[widget_key]
+    st.session_state[name] = convert(value) if convert else value
+    sync_url()
+
+
+def bind(page: str, name: str, widget, label: str, *, to_widget=None, from_widget=None, **kwargs):
+    """Draw ``widget`` keyed ``page.name``, showing the canonical value and writing changes back.
+
+    The canonical value must already be valid for the widget (in its options or range): pages clamp
+    it first with `put`.
+    """
+    key = f"{page}.{name}"
+    value = get(name)
+    st.session_state[key] = to_widget(value) if to_widget else value
+    return widget(label, key=key, on_change=_copy, args=(key, name, from_widget), **kwargs)
+
+
+def clamp(name: str, lo, hi):
+    """Keep a numeric field inside [lo, hi] (bounds that depend on the text or the model)."""
+    value = get(name)
+    fixed = min(max(value, lo), hi)
+    if fixed != value:
+        put(name, fixed)
+    return fixed
