@@ -96,3 +96,11 @@ def sample_windows(tokens: np.ndarray, n: int, length: int, generator: torch.Gen
         raise ValueError(f"the corpus has {len(tokens)} tokens, fewer than one window of {length}")
     starts = torch.randint(0, len(tokens) - length, (n,), generator=generator).tolist()
     return [tokens[s : s + length].astype(np.int64).tolist() for s in starts]
+
+
+def unigram_cross_entropy(train: np.ndarray, valid: np.ndarray, vocab_size: int) -> float:
+    """Cross-entropy (nats/token) of ``valid`` under the train split's token frequencies (add-one):
+    the loss of a model that knows which tokens are common but reads no context at all."""
+    counts = np.bincount(train.astype(np.int64), minlength=vocab_size).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[valid.astype(np.int64)].mean())

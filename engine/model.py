@@ -27,6 +27,17 @@ from engine.losses import mean_nll
 from engine.masks import ARCHITECTURES, Architecture, check_architecture, prefix_mask
 
 
+def _rows(x: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """Rows ``at`` (B, K) of each example of ``x`` (B, T, ...) -> (B, K, ...)."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], at]
+
+
+def _mask_rows(mask: torch.Tensor, at: torch.Tensor, B: int) -> torch.Tensor:
+    """The query rows ``at`` (B, K) of a (T, S) or (B, 1, T, S) mask -> (B, 1, K, S)."""
+    m = mask if mask.dim() == 4 else mask[None, None]  # (b, 1, T, S)
+    return _rows(m.expand(B, -1, -1, -1)[:, 0], at)[:, None]
+
+
 @dataclass
 class LayerCache:
     """Keys and values one attention has already computed, (B, H, S, D) each."""
@@ -220,13 +231,22 @@ class Transformer(nn.Module):
     def _head(self, x):
         return F.linear(self.ln_f(x), self.wte.weight)  # (B, T, vocab)
 
-    def _stack(self, x, mask, caches, need_weights, weights_out):
-        """Run the shared stack; returns the residual stream entering each layer, and the last."""
+    def _stack(self, x, mask, caches, need_weights, weights_out, at=None):
+        """Run the shared stack; returns the residual stream entering each layer, and the last.
+
+        With ``at`` (B, K) the last layer answers only the queries at those positions (its keys and
+        values still come from every position), and the last state is (B, K, C): what the head reads
+        when logits are wanted at a few positions only.
+        """
         states = []
+        last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             states.append(x)
             h = blk.ln1(x)
-            a, w = blk.attn(h, h, mask, cache=caches[i] if caches else None, need_weights=need_weights)
+            q, m = h, mask
+            if at is not None and i == last:
+                x, q, m = _rows(x, at), _rows(h, at), _mask_rows(mask, at, x.shape[0])
+            a, w = blk.attn(q, h, m, cache=caches[i] if caches else None, need_weights=need_weights)
             x = x + a
             x = x + blk.mlp(blk.ln2(x))
             if need_weights:
@@ -240,8 +260,9 @@ class Transformer(nn.Module):
         ``decoder_idx`` (B, U) and predicts from the decoder's positions). ``n_prefix`` (int or (B,)) is
         the bidirectional part of a prefix_lm sequence. With ``cache``, causal parts decode
         incrementally: pass the new tokens only; an encoder_decoder needs ``idx`` on the first call only.
-        ``at`` (B,) computes logits at one position per example only, (B, 1, vocab): scoring one masked
-        token per copy then skips the output head everywhere else.
+        ``at`` (B,) or (B, K) computes logits at those positions of each example only, (B, 1, vocab) or
+        (B, K, vocab): scoring one masked token per copy then skips the output head, and the last
+        layer's attention and MLP, everywhere else.
         """
         arch = self.config.architecture
         if arch == "encoder_decoder":
@@ -265,11 +286,15 @@ class Transformer(nn.Module):
                 cache.n_prefix = int(n_prefix)
             mask = prefix_mask(T, past + T, n_prefix, device=idx.device)
         weights = []
-        _, x = self._stack(self._embed(idx, past), mask, cache.self_attn if cache else None, need_weights, weights)
+        if at is not None:
+            at = at.reshape(idx.shape[0], -1)  # (B, K)
+        # Every layer's full map was asked for: then the last layer keeps all its queries.
+        last_at = None if need_weights else at
+        _, x = self._stack(self._embed(idx, past), mask, cache.self_attn if cache else None, need_weights, weights, at=last_at)
         if cache is not None:
             cache.length = past + T
-        if at is not None:
-            x = x[torch.arange(x.shape[0], device=x.device), at][:, None]  # (B, 1, C)
+        if at is not None and last_at is None:
+            x = _rows(x, at)  # (B, K, C)
         logits = self._head(x)
         loss = mean_nll(logits, targets) if targets is not None else None
         return ModelOutput(logits, loss, {"self": weights} if need_weights else {})

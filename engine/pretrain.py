@@ -9,9 +9,13 @@ Finished runs are skipped and killed ones resume, so the command can simply be r
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
+
+from engine.checkpoint import atomic_write, load_model, save_model
+from engine.cost import params_by_component
 from engine.train import TrainConfig, train
 
 VARIANTS = {
@@ -50,6 +54,139 @@ def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None,
     return results
 
 
+DESCRIPTIONS = {
+    "decoder-clm": "decoder-only, causal LM: predicts every next token (GPT-style)",
+    "encoder-mlm": "encoder-only, BERT masked LM: fills the 15% of tokens it is shown masked",
+    "encdec-span": "encoder-decoder, T5 span corruption: writes the masked spans behind sentinels",
+    "prefixlm-prefix": "prefix-LM decoder: reads a prefix bidirectionally, predicts the rest causally",
+    "prefixlm-ul2": "prefix-LM decoder trained on a UL2-style mixture of R-, X- and S-denoisers",
+}
+PROMPT = "It was a dark and stormy night, and"
+
+
+def _curves(log_path: Path) -> tuple[list[dict], dict[str, list[list[float]]]]:
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+    train_rows = [r for r in rows if not r.get("eval")]
+    every = max(1, len(train_rows) // 200)  # the card keeps about 200 points of the training curve
+    curve = [{"step": r["step"], "tokens": r["tokens"], "flops": r["flops"], "loss": r["loss"]} for r in train_rows[::every]]
+    evals = [r for r in rows if r.get("eval")]
+    curve_eval = [{"step": r["step"], "tokens": r["tokens"], "flops": r["flops"], "val_loss": r["val_loss"]} for r in evals]
+    categories: dict[str, list[list[float]]] = {}
+    for r in evals:
+        for cat, loss in r.get("categories", {}).items():
+            categories.setdefault(cat, []).append([r["tokens"], loss])
+    return curve + curve_eval, categories
+
+
+def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unigram: float | None = None) -> dict:
+    """Copy a finished run into ``assets/models/<name>/``: float16 weights, card.json and card.md."""
+    from engine.variants import Variant, sha256_file
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    model = load_model(run_dir / "model.safetensors")
+    folder = models_dir / name
+    weights = folder / "model.safetensors"
+    half = type(model)(model.config)
+    half.load_state_dict(model.state_dict())
+    save_model(half.half(), weights, {"variant": name, "preset": preset})
+    curve, categories = _curves(run_dir / "log.jsonl")
+    full_valid = valid_next_token_loss(model) if model.config.architecture == "decoder" else None
+    sample = None
+    if model.config.architecture != "encoder":
+        from engine.scoring import generate
+
+        sample = generate(Variant(name, model.config.architecture, summary["objective"], load_model(weights), "masklab"), PROMPT, 24, temperature=0).text
+    card = {
+        "name": name,
+        "description": DESCRIPTIONS.get(name, ""),
+        "architecture": model.config.architecture,
+        "objective": summary["objective"],
+        "preset": preset,
+        "device": summary["device"],
+        "model_config": asdict(model.config),
+        "parameters": summary["parameters"],
+        "parameters_by_component": params_by_component(model.config),
+        "corpus_tokens": summary["corpus_tokens"],
+        "training_flops": summary["training_flops"],
+        "wall_time_s": summary["wall_time_s"],
+        "final_val_loss": summary["final_val_loss"],
+        "final_categories": summary["final_categories"],
+        "unigram_cross_entropy": unigram,
+        "valid_next_token_loss": full_valid,  # decoder only: every token of valid.txt
+        "train_config": summary["train_config"],
+        "curve": curve,
+        "category_curves": categories,
+        "sample": {"prompt": PROMPT, "greedy_continuation": sample} if sample is not None else None,
+        "weights": "model.safetensors",
+        "weights_dtype": "float16",
+        "sha256": sha256_file(weights),
+    }
+    atomic_write(folder / "card.json", lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1)))
+    atomic_write(folder / "card.md", lambda tmp: Path(tmp).write_text(card_markdown(card)))
+    return card
+
+
+def card_markdown(card: dict) -> str:
+    c = card["model_config"]
+    parts = "\n".join(f"| {k} | {v:,} |" for k, v in card["parameters_by_component"].items())
+    cats = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(card["final_categories"].items(), key=lambda kv: kv[1]))
+    unigram = f"{card['unigram_cross_entropy']:.3f}" if card.get("unigram_cross_entropy") else "n/a"
+    sample = f"\n## Greedy continuation\n\n> {card['sample']['prompt']}**{card['sample']['greedy_continuation']}**\n" if card.get("sample") else ""
+    return f"""# {card['name']}
+
+{card['description']}.
+
+| | |
+| --- | --- |
+| architecture | {card['architecture']} ({c['n_layer']} layers per stack, d_model {c['d_model']}, {c['n_head']} heads) |
+| objective | {card['objective']} |
+| parameters | {card['parameters']:,} |
+| corpus tokens seen | {card['corpus_tokens']:,} |
+| training FLOPs | {card['training_flops']:.3g} |
+| wall time, device | {card['wall_time_s'] / 60:.1f} min, {card['device']} (preset `{card['preset']}`) |
+| final validation loss (own objective) | {card['final_val_loss']:.3f} nats |
+| unigram cross-entropy of valid.txt | {unigram} nats |
+| next-token loss on all of valid.txt | {f"{card['valid_next_token_loss']:.3f} nats" if card.get('valid_next_token_loss') else "n/a (not a decoder)"} |
+| weights | `{card['weights']}` ({card['weights_dtype']}), SHA-256 `{card['sha256']}` |
+
+## Parameters by component
+
+| component | parameters |
+| --- | --- |
+{parts}
+
+## Validation loss by token category (final)
+
+| category | loss (nats) |
+| --- | --- |
+{cats}
+{sample}
+The loss curve and per-category curves are in `card.json` (`curve`, `category_curves`).
+"""
+
+
+@torch.inference_mode()
+def valid_next_token_loss(model, corpus=None, window: int = 256) -> float:
+    """A decoder's mean next-token loss over the whole valid split, in non-overlapping windows."""
+    from engine.data import token_stream
+    from engine.losses import token_nll
+
+    tokens = torch.from_numpy(token_stream("valid", corpus, 2_000_000).astype("int64"))
+    n = (len(tokens) - 1) // window
+    x, y = tokens[: n * window].view(n, window), tokens[1 : n * window + 1].view(n, window)
+    total = 0.0
+    for i in range(0, n, 32):
+        total += token_nll(model(x[i : i + 32]).logits, y[i : i + 32]).double().sum().item()
+    return total / (n * window)
+
+
+def unigram_baseline(corpus=None) -> float:
+    from engine.data import token_stream, unigram_cross_entropy
+    from engine.vocab import VOCAB_SIZE
+
+    return unigram_cross_entropy(token_stream("train", corpus, 30_000_000), token_stream("valid", corpus, 2_000_000), VOCAB_SIZE)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.pretrain", description="Train MaskLab's shipped variants, compute-matched.")
     p.add_argument("--preset", default="cpu", choices=list(PRESETS), help="cpu: about 17 min a variant on 2 cores; gpu: larger, needs CUDA; smoke: seconds")
@@ -57,8 +194,13 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", choices=list(VARIANTS), help="train only these variants")
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus or $MASKLAB_CORPUS)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--export", default=None, help="after training, copy the finished variants into this folder (e.g. assets/models)")
     args = p.parse_args(argv)
     results = run_all(args.preset, Path(args.runs), args.only, args.corpus, progress=not args.quiet)
+    if args.export:
+        unigram = unigram_baseline(args.corpus)
+        for name in results:
+            export_variant(Path(args.runs) / args.preset / name, name, args.preset, Path(args.export), unigram)
     for name, s in results.items():
         print(f"{name}: val loss {s['final_val_loss']:.3f}, {s['corpus_tokens']:,} tokens, {s['training_flops']:.3g} FLOPs, {s['wall_time_s'] / 60:.1f} min")
     return 0

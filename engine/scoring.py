@@ -34,18 +34,30 @@ METHODS = {
     "prefix_lm": "prefix LM (target given a bidirectional prefix)",
 }
 COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored"]
-BATCH = 64  # copies per forward pass for the one-copy-per-token methods
+BATCH = 64  # copies per forward pass for published checkpoints' one-copy-per-token methods (engine.hf)
+BATCH_TOKENS = 16_384  # tokens per forward pass of MaskLab's one-copy-per-token methods: large matrix products, bounded memory
 
 
 @dataclass
 class Scores:
     """Raw per-token results before they become a DataFrame: log-probs of the actual tokens and more."""
 
-    logprob: np.ndarray
-    rank: np.ndarray
+    logprob: np.ndarray  # (n,) float32, NaN where not scored
+    rank: np.ndarray  # (n,) int64, 0 where not scored
     top_ids: np.ndarray  # (n, k)
-    top_probs: np.ndarray  # (n, k)
-    scored: np.ndarray  # bool
+    top_probs: np.ndarray  # (n, k) float32
+    scored: np.ndarray  # (n,) bool
+
+    @classmethod
+    def empty(cls, n: int, k: int) -> "Scores":
+        return cls(np.full(n, np.nan, np.float32), np.zeros(n, np.int64), np.zeros((n, k), np.int64), np.zeros((n, k), np.float32), np.zeros(n, bool))
+
+    def fill(self, start: int, logits: torch.Tensor, actual: torch.Tensor) -> None:
+        """Score tokens ``start .. start + N - 1`` from their rows of ``logits`` (N, V)."""
+        lp, rank, top_ids, top_p = (t.cpu().numpy() for t in _collect(logits, actual, self.top_ids.shape[1]))
+        end = start + len(lp)
+        self.logprob[start:end], self.rank[start:end], self.top_ids[start:end], self.top_probs[start:end] = lp, rank, top_ids, top_p
+        self.scored[start:end] = True
 
 
 def _context(variant: Variant) -> int:
@@ -56,7 +68,10 @@ def _collect(logits: torch.Tensor, actual: torch.Tensor, k: int):
     """Per row of ``logits`` (N, V): log-prob and rank of ``actual`` (N,), and the top-k."""
     logp = logits.float().log_softmax(-1)
     lp = logp.gather(1, actual[:, None])[:, 0]
-    rank = (logp > lp[:, None]).sum(-1) + 1
+    if logp.device.type == "cpu":  # numpy counts a boolean mask many times faster than torch on a CPU
+        rank = torch.from_numpy(np.count_nonzero(logp.numpy() > lp.numpy()[:, None], axis=1) + 1)
+    else:
+        rank = (logp > lp[:, None]).sum(-1) + 1
     top = logp.topk(k, dim=-1)
     return lp, rank, top.indices, top.values.exp()
 
@@ -66,6 +81,7 @@ def _windows(first: int, end: int, width: int):
 
     The first chunk fills a whole window; later ones advance half a window, so every target keeps
     at least half a window of left context. Needs ``first >= 1``: a target is predicted from before.
+    Every chunk is ``min(width, end)`` tokens wide, so all of them fit in one batch.
     """
     a, stride = first, max(1, width // 2)
     while a < end:
@@ -74,55 +90,69 @@ def _windows(first: int, end: int, width: int):
         a = b
 
 
-def _score_causal(variant: Variant, ids: list[int], first: int, k: int, prefix: bool):
+def _score_causal(variant: Variant, ids: list[int], first: int, k: int, prefix: bool) -> Scores:
     """Targets ids[first:] predicted from the position before; a prefix_lm sees each chunk's context
-    bidirectionally, a decoder causally."""
-    model, W = variant.model, _context(variant)
-    n = len(ids)
-    out = [None] * n
-    for c, a, b in _windows(first, n, W):
-        x = torch.tensor([ids[c:b]], device=variant.device)
-        kw = {"n_prefix": a - c} if prefix else {}
-        logits = model(x, **kw).logits[0]  # (b - c, V)
-        pos = torch.arange(a - 1 - c, b - 1 - c, device=x.device)
-        actual = torch.tensor(ids[a:b], device=x.device)
-        for j, row in enumerate(zip(*_collect(logits[pos], actual, k))):
-            out[a + j] = row
+    bidirectionally, a decoder causally. Row j of the result is ids[j]."""
+    model, W, dev = variant.model, _context(variant), variant.device
+    out = Scores.empty(len(ids), k)
+    chunks = list(_windows(first, len(ids), W))
+    # The first chunk predicts from nearly all of its positions, later ones from half: two passes, so
+    # that the head and the last layer run only where a target is predicted.
+    for group in (chunks[:1], chunks[1:]):
+        if not group:
+            continue
+        K = max(b - a for _, a, b in group)
+        x = torch.tensor([ids[c:b] for c, _, b in group], device=dev)  # (B, width)
+        # position a - 1 - c + j predicts target a + j; a shorter chunk repeats its last one to fill K
+        at = torch.tensor([[a - 1 - c + min(j, b - a - 1) for j in range(K)] for c, a, b in group], device=dev)  # (B, K)
+        keep = torch.tensor([[j < b - a for j in range(K)] for _, a, b in group], device=dev)  # (B, K)
+        targets = torch.tensor([t for _, a, b in group for t in ids[a:b]], device=dev)
+        kw = {"n_prefix": torch.tensor([a - c for c, a, _ in group], device=dev)} if prefix else {}
+        logits = model(x, at=at, **kw).logits  # (B, K, V)
+        out.fill(group[0][1], logits[keep], targets)
     return out
 
 
-def _score_masked(variant: Variant, ids: list[int], k: int):
+def _score_masked(variant: Variant, ids: list[int], k: int, window: int | None = None) -> Scores:
     """One copy per token with that token hidden: ``<|mask|>`` for an encoder, a sentinel span for an
-    encoder_decoder; each copy is a window of the model's context around its token."""
-    model, W = variant.model, _context(variant)
+    encoder_decoder; each copy is a window of the model's context (or of ``window`` tokens, if
+    smaller) around its token."""
+    model, dev = variant.model, variant.device
     is_ed = variant.architecture == "encoder_decoder"
-    W = W - 1 if is_ed else W  # room for the encoder's EOS
+    W = _context(variant) - 1 if is_ed else _context(variant)  # room for the encoder's EOS
+    if window is not None:
+        W = max(1, min(W, int(window)))
     n = len(ids)
-    out = [None] * n
-    for s in range(0, n, BATCH):
-        idx = list(range(s, min(n, s + BATCH)))
-        starts = [min(max(0, i - W // 2), max(0, n - W)) for i in idx]
-        rows = []
-        for i, c in zip(idx, starts):
-            window = list(ids[c : c + W])
-            window[i - c] = MASKLAB.sentinel(0) if is_ed else MASKLAB.mask
-            rows.append(window + [MASKLAB.eos] if is_ed else window)
-        x = torch.tensor(rows, device=variant.device)
-        actual = torch.tensor([ids[i] for i in idx], device=x.device)
+    w = min(W, n)  # every copy is this wide
+    out = Scores.empty(n, k)
+    base = torch.tensor(ids, device=dev)
+    span = torch.arange(w, device=dev)
+    rows = max(1, BATCH_TOKENS // w)
+    for s in range(0, n, rows):
+        i = torch.arange(s, min(n, s + rows), device=dev)  # (N,) the hidden token of each copy
+        c = (i - W // 2).clamp(min=0).clamp(max=max(0, n - W))  # (N,) where each copy starts
+        x = base[c[:, None] + span]  # (N, w)
+        x[torch.arange(len(i), device=dev), i - c] = MASKLAB.sentinel(0) if is_ed else MASKLAB.mask
         if is_ed:
-            dec = torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]] * len(idx), device=x.device)
+            x = torch.cat([x, torch.full((len(i), 1), MASKLAB.eos, device=dev)], dim=1)  # (N, w + 1)
+            dec = torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]], device=dev).expand(len(i), 2)
             logits = model(x, decoder_idx=dec).logits[:, 1]  # (N, V): the span's first token
         else:
-            at = torch.tensor([i - c for i, c in zip(idx, starts)], device=x.device)
-            logits = model(x, at=at).logits[:, 0]
-        for j, row in enumerate(zip(*_collect(logits, actual, k))):
-            out[idx[j]] = row
+            logits = model(x, at=i - c).logits[:, 0]
+        out.fill(s, logits, base[i])
     return out
 
 
 @torch.inference_mode()
-def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None) -> pd.DataFrame:
-    """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions."""
+def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None, window: int | None = None) -> pd.DataFrame:
+    """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions.
+
+    ``window`` caps the tokens each copy holds for the one-copy-per-token methods (encoder,
+    encoder_decoder); by default a copy is the model's whole context. Their cost grows as tokens x
+    window, so a window of 64 makes a 1,000-token text about five times cheaper than the context of
+    320, at the price of the context further than 32 tokens away. Texts that fit the window are
+    scored the same either way.
+    """
     if variant.source == "huggingface":
         from engine import hf
 
@@ -132,28 +162,51 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None)
     n = len(ids)
     arch = variant.architecture
     method = METHODS[arch]
-    results: list = [None] * n
+    s = Scores.empty(n, top_k)
     if n:
         if arch == "decoder":
-            results = _score_causal(variant, [MASKLAB.eos] + ids, 1, top_k, prefix=False)[1:]
+            full = _score_causal(variant, [MASKLAB.eos] + ids, 1, top_k, prefix=False)
+            s = Scores(full.logprob[1:], full.rank[1:], full.top_ids[1:], full.top_probs[1:], full.scored[1:])
         elif arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
             method = f"prefix LM: {split} prefix token(s) as bidirectional context, the rest scored"
-            results = _score_causal(variant, ids, split, top_k, prefix=True) if n > 1 else [None]
+            s = _score_causal(variant, ids, split, top_k, prefix=True)
         else:
-            results = _score_masked(variant, ids, top_k)
-    enc = get_encoding(variant.encoding)
-    rows = []
-    for t, r in zip(tokens, results):
-        row = {"position": t.index, "token": t.text, "token_id": t.id, "start": t.start, "end": t.end, "method": method, "category": token_category(enc.decode_single_token_bytes(t.id).decode("utf-8", "replace"))}
-        if r is None:
-            row.update(loss=float("nan"), prob=float("nan"), rank=0, top_k=[], scored=False)
-        else:
-            lp, rank, top_ids, top_p = r
-            names = token_strings([int(i) for i in top_ids], variant.encoding)
-            row.update(loss=-float(lp), prob=float(lp.exp()), rank=int(rank), top_k=[(s, float(p)) for s, p in zip(names, top_p)], scored=True)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+            s = _score_masked(variant, ids, top_k, window)
+    return _frame(tokens, s, method, variant.encoding)
+
+
+def _frame(tokens, s: Scores, method: str, encoding: str) -> pd.DataFrame:
+    """The DataFrame of ``score``, built a column at a time; each distinct id is decoded once."""
+    if not tokens:
+        return pd.DataFrame([], columns=COLUMNS)
+    enc = get_encoding(encoding)
+    ids = [t.id for t in tokens]
+    category = {i: token_category(enc.decode_single_token_bytes(i).decode("utf-8", "replace")) for i in set(ids)}
+    shown = np.unique(s.top_ids[s.scored])
+    name = dict(zip(shown.tolist(), token_strings(shown.tolist(), encoding)))
+    top_k = [
+        [(name[i], p) for i, p in zip(row_ids, row_p)] if ok else []
+        for row_ids, row_p, ok in zip(s.top_ids.tolist(), s.top_probs.tolist(), s.scored.tolist())
+    ]
+    lp = s.logprob.astype(np.float64)
+    return pd.DataFrame(
+        {
+            "position": [t.index for t in tokens],
+            "token": [t.text for t in tokens],
+            "token_id": ids,
+            "start": [t.start for t in tokens],
+            "end": [t.end for t in tokens],
+            "loss": -lp,
+            "prob": np.exp(s.logprob).astype(np.float64),
+            "rank": s.rank,
+            "top_k": top_k,
+            "method": [method] * len(tokens),
+            "category": [category[i] for i in ids],
+            "scored": s.scored,
+        },
+        columns=COLUMNS,
+    )
 
 
 def summarize(df: pd.DataFrame) -> dict:

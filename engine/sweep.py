@@ -1,0 +1,59 @@
+"""Scaling runs: every architecture at several sizes on one small fixed budget of corpus tokens.
+
+``python -m engine.sweep`` writes ``assets/scaling.json`` for the app's scaling page: per run the
+final validation loss on the architecture's own objective, parameters, training FLOPs, tokens and
+the loss curve. Three sizes at least, so the middle point shows the curve's shape.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from engine.checkpoint import atomic_write
+from engine.pretrain import VARIANTS
+from engine.train import TrainConfig, train
+
+SWEEP_VARIANTS = ("decoder-clm", "encoder-mlm", "encdec-span", "prefixlm-prefix")
+SIZES = ("tiny", "small", "medium")
+
+
+def _curve(log_path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+    return [{k: r[k] for k in ("step", "tokens", "flops", "val_loss")} for r in rows if r.get("eval")]
+
+
+def run_sweep(runs: Path, out: Path, tokens: int, sizes=SIZES, variants=SWEEP_VARIANTS, corpus=None, **overrides) -> list[dict]:
+    results = []
+    for name in variants:
+        arch, objective = VARIANTS[name]
+        for size in sizes:
+            run_dir = runs / f"{name}-{size}"
+            summary_path = run_dir / "summary.json"
+            if summary_path.exists():
+                s = json.loads(summary_path.read_text())
+            else:
+                cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, seq_len=128, batch_size=16, lr=3e-3, warmup=30, eval_interval=50, ckpt_interval=50)
+                s = train(replace(cfg, **overrides), resume=True)
+            results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl")})
+            print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
+    data = {"budget_tokens": tokens, "note": "each run: the same corpus tokens, seq_len 128, batch 16; loss on the architecture's own objective", "runs": results}
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one small budget.")
+    p.add_argument("--tokens", type=int, default=400_000, help="corpus tokens per run")
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), help="size presets from engine.train.SIZES (three or more)")
+    p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
+    p.add_argument("--out", default="assets/scaling.json", help="results file")
+    p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus)")
+    args = p.parse_args(argv)
+    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

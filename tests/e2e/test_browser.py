@@ -1,0 +1,237 @@
+"""The app in a real browser: Debian's Chromium, driven by Playwright, against ``streamlit run app.py``.
+
+Opens every page, types text, changes controls and watches the charts change, reopens copied links,
+and saves a screenshot of each page to ``$MASKLAB_ARTIFACTS/screenshots/`` (default
+``artifacts/screenshots``). A missing browser fails the test: it is never skipped.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
+
+import pytest
+
+from engine.tokenizer import tokenize
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("MASKLAB_ARTIFACTS", REPO / "artifacts")) / "screenshots"
+TIMEOUT_MS = 180_000
+PAGES = {  # url path -> (title on the page, file name of the screenshot)
+    "": ("What does each architecture see", "1-home"),
+    "tokenization": ("Tokenization", "2-tokenization"),
+    "masks": ("Attention masks", "3-masks"),
+    "objectives": ("Objectives and loss exposure", "4-objectives"),
+    "losses": ("Per-token losses", "5-losses"),
+    "switches": ("From encoder-decoder to decoder-only", "6-switches"),
+    "chat": ("Multi-turn chat cost", "7-chat"),
+    "scaling": ("Scaling and training", "8-scaling"),
+}
+TEXT = "It was a bright cold day in April, and the clocks were striking thirteen."
+TIMINGS: dict[str, float] = {}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(SHOTS.parent / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}; see {SHOTS.parent / 'streamlit.log'}")
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not become healthy within 90 s")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    (SHOTS.parent / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=1))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    context.close()
+
+
+def settle(pg, pause: float = 0.4) -> None:
+    """Wait until the script has finished running (and the page is not waiting on a rerun)."""
+    time.sleep(pause)
+    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
+    time.sleep(0.3)
+
+
+def open_view(pg, base: str, path: str, query: str = "") -> float:
+    start = time.perf_counter()
+    pg.goto(f"{base}/{path}{'?' + query if query else ''}")
+    pg.wait_for_selector("h1", timeout=TIMEOUT_MS)
+    settle(pg)
+    elapsed = time.perf_counter() - start
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+    return elapsed
+
+
+def capture(pg, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
+    size = pg.viewport_size
+    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
+    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
+    time.sleep(0.8)  # let the charts re-lay themselves out
+    pg.screenshot(path=str(SHOTS / f"{name}.png"))
+    pg.set_viewport_size(size)
+
+
+def query(pg) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(pg.url).query).items()}
+
+
+def plot_data(pg, index: int):
+    pg.wait_for_function(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data; }}", timeout=TIMEOUT_MS)
+    return pg.evaluate(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data ? p.data.map(d => d.z || d.y) : null; }}")
+
+
+def test_every_page_opens_and_is_captured(server, page):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    q = "text=" + quote(TEXT)
+    for path, (title, shot) in PAGES.items():
+        TIMINGS[f"open /{path}"] = round(open_view(page, server, path, q), 2)
+        assert title in page.locator("h1").first.inner_text()
+        assert page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention masks").count() == 1  # app.py's navigation
+        if path:
+            assert query(page).get("text") == TEXT
+        capture(page, shot)
+
+
+def test_typing_text_updates_the_counts_and_the_link(server, page):
+    open_view(page, server, "tokenization")
+    box = page.locator('[data-testid="stTextArea"] textarea').first
+    box.fill("Call me Ishmael.")
+    box.press("Control+Enter")
+    page.wait_for_function("() => location.search.includes('Ishmael')", timeout=TIMEOUT_MS)
+    settle(page)
+    metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert metrics[0].strip() == f"{len(tokenize('Call me Ishmael.', 'masklab'))} tokens"
+    assert query(page)["text"] == "Call me Ishmael."
+    capture(page, "2b-tokenization-typed")
+
+
+def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
+    open_view(page, server, "masks", "archs=prefix_lm&text=" + quote(TEXT))
+    before = plot_data(page, 0)
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    start = int(thumb.input_value())
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowLeft")
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('split') === '{start - 3}'", timeout=TIMEOUT_MS)
+    settle(page, 1.0)
+    after = plot_data(page, 0)
+    assert before != after, "the prefix-LM mask did not change with its split"
+    link = page.url
+
+    other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    other.set_default_timeout(TIMEOUT_MS)
+    TIMINGS["reopen copied /masks link"] = round(open_view(other, server, link.split("/", 3)[3]), 2)
+    assert int(other.locator('[data-testid="stSlider"] input[type="range"]').first.input_value()) == start - 3
+    assert plot_data(other, 0) == after
+    other.context.close()
+
+
+def test_objective_control_and_copied_link(server, page, browser):
+    open_view(page, server, "objectives", "text=" + quote(TEXT))
+    exposure_before = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
+    page.get_by_role("button", name="Causal LM").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('obj') === 'clm'", timeout=TIMEOUT_MS)
+    settle(page)
+    exposure_after = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
+    assert exposure_before != exposure_after and float(exposure_after.rstrip("%")) > 90
+    bars = plot_data(page, 0)
+    link = page.url
+
+    other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    other.set_default_timeout(TIMEOUT_MS)
+    open_view(other, server, link.split("/", 3)[3])
+    assert other.locator('[data-testid="stMetricValue"]').nth(2).inner_text() == exposure_after
+    assert plot_data(other, 0) == bars
+    other.context.close()
+
+
+def test_switches_run_the_proof(server, page):
+    open_view(page, server, "switches")
+    for name in ("One attention", "Shared weights", "Layer i reads layer i"):
+        page.get_by_text(name, exact=True).click()
+        settle(page)
+    assert query(page)["sw"] == "abc"
+    assert "prefix-LM" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert float(values[4]) < 1e-4
+    capture(page, "6b-switches-abc")
+
+
+def test_presentation_mode_and_bad_links(server, page):
+    open_view(page, server, "masks", "pres=1&layer=banana&text=" + quote(TEXT))
+    assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "20px"
+    assert "ignored" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    capture(page, "3b-masks-presentation")
+
+
+def test_dark_theme_and_script_text_stays_inert(server, browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="dark")
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    dialogs = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    open_view(pg, server, "tokenization", "text=" + quote("<script>alert(1)</script><img src=x onerror=alert(2)>"))
+    assert not dialogs
+    assert pg.locator("img[src=x]").count() == 0
+    bg = pg.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    assert bg.startswith("rgb(17, 20, 24)")  # theme.dark's background
+    capture(pg, "2c-tokenization-dark")
+    context.close()

@@ -1,0 +1,251 @@
+"""Every page through Streamlit's AppTest, with ordinary and awkward text, asserting what it shows."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.tokenizer import tokenize
+from ui import cache, state, training
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
+LONG = "It is a truth universally acknowledged. " * 400  # 16,000 characters, 3,201 MaskLab tokens
+SCRIPT = "<script>alert(1)</script>"
+TEXTS = {
+    "typical": "It was the best of times, it was the worst of times.",
+    "empty": "",
+    "one char": "a",
+    "emoji": "🦜👩‍👩‍👧",
+    "script": SCRIPT,
+    "special": "<|endoftext|> and <|mask|>",
+}
+
+
+def open_page(page: str, text: str | None = None, params: dict | None = None, timeout: float = 180) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if params:
+        at.query_params.update(params)
+    if text is not None:
+        at.session_state["text"] = text
+    if page != "home":  # opened directly, as a link would (each url_path is the file's name)
+        at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def texts_of(at: AppTest, *kinds) -> list[str]:
+    out = []
+    for kind in kinds or ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
+        out.extend(str(e.value) for e in at.get(kind))
+    return out
+
+
+def everything(at: AppTest) -> str:
+    bodies = [h.proto.body for h in at.html]
+    return "\n".join(texts_of(at) + bodies)
+
+
+def n_tokens(text: str) -> int:
+    return len(tokenize(text, "masklab"))
+
+
+def check_page(page: str, at: AppTest, text: str) -> None:
+    """What each page must show for ``text``: real content, not just the absence of a traceback."""
+    shown = everything(at)
+    assert SCRIPT not in shown, "user text reached the page as live HTML"
+    blank = not text.strip()
+    n = min(n_tokens(text), state.MAX_TOKENS)
+    if page == "home":
+        assert "what does each objective teach" in at.title[0].value
+    elif page == "tokenization":
+        assert at.metric[0].value == f"{n_tokens(text):,} tokens"
+        assert len(at.metric) == 5  # all five encodings load from the shared cache
+    elif page in ("masks", "objectives", "losses") and blank:
+        assert any("Type some text" in t for t in texts_of(at, "info"))
+    elif page == "masks":
+        assert len(at.get("plotly_chart")) >= 4
+    elif page == "objectives":
+        assert at.metric[0].value == f"{min(n, 512):,}"
+        assert any(t.startswith("Loss exposure") for t in [m.label for m in at.metric])
+    elif page == "losses":
+        table = at.dataframe[0].value
+        assert {"random-decoder", "random-encoder"} <= set(table["model"]) or len(table) >= 1
+        assert (table["tokens"] == n).all()
+    elif page == "switches":
+        assert len(at.metric) >= 7
+    elif page == "chat":
+        assert at.metric[0].value == "6"
+    elif page == "scaling":
+        assert any("Train one yourself" in t for t in texts_of(at, "subheader"))
+
+
+@pytest.mark.parametrize("kind", list(TEXTS))
+@pytest.mark.parametrize("page", PAGES)
+def test_page_with_awkward_text(page, kind):
+    text = TEXTS[kind]
+    at = open_page(page, text)
+    check_page(page, at, text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_page_with_3000_tokens(page):
+    start = time.perf_counter()
+    at = open_page(page, LONG, timeout=300)
+    check_page(page, at, LONG)
+    if page in ("masks", "losses"):
+        assert any("first 2,048" in t for t in texts_of(at, "warning"))
+    if page == "objectives":
+        assert any("first 512" in t for t in texts_of(at, "caption"))
+    assert time.perf_counter() - start < 240
+
+
+def test_text_over_the_limit_is_refused_with_a_message():
+    at = open_page("tokenization", "x" * (state.MAX_CHARS + 1))
+    assert any(f"at most {state.MAX_CHARS:,}" in t for t in texts_of(at, "error"))
+    assert not at.metric
+
+
+def test_special_token_text_is_ordinary_text():
+    at = open_page("tokenization", "<|endoftext|>")
+    assert at.metric[0].value == f"{n_tokens('<|endoftext|>')} tokens"
+    assert n_tokens("<|endoftext|>") > 1
+    assert any("ordinary text" in t for t in texts_of(at, "caption"))
+
+
+def test_emoji_bytes_are_grouped():
+    at = open_page("tokenization", "🦜")
+    bodies = "".join(h.proto.body for h in at.html)
+    assert 'class="ml-group"' in bodies and "&lt;0xF0&gt;" in bodies
+
+
+def test_text_follows_the_user_across_pages():
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    at.switch_page("pages/tokenization.py").run()
+    at.text_area(key="tokens.text").input("Call me Ishmael.").run()
+    assert at.query_params.get("text") in ("Call me Ishmael.", ["Call me Ishmael."])
+    at.switch_page("pages/objectives.py").run()
+    assert at.text_area(key="objectives.text").value == "Call me Ishmael."
+    assert at.metric[0].value == str(n_tokens("Call me Ishmael."))
+
+
+def test_link_reopens_the_same_view():
+    params = {"text": "The sun rose in the east.", "obj": "mlm", "rate": "0.3", "seed": "7"}
+    at = open_page("objectives", params=params)
+    assert at.session_state["obj"] == "mlm" and at.session_state["seed"] == 7 and at.session_state["rate"] == 0.3
+    assert at.slider(key="objectives.rate").value == 0.3
+    assert at.number_input(key="objectives.seed").value == 7
+    assert {k: at.query_params[k] for k in params} == {k: v if isinstance(at.query_params[k], str) else [v] for k, v in params.items()}
+
+
+def test_controls_write_the_link():
+    at = open_page("masks", "one two three four five six")
+    at.slider(key="masks.split").set_value(2).run()
+    assert at.session_state["split"] == 2
+    q = at.query_params.get("split")
+    assert q in ("2", ["2"])
+
+
+def test_bad_link_parameters_fall_back_with_a_notice():
+    at = open_page("masks", params={"seed": "abc", "layer": "999", "obj": "nonsense", "archs": "encoder,bogus", "sneaky": "1"})
+    warnings = " ".join(texts_of(at, "warning"))
+    assert "ignored" in warnings and "sneaky" in warnings
+    assert at.session_state["seed"] == 0 and at.session_state["obj"] == "span_corruption"
+    assert at.session_state["archs"] == state.FIELDS["archs"].default
+
+
+def test_resample_draws_with_the_next_seed():
+    at = open_page("objectives", params={"obj": "mlm"})
+    at.button(key="objectives.resample").click().run()
+    assert at.session_state["seed"] == 1
+
+
+def test_objective_settings_that_cannot_work_say_why():
+    text = "word " * 400
+    at = open_page("objectives", text, params={"obj": "span_corruption", "rate": "0.5", "span": "1"})
+    assert any("sentinel" in t for t in texts_of(at, "error"))
+
+
+def test_objective_views():
+    at = open_page("objectives", TEXTS["typical"])
+    for objective in ("clm", "mlm", "span_corruption", "prefix_lm", "ul2"):
+        at.session_state["obj"] = objective
+        at.run()
+        assert not at.exception
+        exposure = float(at.metric[2].value.rstrip("%"))
+        assert 0 <= exposure <= 100
+    at.session_state["obj"] = "clm"
+    at.run()
+    n = n_tokens(TEXTS["typical"])
+    assert at.metric[1].value == str(n - 1)  # every token but the first receives loss
+
+
+def test_switches_reach_prefix_lm_then_decoder():
+    at = open_page("switches", params={"sw": "abc"})
+    assert any("prefix-LM" in t for t in texts_of(at, "success"))
+    diff = float(at.metric[4].value)
+    assert diff < 1e-4
+    at.toggle(key="switches.d").set_value(True).run()
+    assert at.session_state["sw"] == "abcd"
+    assert any("decoder-only" in t for t in texts_of(at, "success"))
+    assert float(at.metric[5].value) < 1e-4
+    assert float(at.metric[4].value) > 1e-3
+
+
+def test_presentation_mode_hides_secondary_controls():
+    at = open_page("masks", TEXTS["typical"], params={"pres": "1"})
+    assert at.session_state["pres"] is True
+    assert not [s for s in at.slider if s.key == "masks.layer"]
+    assert "font-size:20px" in "".join(h.proto.body for h in at.html)
+
+
+def test_chat_editor_changes_the_counts():
+    at = open_page("chat")
+    base = int(at.metric[1].value.replace(",", ""))
+    at.session_state["chat.turns"] = at.session_state["chat.turns"].iloc[:2]
+    at.run()
+    assert at.metric[0].value == "2"
+    assert int(at.metric[1].value.replace(",", "")) < base
+
+
+def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    (models / "decoder-clm").mkdir(parents=True)
+    curve = [{"step": s, "tokens": 1000 * s, "flops": 1e9 * s, "val_loss": 9.0 / s} for s in (1, 2, 4)]
+    card = {"architecture": "decoder", "objective": "clm", "curve": curve,
+            "category_curves": {"punctuation": [[1000, 5.0], [4000, 3.0]], "content word": [[1000, 8.0], [4000, 7.0]]}}
+    (models / "decoder-clm" / "card.json").write_text(json.dumps(card))
+    sweep = tmp_path / "scaling.json"
+    runs = [{"architecture": "decoder", "parameters": p, "training_flops": p * 1e6, "final_val_loss": 6 - i,
+             "final_categories": {"punctuation": 3 - i * 0.5}} for i, p in enumerate((1e5, 4e5, 1.6e6))]
+    sweep.write_text(json.dumps({"runs": runs}))
+    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    at = open_page("scaling")
+    assert len(at.get("plotly_chart")) == 4
+    assert not texts_of(at, "info")
+
+
+def test_scaling_page_says_when_files_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "MODELS_DIR", tmp_path / "none")
+    monkeypatch.setattr(cache, "SCALING_FILE", tmp_path / "none.json")
+    at = open_page("scaling")
+    infos = " ".join(texts_of(at, "info"))
+    assert "No trained models" in infos and "No sweep results" in infos
+
+
+@pytest.mark.slow
+def test_live_training_runs_and_cancels():
+    job = training.start("decoder", "clm", tokens=25_000)
+    deadline = time.time() + 120
+    while job.running and not job.records and time.time() < deadline:
+        time.sleep(0.2)
+    job.cancel.set()
+    job.thread.join(timeout=120)
+    assert not job.running and job.error is None
+    assert job.summary["stopped_early"] or job.summary["steps_done"] == job.summary["steps"]
+    assert job.records and job.records[0]["loss"] > 0

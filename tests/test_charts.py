@@ -1,0 +1,199 @@
+"""The pure builders of ui/: figures and HTML, read back from their data. No Streamlit runs here."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.masks import ARCHITECTURES, attention_masks
+from engine.objectives import exposure_table
+from engine.tokenizer import tokenize
+from ui import charts, html
+
+
+def _masks(architecture: str, n_input: int = 4, n_target: int = 3) -> dict:
+    if architecture == "encoder_decoder":
+        return attention_masks(architecture, n_input, n_target)
+    return attention_masks(architecture, n_input, n_target)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_mask_heatmap_z_is_the_mask(architecture):
+    for name, mask in _masks(architecture).items():
+        n_q, n_k = mask.shape
+        fig = charts.mask_heatmap(mask, [f"q{i}" for i in range(n_q)], [f"k{j}" for j in range(n_k)], name)
+        z = np.asarray(fig.data[0].z)
+        assert z.shape == (n_q, n_k)
+        assert (z == mask.int().numpy()).all()
+        assert fig.layout.yaxis.autorange == "reversed"  # query 0 on top, as the mask is printed
+
+
+def test_mask_heatmap_offsets_and_labels():
+    mask = attention_masks("decoder", 5)["self"]
+    fig = charts.mask_heatmap(mask[2:5, 2:5], ["c", "d", "e"], ["c", "d", "e"], "window", q_offset=2, k_offset=2)
+    assert list(fig.data[0].x) == [2, 3, 4]
+    assert list(fig.layout.xaxis.tickvals) == [2, 3, 4]
+    assert list(fig.layout.xaxis.ticktext) == ["c", "d", "e"]
+
+
+def test_labels_are_escaped_and_whitespace_visible():
+    labels = ["<script>alert(1)</script>", " ", "\n", "<|endoftext|>", "a&b"]
+    fig = charts.mask_heatmap(np.ones((5, 5), dtype=bool), labels, labels, "escape")
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert all("<" not in t for t in ticks)
+    assert ticks[1] == "␣" and ticks[2] == "↵"
+    assert "&amp;" in ticks[4]
+    hover = fig.data[0].customdata
+    assert "&lt;script&gt;" in hover[0][0][0]
+
+
+def test_duplicate_tokens_keep_their_own_columns():
+    labels = [" the", " cat", " the"]
+    fig = charts.mask_heatmap(attention_masks("encoder", 3)["self"], labels, labels, "dups")
+    assert list(fig.data[0].x) == [0, 1, 2]  # numeric positions: two " the" never merge
+
+
+def test_attention_heatmap_blanks_masked_cells():
+    w = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]
+    fig = charts.attention_heatmap(w, ["a", "b", "c"], ["a", "b", "c"], "learned")
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert np.isnan(z[0, 1]) and np.isnan(z[0, 2])
+    assert z[2, 0] == pytest.approx(1 / 3)
+    assert fig.data[0].zmax == pytest.approx(1.0)
+
+
+def test_sentinel_rows_and_table():
+    q = ["<|bos|>", "<|sentinel_0|>", " of", "<|sentinel_1|>", " wife"]
+    k = ["It", "<|sentinel_0|>", " is", "<|sentinel_1|>", "<|endoftext|>"]
+    w = np.full((5, 5), 0.1)
+    w[1, 1] = 0.6
+    w[3, 2] = 0.6
+    assert charts.sentinel_rows(q) == [1, 3]
+    fig = charts.sentinel_cross_heatmap(w, q, k, "s")
+    assert np.asarray(fig.data[0].z).shape == (2, 5)
+    table = charts.sentinel_table(w, q, k)
+    assert list(table["sentinel"]) == ["<|sentinel_0|>", "<|sentinel_1|>"]
+    assert list(table["own sentinel rank"]) == [1, 2]
+
+
+def test_exposure_bar_matches_the_engine():
+    ids = [t.id for t in tokenize("It is a truth universally acknowledged, that a single man", "masklab")]
+    rows = exposure_table(ids, seed=0)
+    fig = charts.exposure_bar(rows, highlight="mlm")
+    bar = fig.data[0]
+    assert list(bar.x) == [r["label"] for r in rows]
+    assert list(bar.y) == pytest.approx([100 * r["exposure"] for r in rows])
+    widths = list(bar.marker.line.width)
+    assert widths[list(bar.x).index("mlm")] > 0 and sum(w > 0 for w in widths) == 1
+    clm = rows[0]
+    assert clm["label"] == "clm" and clm["n_loss_tokens"] == len(ids) - 1
+
+
+def _scores(losses, scored=None):
+    scored = scored or [True] * len(losses)
+    return pd.DataFrame({
+        "position": range(len(losses)), "token": [f"t{i}" for i in range(len(losses))], "loss": losses,
+        "prob": [math.exp(-x) if s else float("nan") for x, s in zip(losses, scored)], "rank": [1] * len(losses),
+        "top_k": [[("a", 0.5)]] * len(losses), "scored": scored,
+    })
+
+
+def test_loss_strip_rows_are_models_and_unscored_cells_are_empty():
+    frames = {"m1": _scores([1.0, 2.0, 3.0]), "m2": _scores([float("nan"), 0.5, 4.0], [False, True, True])}
+    fig = charts.loss_strip(frames, vmax=9.0)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2, 3)
+    assert z[0].tolist() == [1.0, 2.0, 3.0]
+    assert np.isnan(z[1, 0]) and z[1, 2] == 4.0
+    assert fig.data[0].zmax == 9.0
+
+
+def test_chat_cost_chart_cumulative_is_the_running_sum():
+    table = pd.DataFrame({"turn": [1, 2, 3], "bidirectional": [10, 25, 45], "causal": [10, 15, 20]})
+    fig = charts.chat_cost_chart(table, "tokens", "t")
+    lines = [d for d in fig.data if d.type == "scatter"]
+    assert [list(d.y) for d in lines] == [[10, 35, 80], [10, 25, 45]]
+
+
+def test_loss_curves_log_axes_and_styles():
+    curves = {"decoder-clm": pd.DataFrame({"tokens": [1e3, 1e4], "flops": [1e9, 1e10], "loss": [6.0, 4.0]})}
+    fig = charts.loss_curves(curves, x="flops", styles={"decoder-clm": {"color": "#D55E00", "dash": "dot"}})
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert list(fig.data[0].x) == [1e9, 1e10]
+    assert fig.data[0].line.dash == "dot"
+
+
+def test_scaling_scatter_one_line_per_architecture():
+    runs = pd.DataFrame({
+        "architecture": ["decoder", "decoder", "decoder", "encoder"], "parameters": [1e5, 4e5, 1.6e6, 1e5],
+        "training_flops": [1e12, 4e12, 1.6e13, 1e12], "final_val_loss": [5.0, 4.5, 4.2, 6.0],
+    })
+    fig = charts.scaling_scatter(runs)
+    assert len(fig.data) == 2
+    assert list(fig.data[0].y) == [5.0, 4.5, 4.2]
+
+
+def test_params_bars_stack_to_the_totals():
+    table = pd.DataFrame({"model": ["a", "a", "b", "b"], "component": ["mlp", "attention", "mlp", "attention"], "parameters": [3, 1, 5, 2]})
+    fig = charts.params_bars(table)
+    assert fig.layout.barmode == "stack"
+    totals = {m: sum(d.y[list(d.x).index(m)] for d in fig.data) for m in ("a", "b")}
+    assert totals == {"a": 4, "b": 7}
+
+
+def test_live_curve_splits_steps_and_evaluations():
+    records = [{"step": 1, "loss": 9.0}, {"step": 2, "loss": 8.5}, {"step": 2, "eval": True, "val_loss": 8.7}]
+    fig = charts.live_curve(records)
+    assert list(fig.data[0].y) == [9.0, 8.5] and list(fig.data[1].y) == [8.7]
+
+
+def test_token_chips_escape_user_text():
+    text = "<script>alert(1)</script> <|endoftext|>"
+    out = html.token_chips(text, tokenize(text, "masklab"))
+    assert "<script>" not in out and "&lt;" in out
+    assert "alert(1)</script>" not in out
+
+
+def test_token_chips_group_the_bytes_of_one_character():
+    text = "a🦜"
+    tokens = tokenize(text, "r50k_base")
+    out = html.token_chips(text, tokens)
+    assert out.count('class="ml-group"') == 1
+    assert "🦜" in out and "ml-bytes" in out
+
+
+def test_visible_whitespace():
+    assert html.visible(" a\n", show_ws=True).count("·") == 1
+    assert "↵" in html.visible("\n", show_ws=False)
+    assert html.visible("<b>", show_ws=False) == "&lt;b&gt;"
+
+
+def test_loss_interlinear_aligns_models_and_escapes():
+    frames = {"m<1>": _scores([1.0, 2.0]), "m2": _scores([3.0, float("nan")], [True, False])}
+    frames["m<1>"].loc[0, "token"] = "<i>"
+    out = html.loss_interlinear(frames, vmax=9.0)
+    assert out.count('class="ml-col"') == 2
+    assert out.count('class="ml-cell"') == 3 and out.count("ml-cell na") == 1
+    assert "<i>" not in out and "m&lt;1&gt;" in out
+
+
+def test_loss_color_runs_from_light_to_dark():
+    low, _ = html.loss_color(0.0, 9.0)
+    high, text = html.loss_color(20.0, 9.0)
+    assert low != high and text == "#ffffff"
+    assert html.loss_color(float("nan"), 9.0) == ("transparent", "inherit")
+
+
+def test_comparison_table_highlights_the_flipped_rows():
+    out = html.comparison_table("ab")
+    rows = out.split("<tr>")[2:]
+    assert 'class="on">self-attention' in rows[0] and 'class="on">shared' in rows[1]
+    assert 'class="on">attends only' in rows[2] and 'class="on">bidirectional' in rows[3]
+
+
+def test_switch_diagram_follows_the_switches():
+    plain, merged = html.switch_diagram(""), html.switch_diagram("abcd", n_layer=3)
+    assert plain.count('class="xattn"') == 3 and merged.count('class="xattn"') == 0
+    assert "causal self-attention" in merged and "bidirectional self-attention" in plain
+    assert "layer i reads layer i" in html.switch_diagram("c") and "all read the last input layer" in plain

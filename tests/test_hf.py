@@ -1,0 +1,388 @@
+"""Published checkpoints through transformers, tested offline on tiny random models of each family.
+
+Each family gets a real transformers config class at a tiny size and a tokenizer trained here on a
+few sentences (byte-level BPE for GPT-2 and RoBERTa, WordPiece for BERT and DistilBERT, Unigram with
+``<extra_id_i>`` sentinels for T5), saved with ``save_pretrained`` and loaded through
+``engine.load_variant`` like any published checkpoint. MaskLab's losses and attention maps are then
+checked against the same quantities computed directly with transformers.
+"""
+
+import json
+import math
+import socket
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+import engine  # noqa: E402
+from engine import hf  # noqa: E402
+from engine.__main__ import main  # noqa: E402
+from engine.scoring import COLUMNS  # noqa: E402
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
+from transformers import (  # noqa: E402
+    BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+    PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM, T5Config, T5ForConditionalGeneration,
+)
+
+TEXT = "It was the best of times, it was the worst of times; the cat sat on the mat 🦜."
+CORPUS = [
+    "It was the best of times, it was the worst of times.",
+    "The cat sat on the mat, and the dog sat on the log.",
+    "We hold these truths to be self evident: walking, talking, 1984!",
+] * 4
+FAMILIES = ["gpt2", "bert", "distilbert", "roberta", "t5"]
+CONTEXT = 64  # positions of the tiny models; long-text tests go past it
+N_SENTINELS = 10
+
+
+def _byte_bpe(specials: list[str]) -> Tokenizer:
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=320, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tk
+
+
+def _wordpiece() -> Tokenizer:
+    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.decoder = decoders.WordPiece()
+    tk.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=150, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    return tk
+
+
+def _unigram() -> Tokenizer:
+    tk = Tokenizer(models.Unigram())
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
+    tk.decoder = decoders.Metaspace()
+    tk.train_from_iterator(CORPUS, trainers.UnigramTrainer(vocab_size=120, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"))
+    return tk
+
+
+def build_checkpoint(family: str, folder) -> None:
+    """A tiny random checkpoint of ``family`` and its tokenizer, saved with save_pretrained."""
+    torch.manual_seed(0)
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=CONTEXT)
+    if family == "gpt2":
+        tok = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<|endoftext|>"]), bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=CONTEXT, n_layer=2, n_head=2, n_embd=32, bos_token_id=0, eos_token_id=0))
+    elif family in ("bert", "distilbert"):
+        tok = PreTrainedTokenizerFast(tokenizer_object=_wordpiece(), unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        if family == "bert":
+            model = BertForMaskedLM(BertConfig(vocab_size=len(tok), pad_token_id=0, **small))
+        else:
+            model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=CONTEXT, pad_token_id=0))
+    elif family == "roberta":
+        tok = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]), bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+        model = RobertaForMaskedLM(RobertaConfig(vocab_size=len(tok), pad_token_id=1, bos_token_id=0, eos_token_id=2, **{**small, "max_position_embeddings": CONTEXT + 2}))
+    else:
+        sentinels = [f"<extra_id_{i}>" for i in range(N_SENTINELS)]  # added after the vocabulary, as in T5's own
+        tok = PreTrainedTokenizerFast(tokenizer_object=_unigram(), unk_token="<unk>", pad_token="<pad>", eos_token="</s>", additional_special_tokens=sentinels)
+        model = T5ForConditionalGeneration(T5Config(vocab_size=len(tok) + 6, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    tok.save_pretrained(folder)
+    model.save_pretrained(folder)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models are all per-op overhead: a second thread only waits on the first (and, on a busy
+    machine, on the scheduler)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    for family in FAMILIES:
+        build_checkpoint(family, root / family)
+    return root
+
+
+@pytest.fixture
+def model_dirs(folders, monkeypatch):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(folders))
+    return folders
+
+
+@pytest.fixture(scope="module")
+def variants(folders):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MASKLAB_MODEL_DIRS", str(folders))
+        return {f: engine.load_variant(str(folders / f), device="cpu") for f in FAMILIES}
+
+
+def _ids(v, text=TEXT) -> list[int]:
+    return v.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _reference_losses(v, ids: list[int]) -> list[float]:
+    """Per-token losses computed directly with transformers, one forward pass per token where needed."""
+    tok, m = v.tokenizer, v.model
+    with torch.no_grad():
+        if v.architecture == "decoder":
+            x = torch.tensor([[tok.eos_token_id] + ids])
+            return torch.nn.functional.cross_entropy(m(x).logits[0, :-1], x[0, 1:], reduction="none").tolist()
+        out = []
+        for i, target in enumerate(ids):
+            hidden = list(ids)
+            if v.architecture == "encoder":
+                hidden[i] = tok.mask_token_id
+                logits = m(torch.tensor([[tok.cls_token_id] + hidden + [tok.sep_token_id]])).logits[0, i + 1]
+            else:
+                sentinel = tok.convert_tokens_to_ids("<extra_id_0>")
+                hidden[i] = sentinel
+                logits = m(input_ids=torch.tensor([hidden + [tok.eos_token_id]]), decoder_input_ids=torch.tensor([[0, sentinel]])).logits[0, 1]
+            out.append(-logits.log_softmax(-1)[target].item())
+        return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loads_each_family_as_a_variant(variants, family):
+    v = variants[family]
+    expected = {"gpt2": ("decoder", "clm"), "t5": ("encoder_decoder", "span_corruption")}.get(family, ("encoder", "mlm"))
+    assert (v.architecture, v.objective, v.source) == (*expected, "huggingface")
+    assert v.encoding.startswith("hf:") and not v.model.training
+    assert v.card["model_type"] == family and v.card["parameters"] == sum(p.numel() for p in v.model.parameters())
+    assert v.card["tokenizer"] == type(v.tokenizer).__name__
+    assert next(v.model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_scores_match_transformers(variants, family):
+    v = variants[family]
+    df = engine.score(v, TEXT)
+    ids = _ids(v)
+    assert list(df.columns) == COLUMNS
+    assert df.token_id.tolist() == ids and df.token.tolist() == v.tokenizer.convert_ids_to_tokens(ids)
+    assert df.scored.all()
+    assert torch.allclose(torch.tensor(df.loss.tolist()), torch.tensor(_reference_losses(v, ids)), atol=1e-4)
+    for r in df.itertuples():
+        assert math.isclose(r.prob, math.exp(-r.loss), rel_tol=1e-4)
+        probs = [p for _, p in r.top_k]
+        assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+        assert (r.rank == 1) == (r.prob >= probs[0] - 1e-6)
+    assert df.method.iloc[0] == engine.scoring.METHODS[v.architecture]
+
+
+def test_rows_carry_spans_and_categories(variants):
+    df = engine.score(variants["gpt2"], TEXT)
+    by_text = {TEXT[r.start : r.end].strip(): r.category for r in df.itertuples()}
+    assert by_text["the"] == "function word" and by_text["cat"] == "content word" and by_text[","] == "punctuation"
+    assert (df.start >= 0).all() and (df.end <= len(TEXT)).all()
+    assert len(engine.score(variants["bert"], "")) == 0
+
+
+@pytest.mark.parametrize("family, special", [("gpt2", "<|endoftext|>"), ("bert", "[MASK]"), ("t5", "<extra_id_0>")])
+def test_special_token_strings_in_text_are_ordinary_text(variants, family, special):
+    v = variants[family]
+    df = engine.score(v, f"the cat {special} sat")
+    assert v.tokenizer.convert_tokens_to_ids(special) not in df.token_id.tolist()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_long_texts_are_scored_in_windows(variants, family):
+    df = engine.score(variants[family], " ".join(CORPUS[:3]) * 2)
+    assert len(df) > CONTEXT and df.scored.all() and df.loss.notna().all()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "bert", "roberta"])
+def test_self_attention_matches_transformers(variants, family):
+    v = variants[family]
+    r = engine.attention(v, TEXT)
+    ids = _ids(v)
+    if v.architecture == "encoder":
+        ids = [v.tokenizer.cls_token_id] + ids + [v.tokenizer.sep_token_id]
+    with torch.no_grad():
+        expected = v.model(torch.tensor([ids]), output_attentions=True).attentions
+    assert list(r.maps) == ["self"] and len(r.maps["self"]) == 2
+    assert r.query_tokens["self"] == v.tokenizer.convert_ids_to_tokens(ids)
+    for got, want in zip(r.maps["self"], expected):
+        assert got.shape == (2, len(ids), len(ids))
+        assert torch.allclose(got, want[0], atol=1e-4)
+    if v.architecture == "decoder":
+        assert r.maps["self"][0].triu(1).abs().max() < 1e-6  # nothing attends to the future
+
+
+def test_t5_attention_is_on_span_corrupted_text_and_matches_transformers(variants):
+    v = variants["t5"]
+    r = engine.attention(v, TEXT)
+    assert set(r.maps) == {"encoder", "decoder", "cross"}
+    enc = v.tokenizer.convert_tokens_to_ids(r.key_tokens["encoder"])
+    dec = v.tokenizer.convert_tokens_to_ids(r.query_tokens["decoder"])
+    assert "<extra_id_0>" in r.key_tokens["encoder"] and r.key_tokens["encoder"][-1] == "</s>" and r.span_origin
+    with torch.no_grad():
+        out = v.model(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]), output_attentions=True)
+    for name, expected, shape in (("encoder", out.encoder_attentions, (len(enc), len(enc))), ("decoder", out.decoder_attentions, (len(dec), len(dec))), ("cross", out.cross_attentions, (len(dec), len(enc)))):
+        assert len(r.maps[name]) == 2
+        for got, want in zip(r.maps[name], expected):
+            assert got.shape == (2, *shape) and torch.allclose(got, want[0], atol=1e-4)
+
+
+def _greedy_without_cache(v, ids: list[int], n: int) -> list[int]:
+    tok, m = v.tokenizer, v.model
+    sentinel = tok.convert_tokens_to_ids("<extra_id_0>")
+    t5 = v.architecture == "encoder_decoder"
+    seq = [0, sentinel] if t5 else [tok.eos_token_id] + ids
+    stop = {tok.eos_token_id} | ({tok.convert_tokens_to_ids(f"<extra_id_{i}>") for i in range(N_SENTINELS)} if t5 else set())
+    new = []
+    with torch.no_grad():
+        for _ in range(n):
+            if t5:
+                logits = m(input_ids=torch.tensor([ids + [sentinel, tok.eos_token_id]]), decoder_input_ids=torch.tensor([seq])).logits[0, -1]
+                logits[0] = float("-inf")  # the decoder start token
+            else:
+                logits = m(torch.tensor([seq])).logits[0, -1]
+            logits[len(tok) :] = float("-inf")
+            nxt = int(logits.argmax())
+            if nxt in stop:
+                break
+            new.append(nxt)
+            seq.append(nxt)
+    return new
+
+
+@pytest.mark.parametrize("family", ["gpt2", "t5"])
+def test_generation_is_seeded_and_greedy_matches_a_loop_without_cache(variants, family):
+    v = variants[family]
+    a = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=3)
+    b = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=3)
+    assert a == b and len(a.tokens) <= 8 and a.prompt == "the cat sat"
+    greedy = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=0)
+    assert v.tokenizer.convert_tokens_to_ids(greedy.tokens) == _greedy_without_cache(v, _ids(v, "the cat sat"), 8)
+
+
+def test_encoder_only_cannot_generate(variants):
+    for fn in (engine.generate, hf.generate):
+        with pytest.raises(ValueError, match="encoder-only model cannot generate"):
+            fn(variants["bert"], "the cat")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_describe_counts_every_parameter_once(variants, family):
+    v = variants[family]
+    d = hf.describe(v)
+    parts = d["parameters_by_component"]
+    assert d["parameters"] == sum(p.numel() for p in v.model.parameters()) == sum(parts.values())
+    assert parts["embeddings"] > 0 and parts["attention"] > 0 and parts["mlp"] > 0
+    assert (parts["cross_attention"] > 0) == (family == "t5")
+    assert d["layers"] == 2 and d["d_model"] == 32 and d["vocab_size"] == v.model.config.vocab_size
+    assert d["memory_mb"] == pytest.approx(d["parameters"] * 4 / 2**20, rel=0.05)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection attempt is recorded and refused."""
+    attempts = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+def test_loading_a_folder_makes_no_network_call(model_dirs, no_network):
+    v = engine.load_variant(str(model_dirs / "t5"), device="cpu")
+    assert v.card["family"] == "T5" and no_network == []
+
+
+@pytest.mark.parametrize("hub_offline", ["1", None])
+def test_missing_id_offline_fails_with_one_sentence_and_no_network(no_network, monkeypatch, hub_offline):
+    if hub_offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", hub_offline)
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MASKLAB_ALLOW_DOWNLOADS", raising=False)
+    with pytest.raises(hf.CheckpointUnavailable) as e:
+        engine.load_variant("masklab-tests/no-such-model-7f3a9c", device="cpu")
+    msg = str(e.value)
+    assert msg.startswith("masklab-tests/no-such-model-7f3a9c is not in the local Hugging Face cache")
+    assert "hf download masklab-tests/no-such-model-7f3a9c" in msg and "\n" not in msg
+    assert isinstance(e.value, ValueError) and no_network == []
+
+
+def test_cli_scores_a_folder_and_explains_a_missing_id(model_dirs, capsys, monkeypatch):
+    assert main(["score", "--variant", str(model_dirs / "gpt2"), "--device", "cpu", "the cat sat"]) == 0
+    assert "method: next-token" in capsys.readouterr().out
+    monkeypatch.delenv("MASKLAB_ALLOW_DOWNLOADS", raising=False)
+    assert main(["score", "--variant", "masklab-tests/absent", "the cat"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not in the local Hugging Face cache" in err
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../etc", "/etc", "/etc/passwd", "~/../../etc"])
+def test_hostile_paths_are_refused(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MASKLAB_MODEL_DIRS", raising=False)
+    with pytest.raises(ValueError, match="refusing checkpoint path"):
+        hf.looks_like_checkpoint(name)
+    with pytest.raises(ValueError, match="refusing checkpoint path"):
+        engine.load_variant(name, device="cpu")
+
+
+def test_a_symlink_out_of_the_allowed_roots_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "config.json").write_text("{}")
+    (tmp_path / "work" / "model").symlink_to(tmp_path / "outside")
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delenv("MASKLAB_MODEL_DIRS", raising=False)
+    with pytest.raises(ValueError, match="refusing"):
+        hf.looks_like_checkpoint("model")
+
+
+def test_looks_like_checkpoint(model_dirs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("gpt2", "distilgpt2", "bert-base-uncased", "google/flan-t5-small", "org/name", str(model_dirs / "t5")):
+        assert hf.looks_like_checkpoint(name), name
+    (tmp_path / "empty").mkdir()
+    for name in ("", "   ", "hello world", "a/b/c", "bad--name", "-leading", "name.git", "nul\x00", "./empty", "./missing", str(model_dirs)):
+        assert not hf.looks_like_checkpoint(name), name
+
+
+def test_a_folder_with_only_pickled_weights_is_refused(model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(tmp_path))
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text((model_dirs / "gpt2" / "config.json").read_text())
+    (folder / "pytorch_model.bin").write_bytes(b"not a pickle that may ever be opened")
+    with pytest.raises(hf.CheckpointUnavailable, match="never loads pickled"):
+        engine.load_variant(str(folder), device="cpu")
+
+
+def test_a_folder_without_tokenizer_files_is_refused(model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(tmp_path))
+    (tmp_path / "bare").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "bare" / name).write_bytes((model_dirs / "gpt2" / name).read_bytes())
+    with pytest.raises(hf.CheckpointUnavailable, match="tokenizer files are missing"):
+        engine.load_variant(str(tmp_path / "bare"), device="cpu")
+
+
+def test_an_unsupported_family_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(tmp_path))
+    LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100).save_pretrained(tmp_path / "llama")
+    with pytest.raises(ValueError, match="'llama' is not supported"):
+        engine.load_variant(str(tmp_path / "llama"), device="cpu")
+
+
+def test_list_cached_finds_supported_models_and_never_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    for repo, config in (("models--org--tiny-gpt", {"model_type": "gpt2"}), ("models--t5-small", {"model_type": "t5"}), ("models--org--llama", {"model_type": "llama"})):
+        snap = tmp_path / repo / "snapshots" / "abc123"
+        snap.mkdir(parents=True)
+        (snap / "config.json").write_text(json.dumps(config))
+    (tmp_path / "models--org--broken" / "snapshots" / "x").mkdir(parents=True)
+    (tmp_path / "models--org--broken" / "snapshots" / "x" / "config.json").write_text("{not json")
+    (tmp_path / "models--org--no-snapshot").mkdir()
+    assert hf.list_cached() == ["org/tiny-gpt", "t5-small"]
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "absent"))
+    assert hf.list_cached() == []

@@ -1,0 +1,95 @@
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.pretrain import PRESETS, VARIANTS, export_variant
+from engine.train import COMPATIBLE, TrainConfig, build_parser, config_from_args, train
+from engine.variants import load_variant, sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = dict(size="tiny", seq_len=32, batch_size=4, lr=3e-3, warmup=2, eval_interval=1000, ckpt_interval=4, eval_batches=1, max_corpus_bytes=300_000)
+
+
+@pytest.fixture(autouse=True)
+def _token_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MASKLAB_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
+
+
+def weights(run: Path) -> dict:
+    return load_file(str(run / "model.safetensors"))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_a_few_steps_reduce_the_loss(tmp_path, name):
+    arch, objective = VARIANTS[name]
+    cfg = TrainConfig(architecture=arch, objective=objective, out=str(tmp_path), tokens=24 * 4 * 32, **dict(SMOKE, lr=1e-2))
+    losses = []
+    train(cfg, on_step=lambda r: losses.append(r["loss"]) if "loss" in r else None)
+    assert len(losses) == 24
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.5
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    base = TrainConfig(architecture="decoder", objective="clm", tokens=10 * 4 * 32, **SMOKE)
+    train(replace(base, out=str(tmp_path / "straight")))
+    stopped = replace(base, out=str(tmp_path / "resumed"))
+    train(stopped, on_step=lambda r: r.get("step") == 6)  # stop after step 6, as a kill would after a checkpoint
+    pointer = json.loads((tmp_path / "resumed" / "latest.json").read_text())
+    assert pointer["step"] == 6
+    train(stopped, resume=True)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines() if "eval" not in line]
+    assert steps == list(range(1, 11))  # the log holds each step once
+
+
+def test_incompatible_or_unknown_options_are_refused():
+    with pytest.raises(ValueError, match="cannot be trained with"):
+        TrainConfig(architecture="encoder", objective="clm")
+    with pytest.raises(ValueError, match="unknown training options"):
+        TrainConfig.from_dict({"architecture": "decoder", "colour": 1})
+    assert all(obj in COMPATIBLE[arch] for arch, obj in VARIANTS.values())
+
+
+def test_every_cli_flag_has_help():
+    parser = build_parser()
+    for action in parser._actions:
+        assert action.help, action.dest
+    cfg = config_from_args(parser.parse_args(["--architecture", "encoder", "--objective", "mlm", "--size", "tiny"]))
+    assert cfg.architecture == "encoder" and cfg.size == "tiny"
+
+
+def test_export_writes_a_card_whose_hash_matches(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(architecture="decoder", objective="clm", out=str(run), tokens=4 * 4 * 32, **SMOKE))
+    card = export_variant(run, "tiny-decoder", "smoke", tmp_path / "models", unigram=6.8)
+    folder = tmp_path / "models" / "tiny-decoder"
+    assert card["sha256"] == sha256_file(folder / "model.safetensors")
+    assert (folder / "card.md").read_text().startswith("# tiny-decoder")
+    v = load_variant("tiny-decoder", models_dir=tmp_path / "models")
+    assert v.card["corpus_tokens"] == 4 * 4 * 32 and card["sample"]["greedy_continuation"] is not None
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASKLAB_CACHE=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "engine.train", "--architecture", "decoder", "--objective", "clm", "--size", "tiny", "--seq-len", "32", "--batch-size", "4", "--tokens", str(6 * 4 * 32), "--device", "cpu", "--eval-interval", "3", "--ckpt-interval", "3", "--max-corpus-bytes", "300000", "--quiet", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps_done"] == 6
+    assert (out / "latest.json").exists()
+
+
+def test_presets_are_valid_configs():
+    for name, preset in PRESETS.items():
+        for arch, objective in VARIANTS.values():
+            TrainConfig(architecture=arch, objective=objective, **preset)
