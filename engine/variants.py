@@ -112,9 +112,12 @@ def load_variant(name: str, device=None, models_dir: Path | None = None) -> Vari
         return _load_shipped(name, models_dir, dev)
     from engine import hf
 
-    if hf.looks_like_checkpoint(name):
-        return hf.load(name, dev)
     known = ", ".join(v.name for v in list_variants(models_dir))
+    if hf.looks_like_checkpoint(name):
+        try:
+            return hf.load(name, dev)
+        except hf.CheckpointUnavailable as e:  # perhaps a misspelt MaskLab variant: name them too
+            raise hf.CheckpointUnavailable(f"{e} MaskLab's own variants are: {known}.") from None
     raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id / folder saved with save_pretrained")
 
 

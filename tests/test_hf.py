@@ -13,19 +13,16 @@ import socket
 
 import pytest
 import torch
-
-pytest.importorskip("transformers")
-
-import engine  # noqa: E402
-from engine import hf  # noqa: E402
-from engine.__main__ import main  # noqa: E402
-from engine.scoring import COLUMNS  # noqa: E402
-
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
-from transformers import (  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import (
     BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig,
     PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM, T5Config, T5ForConditionalGeneration,
 )
+
+import engine
+from engine import hf
+from engine.__main__ import main
+from engine.scoring import COLUMNS
 
 TEXT = "It was the best of times, it was the worst of times; the cat sat on the mat 🦜."
 CORPUS = [
@@ -192,6 +189,18 @@ def test_long_texts_are_scored_in_windows(variants, family):
     assert len(df) > CONTEXT and df.scored.all() and df.loss.notna().all()
 
 
+def test_windows_give_each_token_the_context_of_its_window(variants):
+    text = " ".join(CORPUS[:3]) * 2
+    gpt2, bert = variants["gpt2"], variants["bert"]
+    ids = _ids(gpt2, text)
+    first = engine.score(gpt2, text).loss.tolist()[: CONTEXT - 1]  # the first window: <|endoftext|> + 63 tokens
+    assert torch.allclose(torch.tensor(first), torch.tensor(_reference_losses(gpt2, ids[: CONTEXT - 1])), atol=1e-4)
+    ids, W = _ids(bert, text), CONTEXT - 2  # [CLS] and [SEP] take two positions
+    df = engine.score(bert, text)
+    assert df.loss.iloc[0] == pytest.approx(_reference_losses(bert, ids[:W])[0], abs=1e-4)
+    assert df.loss.iloc[-1] == pytest.approx(_reference_losses(bert, ids[-W:])[-1], abs=1e-4)
+
+
 @pytest.mark.parametrize("family", ["gpt2", "bert", "roberta"])
 def test_self_attention_matches_transformers(variants, family):
     v = variants[family]
@@ -225,22 +234,23 @@ def test_t5_attention_is_on_span_corrupted_text_and_matches_transformers(variant
             assert got.shape == (2, *shape) and torch.allclose(got, want[0], atol=1e-4)
 
 
-def _greedy_without_cache(v, ids: list[int], n: int) -> list[int]:
+def _generate_without_cache(v, ids: list[int], n: int, temperature: float, seed: int) -> list[int]:
+    """The generation loop the slow way: the whole sequence again at every step, no key-value cache."""
     tok, m = v.tokenizer, v.model
     sentinel = tok.convert_tokens_to_ids("<extra_id_0>")
     t5 = v.architecture == "encoder_decoder"
     seq = [0, sentinel] if t5 else [tok.eos_token_id] + ids
     stop = {tok.eos_token_id} | ({tok.convert_tokens_to_ids(f"<extra_id_{i}>") for i in range(N_SENTINELS)} if t5 else set())
+    banned = list(range(len(tok), m.config.vocab_size)) + ([0] if t5 else [])  # T5 never writes its decoder start
+    g = torch.Generator().manual_seed(seed)
     new = []
     with torch.no_grad():
         for _ in range(n):
             if t5:
                 logits = m(input_ids=torch.tensor([ids + [sentinel, tok.eos_token_id]]), decoder_input_ids=torch.tensor([seq])).logits[0, -1]
-                logits[0] = float("-inf")  # the decoder start token
             else:
                 logits = m(torch.tensor([seq])).logits[0, -1]
-            logits[len(tok) :] = float("-inf")
-            nxt = int(logits.argmax())
+            nxt = engine.scoring._sample(logits, temperature, 0, g, banned)
             if nxt in stop:
                 break
             new.append(nxt)
@@ -248,14 +258,18 @@ def _greedy_without_cache(v, ids: list[int], n: int) -> list[int]:
     return new
 
 
-@pytest.mark.parametrize("family", ["gpt2", "t5"])
-def test_generation_is_seeded_and_greedy_matches_a_loop_without_cache(variants, family):
+@pytest.mark.parametrize("family, seed", [("gpt2", 3), ("t5", 3)])
+def test_generation_is_seeded_and_matches_a_loop_without_cache(variants, family, seed):
     v = variants[family]
-    a = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=3)
-    b = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=3)
-    assert a == b and len(a.tokens) <= 8 and a.prompt == "the cat sat"
-    greedy = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=0)
-    assert v.tokenizer.convert_tokens_to_ids(greedy.tokens) == _greedy_without_cache(v, _ids(v, "the cat sat"), 8)
+    ids = _ids(v, "the cat sat")
+    a = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=seed)
+    assert a == engine.generate(v, "the cat sat", max_new_tokens=8, temperature=1.0, top_k=20, seed=seed)
+    assert len(a.tokens) <= 8 and a.prompt == "the cat sat"
+    for temperature in (0.0, 3.0):
+        r = engine.generate(v, "the cat sat", max_new_tokens=8, temperature=temperature, top_k=0, seed=seed)
+        expected = _generate_without_cache(v, ids, 8, temperature, seed)
+        assert v.tokenizer.convert_tokens_to_ids(r.tokens) == expected and r.text == v.tokenizer.decode(expected)
+    assert expected, "the sampled continuation should not be empty, or the comparison proves nothing"
 
 
 def test_encoder_only_cannot_generate(variants):
