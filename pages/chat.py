@@ -1,2 +1,90 @@
+import pandas as pd
 import streamlit as st
-st.title("todo")
+
+from ui import cache, charts, layout, state
+
+PAGE = "chat"
+DEFAULT_CHAT = [
+    ("user", "Good morning. What did Mr. Darcy say of Elizabeth at the ball?"),
+    ("assistant", "That she was tolerable, but not handsome enough to tempt him."),
+    ("user", "How did she take it?"),
+    ("assistant", "She laughed, and told the story with great spirit among her friends, for she had a lively, playful disposition."),
+    ("user", "And did he change his mind?"),
+    ("assistant", "Before long he found her face rendered uncommonly intelligent by the beautiful expression of her dark eyes."),
+]
+
+layout.page(
+    PAGE,
+    "Multi-turn chat cost",
+    "Each turn of a chat adds a message. A causal model keeps the keys and values of everything it has read (a "
+    "KV cache) and encodes only the new message. A bidirectional model cannot: a new token changes how every "
+    "earlier token is encoded, so it must read the whole conversation again, every turn.",
+    keys=("size",),
+)
+
+if state.CHAT_TURNS not in st.session_state:
+    st.session_state[state.CHAT_TURNS] = pd.DataFrame(DEFAULT_CHAT, columns=["role", "text"])
+edited = st.data_editor(
+    st.session_state[state.CHAT_TURNS], key=f"{PAGE}.editor", num_rows="dynamic", hide_index=True,
+    column_config={
+        "role": st.column_config.SelectboxColumn("role", options=["user", "assistant", "system"], required=True, width="small"),
+        "text": st.column_config.TextColumn("message", max_chars=4000, width="large"),
+    },
+)
+turns = [(str(r or "user"), str(t or "")) for r, t in zip(edited["role"], edited["text"])]
+turns = [(r, t) for r, t in turns if t.strip()]
+if not turns:
+    st.info("Add a message to the conversation.", icon=":material/chat:")
+    st.stop()
+
+ids = [tuple(t.id for t in cache.tokens(f"{role}: {message}\n", "masklab")) for role, message in turns]
+lengths = tuple(len(x) for x in ids)
+
+if not state.presenting():
+    state.bind(PAGE, "size", st.segmented_control, "Model size for the FLOPs", options=list(state.SIZES), required=True)
+cost = cache.chat_cost(state.get("size"), lengths)
+
+total_bi, total_causal = int(cost["bidirectional_tokens"].sum()), int(cost["causal_tokens"].sum())
+flops_bi, flops_causal = float(cost["bidirectional_flops"].sum()), float(cost["causal_flops"].sum())
+m = st.columns(4)
+m[0].metric("Turns", f"{len(turns)}", f"{sum(lengths):,} tokens in all", delta_color="off", delta_arrow="off")
+m[1].metric("Tokens encoded, bidirectional", f"{total_bi:,}")
+m[2].metric("Tokens encoded, causal + cache", f"{total_causal:,}")
+m[3].metric("FLOPs, bidirectional ÷ causal", f"{flops_bi / max(flops_causal, 1):.1f}×")
+
+tokens_table = cost.rename(columns={"bidirectional_tokens": "bidirectional", "causal_tokens": "causal"})[["turn", "bidirectional", "causal"]]
+layout.chart(charts.chat_cost_chart(tokens_table, "tokens", "Tokens each model must encode"), key=f"{PAGE}.tokens", data=cost, name="chat-tokens")
+flops_table = cost.rename(columns={"bidirectional_flops": "bidirectional", "causal_flops": "causal"})[["turn", "bidirectional", "causal"]]
+layout.chart(charts.chat_cost_chart(flops_table, "FLOPs", "Forward FLOPs (engine.cost.chat_cost)"), key=f"{PAGE}.flops", data=cost, name="chat-flops")
+st.caption("The bidirectional cost grows with the whole history at every turn, so its total grows with the square of "
+           "the conversation's length; the causal model's grows with the new tokens alone.")
+
+st.subheader("Measured on a model")
+name = next((v.name for v in cache.variants() if v.source == "shipped" and v.architecture == "decoder"), "random-decoder")
+try:
+    model = cache.variant(name).model
+except Exception as e:
+    st.warning(f"{name} could not be loaded: {e}", icon=":material/error:")
+    st.stop()
+room = model.config.max_len
+kept, used = [], 0
+for x in ids:
+    if used + len(x) > room:
+        break
+    kept.append(x)
+    used += len(x)
+if len(kept) < len(ids):
+    st.caption(f"{name} reads at most {room} tokens, so the timing covers the first {len(kept)} turns.")
+if not kept:
+    st.info("The first message alone is longer than the model's context.", icon=":material/content_cut:")
+    st.stop()
+if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
+    st.session_state[state.CHAT_NONCE] = st.session_state.get(state.CHAT_NONCE, 0) + 1
+seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=st.session_state.get(state.CHAT_NONCE, 0))
+ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
+layout.chart(charts.chat_cost_chart(ms, "ms", f"Measured time per turn on {name} ({cache.device_label()})"), key=f"{PAGE}.time", data=ms, name="chat-time")
+st.caption(
+    "engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
+    "only the new tokens through its KV cache. Same layers, same width; only the mask differs. Small models on a busy "
+    "CPU are noisy: the trend, not each bar, is the point."
+)

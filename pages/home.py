@@ -26,7 +26,7 @@ FAMILIES = [
 cols = st.columns(3, gap="medium")
 for col, (name, tag, mask, color, split, body) in zip(cols, FAMILIES):
     with col:
-        layout.html_block(
+        layout.svg_block(
             f'<div class="ml-card"><div style="display:flex;gap:1em;align-items:center">'
             f'{html.mini_mask_svg(mask.tolist(), color=color, split=split)}'
             f'<div><h4>{html.esc(name)}</h4><p style="opacity:.75">{html.esc(tag)}</p></div></div>'
@@ -66,7 +66,7 @@ except Exception as e:  # the home page stays up even if the model list cannot b
 shipped = [v.name for v in infos if v.source == "shipped"]
 left, right = st.columns(2)
 with left:
-    st.markdown(f"**Device:** {html.esc(layout._device())}")
+    st.markdown(f"**Device:** {html.esc(layout.device_label())}")
     if cache.LOADED:
         st.markdown("**Loaded now:** " + ", ".join(f"`{n}`" for n in sorted(cache.LOADED)))
     else:

@@ -24,7 +24,8 @@ tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
 
 infos = {v.name: v for v in cache.variants()}
 shipped = [n for n, v in infos.items() if v.source == "shipped"]
-chosen = [n for n in state.get("variants") if n in infos]
+published = [n for n in state.get("variants") if n not in infos and cache.is_checkpoint_name(n)]
+chosen = [n for n in state.get("variants") if n in infos or n in published][:6]
 if len(chosen) != len(state.get("variants")):
     state.notice("Some models in the link are not available here and were left out.")
 if not state.get("variants"):
@@ -37,32 +38,54 @@ if not shipped:
 
 
 def describe(name: str) -> str:
+    if name not in infos:
+        return f"{name} · published checkpoint"
     v = infos[name]
     kind = "trained" if v.source == "shipped" else "untrained"
     return f"{name} · {charts.ARCH_NAMES.get(v.architecture, v.architecture)}, {kind}"
 
 
-names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos), format_func=describe,
+def add_checkpoint() -> None:
+    name = st.session_state.get(f"{PAGE}.hf", "").strip()
+    if name and cache.is_checkpoint_name(name) and name not in state.get("variants"):
+        state.put("variants", (state.get("variants") + (name,))[:6])
+    elif name:
+        state.notice(f"{name!r} is neither a Hugging Face id nor an allowed checkpoint folder.")
+
+
+names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos) + published, format_func=describe,
                    to_widget=list, from_widget=tuple, max_selections=6, placeholder="Choose models to compare")
+if not state.presenting():
+    with st.expander("Add a published checkpoint (GPT-2, BERT, RoBERTa, T5)"):
+        cached = cache.cached_checkpoints()
+        st.text_input("Hugging Face id or a folder saved with save_pretrained", key=f"{PAGE}.hf", on_change=add_checkpoint,
+                      placeholder=cached[0] if cached else "gpt2")
+        st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
+                   "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
 for message in state.take_notices():
     st.warning(message, icon=":material/link_off:")
 if not names:
     st.info("Choose at least one model.", icon=":material/checklist:")
     st.stop()
 
-frames, scored_upto = {}, {}
+frames, others, archs = {}, {}, {}
 for name in names:
     try:
-        frames[name], scored_upto[name] = cache.score_aligned(name, infos[name].architecture, text, tokens)
+        v = cache.variant(name)
+        archs[name] = v.architecture
+        if v.encoding == "masklab":
+            frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens)
+        else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
+            others[name] = cache.score(name, text)
     except Exception as e:  # one model failing to load or score must not hide the others
         st.warning(f"{name} could not be scored: {e}", icon=":material/error:")
-if not frames:
+if not frames and not others:
     st.stop()
+every = {**frames, **others}
 
 rows = []
-for name, df in frames.items():
-    arch = charts.ARCH_NAMES.get(infos[name].architecture)
-    rows.append({"model": name, "architecture": arch, "scoring": df["method"].iloc[0], **cache.summary(df)})
+for name, df in every.items():
+    rows.append({"model": name, "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
 summary = pd.DataFrame(rows)
 st.dataframe(
     summary, hide_index=True,
@@ -83,15 +106,21 @@ st.caption(
 )
 
 st.subheader("Every token, every model")
-start, end = layout.window(PAGE, len(tokens), WINDOW)
 layout.html_block(html.color_scale_legend(UNIFORM))
-layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
+if frames:
+    start, end = layout.window(PAGE, len(tokens), WINDOW)
+    layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
+for name, df in others.items():
+    layout.html_block(html.row(f"{name}, on its own tokens", html.loss_interlinear({name: df}, vmax=UNIFORM, stop=WINDOW)))
+    if len(df) > WINDOW:
+        st.caption(f"{name}: the first {WINDOW} of its {len(df):,} tokens.")
 
-everything = pd.concat([df.assign(model=name) for name, df in frames.items()], ignore_index=True)
+everything = pd.concat([df.assign(model=name) for name, df in every.items()], ignore_index=True)
 everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3f}" for t, p in xs))
-layout.chart(charts.loss_strip(frames, vmax=UNIFORM), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
+if frames:
+    layout.chart(charts.loss_strip(frames, vmax=UNIFORM), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
 
-table = pd.concat([cache.by_category(df).assign(variant=name) for name, df in frames.items()], ignore_index=True)
+table = pd.concat([cache.by_category(df).assign(variant=name) for name, df in every.items()], ignore_index=True)
 if len(table):
     layout.chart(charts.category_bars(table), key=f"{PAGE}.categories", data=table, name="loss-by-category")
     st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
@@ -103,7 +132,7 @@ with probes_col:
     st.caption("One prompt, a right and a wrong next word: does the model give the right one more probability? "
                "Each probe is one of the small tasks hidden in next-word prediction.")
     results = []
-    for name in frames:
+    for name in every:
         try:
             results.append(cache.probes(name))
         except Exception as e:
@@ -116,11 +145,9 @@ with probes_col:
 
 with gen_col:
     st.subheader("Generate")
-    generators = [n for n in infos if infos[n].architecture != "encoder"]
-    encoders = [n for n in infos if infos[n].architecture == "encoder"]
-    options = [n for n in names if n in infos] + [n for n in infos if n not in names]
-    if state.get("gen") not in infos:
-        state.put("gen", next((n for n in names if n in generators), generators[0] if generators else options[0]))
+    options = list(names) + [n for n in infos if n not in names]
+    if state.get("gen") not in options:
+        state.put("gen", next((n for n in names if archs.get(n) != "encoder"), options[0]))
     gen = state.bind(PAGE, "gen", st.selectbox, "Model", options=options, format_func=describe)
     if not state.presenting():
         g1, g2, g3, g4 = st.columns(4)
@@ -132,12 +159,14 @@ with gen_col:
             state.bind(PAGE, "seed", st.number_input, "Seed", min_value=0, max_value=1_000_000, step=1)
         with g4:
             state.bind(PAGE, "new", st.number_input, "New tokens", min_value=1, max_value=200, step=1)
-    if infos[gen].architecture == "encoder":
+    gen_arch = archs.get(gen) or infos[gen].architecture
+    if gen_arch == "encoder":
         try:
             cache.generate(gen, text, 1, 1.0, 1, 0)
         except ValueError as e:
             st.info(f"**{html.esc(gen)} cannot write text.** {html.esc(e)}.", icon=":material/block:")
-        df, upto = cache.score_aligned(gen, "encoder", text, tokens)
+        df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens)[0]
+        upto = int(df["scored"].sum())
         st.markdown("What it can do is fill a blank: hide one token and it guesses what was there.")
         pos = st.slider("Hide the token at position", min_value=0, max_value=max(0, upto - 1), value=max(0, upto - 1), key=f"{PAGE}.blank") if upto > 1 else 0
         row = df.iloc[pos]

@@ -5,7 +5,7 @@ from engine.objectives import OBJECTIVES
 from ui import cache, charts, html, layout, state
 
 PAGE = "objectives"
-SHOWN = 512  # positions drawn as chips; the numbers and charts use every token
+EXAMPLE = 512  # tokens per training example, T5's input length: a longer text is cut to its first example
 
 NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture"}
 ABOUT = {
@@ -31,7 +31,11 @@ layout.page(
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "what each objective makes of it")
-tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
+tokens = cache.tokens(text, "masklab")
+if len(tokens) > EXAMPLE:
+    st.caption(f"Objectives work on training examples of at most {EXAMPLE} tokens (T5's input length); this page uses "
+               f"the first {EXAMPLE} of your {len(tokens):,}.")
+    tokens = tokens[:EXAMPLE]
 ids = tuple(t.id for t in tokens)
 n = len(ids)
 
@@ -65,7 +69,11 @@ with cols[3]:
         state.put("seed", min(seed + 1, 1_000_000))
         st.rerun()
 
-c = cache.corruption(ids, objective, seed, tuple(sorted(params.items())))
+try:
+    c = cache.corruption(ids, objective, seed, tuple(sorted(params.items())))
+except ValueError as e:  # e.g. more spans than the 100 sentinels
+    st.error(f"These settings do not work on this text: {e}. Lower the noise density or lengthen the spans.", icon=":material/block:")
+    st.stop()
 inputs = cache.token_texts(tuple(c.inputs))
 original = [t.text for t in tokens]
 
@@ -84,22 +92,20 @@ if not c.span_style:
     kinds = [k if k in html.KIND_LABELS else "" for k in c.kinds]
     layout.html_block(html.legend(sorted({k for k in kinds if k})) if any(kinds) else "")
     layout.html_block(html.row("Each position: the token read (top) and the token it must predict (below; – for none)",
-                               html.interlinear(inputs[:SHOWN], bottoms[:SHOWN], top_kinds=kinds[:SHOWN])))
+                               html.interlinear(inputs, bottoms, top_kinds=kinds)))
 else:
     targets = cache.token_texts(tuple(c.targets))
     kinds_in = [k if k in html.KIND_LABELS else "" for k in c.kinds]
     kinds_out = ["sentinel" if t.startswith("<|sentinel_") else "eos" if t == "<|endoftext|>" else "" for t in targets]
     layout.html_block(html.legend(["sentinel", "mode", "eos"] if c.mode else ["sentinel", "eos"]))
     layout.html_block(html.row(f"Encoder input · {len(c.inputs):,} tokens · the spans are gone, a sentinel marks each hole",
-                               html.kind_chips(inputs[:SHOWN], kinds_in[:SHOWN])))
+                               html.kind_chips(inputs, kinds_in)))
     layout.html_block(html.row(f"Decoder target · {len(c.targets):,} tokens · every span behind its sentinel, all of them receive loss",
-                               html.kind_chips(targets[:SHOWN], kinds_out[:SHOWN])))
+                               html.kind_chips(targets, kinds_out)))
     st.caption("A decoder-only model reads the two as one sequence: the input as its (bidirectional) prefix, then the target.")
-if n > SHOWN:
-    st.caption(f"Showing the first {SHOWN} positions of {n:,}; the numbers and charts count all of them.")
 
 layout.html_block(html.row("Where the loss lands in your text (underlined: receives loss; faded: only context)",
-                           html.loss_marked_chips(original[:SHOWN], c.loss_mask[:SHOWN])))
+                           html.loss_marked_chips(original, c.loss_mask)))
 
 st.subheader("Loss exposure, every objective on this text")
 rows = cache.exposure(ids, seed)

@@ -1,2 +1,141 @@
+import pandas as pd
 import streamlit as st
-st.title("todo")
+
+from engine.pretrain import VARIANTS
+from ui import cache, charts, layout, state, training
+
+PAGE = "scaling"
+JOB = state.TRAINING_JOB
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+layout.page(
+    PAGE,
+    "Scaling and training",
+    "More compute — more data, bigger models — lowers the loss predictably. But the loss is a sum of many small "
+    "tasks that improve at different rates: some early (grammar), some late and suddenly. So plot the curves, plot "
+    "the middle point, and look inside the sum.",
+    keys=("x",),
+)
+
+cards = cache.cards()
+x = state.bind(PAGE, "x", st.segmented_control, "Horizontal axis", options=["tokens", "flops"], required=True,
+               format_func={"tokens": "corpus tokens", "flops": "training FLOPs"}.get)
+
+st.subheader("The shipped models, as they trained")
+if not cards:
+    st.info("No trained models are shipped yet (assets/models/<name>/card.json). "
+            "`python -m engine.pretrain --preset cpu` trains and exports them.", icon=":material/info:")
+else:
+    curves, styles, rows = {}, {}, []
+    seen: dict[str, int] = {}
+    for name, card in cards.items():
+        evals = [r for r in card.get("curve", []) if "val_loss" in r]
+        if not evals:
+            continue
+        df = pd.DataFrame(evals).rename(columns={"val_loss": "loss"})
+        curves[name] = df
+        arch = card.get("architecture") or card.get("model_config", {}).get("architecture", "")
+        styles[name] = {"color": charts.ARCH_COLORS.get(arch, charts.OKABE_ITO["grey"]), "dash": DASHES[seen.get(arch, 0) % len(DASHES)]}
+        seen[arch] = seen.get(arch, 0) + 1
+        rows.extend({"model": name, **r} for r in df.to_dict("records"))
+    if curves:
+        layout.chart(charts.loss_curves(curves, x=x, styles=styles, title="Validation loss on each model's own objective"),
+                     key=f"{PAGE}.curves", data=pd.DataFrame(rows), name="loss-curves")
+        st.caption("Each model is trained on the same corpus with the same compute budget, and evaluated on its own "
+                   "objective: a masked-LM loss and a next-token loss measure different tasks, so compare shapes, not heights.")
+    named = list(cards)
+    pick = st.selectbox("Loss by token category, for", named, key=f"{PAGE}.card")
+    cats = cards[pick].get("category_curves") or {}
+    if cats:
+        frames = {cat: pd.DataFrame(points, columns=["tokens", "loss"]) for cat, points in cats.items() if points}
+        flat = pd.DataFrame([{"category": c, **r} for c, df in frames.items() for r in df.to_dict("records")])
+        layout.chart(charts.loss_curves(frames, x="tokens", title=f"{pick}: validation loss by token category"),
+                     key=f"{PAGE}.categories", data=flat, name=f"category-curves-{pick}")
+        st.caption("One loss, many tasks: punctuation and function words (grammar) fall fast and flatten; content "
+                   "words and names (meaning, knowledge of the world) keep falling.")
+    else:
+        st.caption("This model's card has no per-category curves.")
+
+st.subheader("The scaling sweep")
+runs = cache.scaling_runs()
+if runs is None:
+    st.info("No sweep results yet (assets/scaling.json). `python -m engine.sweep` trains each architecture at three "
+            "sizes on one budget and writes them.", icon=":material/info:")
+else:
+    table = runs.drop(columns=[c for c in ("curve", "final_categories") if c in runs.columns])
+    layout.chart(charts.scaling_scatter(runs), key=f"{PAGE}.sweep", data=table, name="scaling-sweep")
+    if "curve" in runs.columns:
+        curves, styles, flat = {}, {}, []
+        for i, run in enumerate(runs.sort_values(["architecture", "parameters"]).to_dict("records")):
+            points = [p for p in (run.get("curve") or []) if "val_loss" in p and x in p]
+            if not points:
+                continue
+            label = f"{charts.ARCH_NAMES.get(run['architecture'], run['architecture'])} · {run.get('size', int(run['parameters']))}"
+            curves[label] = pd.DataFrame(points).rename(columns={"val_loss": "loss"})
+            rank = int((runs[runs["architecture"] == run["architecture"]]["parameters"] < run["parameters"]).sum())
+            styles[label] = {"color": charts.ARCH_COLORS.get(run["architecture"], charts.OKABE_ITO["grey"]), "dash": DASHES[rank % len(DASHES)]}
+            flat.extend({"run": label, **p} for p in points)
+        if curves:
+            layout.chart(charts.loss_curves(curves, x=x, styles=styles, title="Every sweep run as it trained (dash: size)"),
+                         key=f"{PAGE}.sweep_curves", data=pd.DataFrame(flat), name="sweep-curves")
+    if "final_categories" in runs.columns:
+        arch = st.selectbox("Categories across sizes, for", sorted(runs["architecture"].unique()), format_func=lambda a: charts.ARCH_NAMES.get(a, a), key=f"{PAGE}.arch")
+        part = runs[runs["architecture"] == arch].sort_values("parameters")
+        by_cat: dict[str, list] = {}
+        for params, cats in zip(part["parameters"], part["final_categories"]):
+            for cat, loss in (cats or {}).items():
+                by_cat.setdefault(cat, []).append({"parameters": params, "loss": loss})
+        frames = {cat: pd.DataFrame(points) for cat, points in by_cat.items()}
+        if frames:
+            flat = pd.DataFrame([{"category": c, **r} for c, df in frames.items() for r in df.to_dict("records")])
+            layout.chart(charts.loss_curves(frames, x="parameters", title="Final loss by category against model size"),
+                         key=f"{PAGE}.sweep_categories", data=flat, name="sweep-categories")
+            st.caption("Two sizes draw a straight line through anything; the middle point shows whether a task is still "
+                       "improving, has saturated, or has not started.")
+
+st.subheader("Train one yourself")
+st.caption("A tiny model (engine.pretrain's smoke preset) on the same novels, in a background thread: watch the loss "
+           "fall from a uniform guess. It stops when the budget is spent or when you cancel.")
+job = st.session_state.get(JOB)
+busy = job is not None and job.running
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+with c1:
+    variant = st.selectbox("Architecture and objective", list(VARIANTS), key=f"{PAGE}.variant", disabled=busy,
+                           format_func=lambda v: f"{charts.ARCH_NAMES[VARIANTS[v][0]]} · {VARIANTS[v][1]}")
+with c2:
+    budget = st.select_slider("Corpus tokens", options=[25_000, 50_000, 100_000, 200_000, 400_000], value=100_000,
+                              format_func=lambda t: f"{t // 1000}k", key=f"{PAGE}.budget", disabled=busy)
+with c3:
+    if st.button("Start", type="primary", icon=":material/play_arrow:", key=f"{PAGE}.start", disabled=busy):
+        arch, objective = VARIANTS[variant]
+        st.session_state[JOB] = training.start(arch, objective, budget)
+        st.rerun()
+with c4:
+    if st.button("Cancel", icon=":material/stop:", key=f"{PAGE}.cancel", disabled=not busy):
+        job.cancel.set()
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live() -> None:
+    job = st.session_state.get(JOB)
+    if job is None:
+        st.caption("No run yet.")
+        return
+    label = f"{charts.ARCH_NAMES[job.architecture]} · {job.objective} · {job.tokens // 1000}k tokens"
+    if job.running:
+        step = job.records[-1].get("step", 0) if job.records else 0
+        st.progress(job.progress, text=f"Training {label}: step {step}")
+    elif job.error:
+        st.error(f"The run failed: {job.error}", icon=":material/error:")
+    elif job.summary:
+        how = "cancelled" if job.summary.get("stopped_early") else "finished"
+        st.success(f"{label}: {how} after {job.summary['steps_done']} steps, validation loss {job.summary['final_val_loss']:.2f} "
+                   f"nats, in {job.summary['wall_time_s']:.0f} s.", icon=":material/check_circle:")
+    records = list(job.records)
+    if records:
+        layout.chart(charts.live_curve(records), key=f"{PAGE}.live", data=pd.DataFrame(records), name="live-training")
+    if busy and not job.running:
+        st.rerun(scope="app")  # stop polling
+
+
+live()

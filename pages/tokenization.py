@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.tokenizer import ENCODINGS, EncodingUnavailable
+from engine.vocab import VOCAB_SIZE
 from ui import cache, charts, html, layout, state
 
 PAGE = "tokens"
@@ -92,16 +93,13 @@ if results:
         ids = [t.id for t in results["masklab"][:8]]
         shown_ids = ", ".join(str(i) for i in ids) + (", …" if n > 8 else "")
         steps = [
-            ("text", f"{len(text):,} characters"),
-            ("token ids", f"[{shown_ids}]  shape [{n}]"),
-            ("embeddings", f"one vector per token  shape [{n}, {d_model}]"),
-            ("every layer", f"same shape [{n}, {d_model}]"),
-            ("output scores", f"one score per vocabulary entry  shape [{n}, 8192]"),
+            ("text", f"{len(text):,} characters", "what you typed"),
+            ("token ids", f"[{n}]", shown_ids),
+            ("embeddings", f"[{n}, {d_model}]", "a learned vector per id"),
+            ("every layer", f"[{n}, {d_model}]", "attention and MLP keep the shape"),
+            ("output scores", f"[{n}, {VOCAB_SIZE}]", "a score for every possible next token"),
         ]
-        cols = st.columns(len(steps))
-        for col, (what, shape) in zip(cols, steps):
-            col.markdown(f"**{what}**")
-            col.code(shape, language=None, wrap_lines=True)
+        layout.html_block(html.shape_flow(steps))
         st.caption(
             "MaskLab's own 8k vocabulary, learned from the novels the models read. Each id picks a row of the "
             "embedding table; the layers never change the shape; the last step scores every possible next token."

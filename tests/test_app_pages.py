@@ -117,6 +117,41 @@ def test_special_token_text_is_ordinary_text():
     assert any("ordinary text" in t for t in texts_of(at, "caption"))
 
 
+def test_an_unavailable_encoding_is_explained_and_the_rest_still_work(monkeypatch):
+    import engine
+    from engine.tokenizer import EncodingUnavailable
+
+    real = engine.tokenize
+
+    def offline(text, encoding="masklab"):
+        if encoding == "o200k_base":
+            raise EncodingUnavailable("o200k_base", "offline in this test")
+        return real(text, encoding)
+
+    monkeypatch.setattr(engine, "tokenize", offline)
+    at = open_page("tokenization", "A text only this test uses.")
+    warning = " ".join(texts_of(at, "warning"))
+    assert "GPT-4o (o200k_base) is unavailable" in warning and "TIKTOKEN_CACHE_DIR" in warning
+    assert len(at.metric) == 4 and at.metric[0].value == f"{n_tokens('A text only this test uses.')} tokens"
+
+
+@pytest.mark.parametrize("name, raw, expected", [
+    ("seed", "12", 12), ("rate", "0.3", 0.3), ("pres", "1", True), ("sw", "cab", "abc"),
+    ("enc", "masklab,cl100k_base", ("masklab", "cl100k_base")), ("split", "-1", -1),
+])
+def test_link_fields_parse(name, raw, expected):
+    assert state.FIELDS[name].parse(raw) == expected
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("seed", "-1"), ("seed", "x"), ("rate", "nan"), ("rate", "2"), ("pres", "maybe"), ("sw", "abz"),
+    ("enc", "masklab,nope"), ("obj", "gpt"), ("text", "x" * (state.MAX_CHARS + 1)),
+])
+def test_bad_link_fields_are_rejected(name, raw):
+    with pytest.raises(ValueError):
+        state.FIELDS[name].parse(raw)
+
+
 def test_emoji_bytes_are_grouped():
     at = open_page("tokenization", "🦜")
     bodies = "".join(h.proto.body for h in at.html)
@@ -156,6 +191,18 @@ def test_bad_link_parameters_fall_back_with_a_notice():
     assert "ignored" in warnings and "sneaky" in warnings
     assert at.session_state["seed"] == 0 and at.session_state["obj"] == "span_corruption"
     assert at.session_state["archs"] == state.FIELDS["archs"].default
+
+
+def test_a_published_checkpoint_that_is_not_here_is_explained():
+    at = open_page("losses", TEXTS["typical"], params={"variants": "random-decoder,nobody/no-such-model"})
+    assert any("nobody/no-such-model could not be scored" in t for t in texts_of(at, "warning"))
+    assert list(at.dataframe[0].value["model"]) == ["random-decoder"]
+
+
+def test_encoder_only_cannot_generate_but_fills_a_blank():
+    at = open_page("losses", TEXTS["typical"], params={"variants": "random-encoder", "gen": "random-encoder"})
+    assert any("cannot write text" in t for t in texts_of(at, "info"))
+    assert at.slider(key="losses.blank").value == n_tokens(TEXTS["typical"]) - 1
 
 
 def test_resample_draws_with_the_next_seed():
@@ -206,7 +253,7 @@ def test_presentation_mode_hides_secondary_controls():
 def test_chat_editor_changes_the_counts():
     at = open_page("chat")
     base = int(at.metric[1].value.replace(",", ""))
-    at.session_state["chat.turns"] = at.session_state["chat.turns"].iloc[:2]
+    at.session_state[state.CHAT_TURNS] = at.session_state[state.CHAT_TURNS].iloc[:2]
     at.run()
     assert at.metric[0].value == "2"
     assert int(at.metric[1].value.replace(",", "")) < base
@@ -220,13 +267,15 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
             "category_curves": {"punctuation": [[1000, 5.0], [4000, 3.0]], "content word": [[1000, 8.0], [4000, 7.0]]}}
     (models / "decoder-clm" / "card.json").write_text(json.dumps(card))
     sweep = tmp_path / "scaling.json"
-    runs = [{"architecture": "decoder", "parameters": p, "training_flops": p * 1e6, "final_val_loss": 6 - i,
-             "final_categories": {"punctuation": 3 - i * 0.5}} for i, p in enumerate((1e5, 4e5, 1.6e6))]
+    runs = [{"architecture": "decoder", "size": size, "parameters": p, "training_flops": p * 1e6, "final_val_loss": 6 - i,
+             "final_categories": {"punctuation": 3 - i * 0.5},
+             "curve": [{"step": 1, "tokens": 1000, "flops": p, "val_loss": 8.0}, {"step": 2, "tokens": 2000, "flops": 2 * p, "val_loss": 6.0 - i}]}
+            for i, (size, p) in enumerate((("tiny", 1e5), ("small", 4e5), ("medium", 1.6e6)))]
     sweep.write_text(json.dumps({"runs": runs}))
     monkeypatch.setattr(cache, "MODELS_DIR", models)
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
     at = open_page("scaling")
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5
     assert not texts_of(at, "info")
 
 

@@ -171,3 +171,17 @@ def test_config_rejects_bad_values():
         ModelConfig.from_dict({"architecture": "decoder", "colour": "red"})
     with pytest.raises(ValueError, match="exceeds max_len"):
         build("decoder", **TINY)(ids(1, 65))
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "decoder", "prefix_lm"])
+def test_logits_at_chosen_positions_match_the_full_forward(architecture):
+    model = tiny(architecture)
+    x = ids(3, 9)
+    kw = {"n_prefix": torch.tensor([2, 5, 9])} if architecture == "prefix_lm" else {}
+    full = run(model, x, **kw).logits
+    at = torch.tensor([[0, 4], [8, 8], [3, 1]])
+    part = run(model, x, at=at, **kw).logits  # the last layer answers only these queries
+    assert part.shape == (3, 2, TINY["vocab_size"])
+    assert torch.allclose(part, full[torch.arange(3)[:, None], at], atol=1e-5)
+    one = run(model, x, at=at[:, 0], **kw).logits
+    assert torch.allclose(one, full[torch.arange(3), at[:, 0]][:, None], atol=1e-5)

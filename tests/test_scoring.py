@@ -158,3 +158,20 @@ def test_unknown_or_escaping_names_are_refused(tmp_path, name):
     _ship(tmp_path)
     with pytest.raises(ValueError):
         load_variant(name, models_dir=tmp_path / "sub")
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "encoder_decoder"])
+def test_a_window_narrows_each_copy_to_the_tokens_around_its_own(variants, architecture):
+    v = variants[architecture]
+    ids = [t.id for t in tokenize(TEXT)]
+    assert torch.allclose(torch.tensor(score(v, TEXT, window=len(ids)).loss.values), torch.tensor(score(v, TEXT).loss.values), atol=1e-5)
+    i, c = 5, 3  # a window of 4 around token 5 holds tokens 3..6
+    copy = ids[c : c + 4]
+    with torch.no_grad():
+        if architecture == "encoder":
+            copy[i - c] = MASKLAB.mask
+            logp = v.model(torch.tensor([copy])).logits[0, i - c].log_softmax(-1)
+        else:
+            copy[i - c] = MASKLAB.sentinel(0)
+            logp = v.model(torch.tensor([copy + [MASKLAB.eos]]), decoder_idx=torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]])).logits[0, 1].log_softmax(-1)
+    assert score(v, TEXT, window=4).loss[i] == pytest.approx(-logp[ids[i]].item(), abs=1e-4)

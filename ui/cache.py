@@ -53,6 +53,26 @@ def variants() -> list:
     return engine.list_variants()
 
 
+def is_checkpoint_name(name: str) -> bool:
+    """A name that engine.load_variant would try as a published checkpoint (never raises)."""
+    try:
+        from engine import hf
+
+        return hf.looks_like_checkpoint(name)
+    except Exception:
+        return False
+
+
+@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
+def cached_checkpoints() -> list[str]:
+    try:
+        from engine import hf
+
+        return hf.list_cached()
+    except Exception:
+        return []
+
+
 def version(name: str) -> str:
     """What identifies a variant's weights: its card's modification time, for a shipped one."""
     card = MODELS_DIR / name / "card.json"
@@ -208,6 +228,7 @@ def _time_chat(name: str, turns: tuple, repeats: int, nonce: int, device: str, v
     model = _variant(name, device, version).model
     turns = [list(t) for t in turns]
     best = {}
+    engine.time_chat(model, turns[:1], bidirectional=True)  # warm-up: first calls pay for allocation
     for mode in ("bidirectional", "causal"):
         runs = [engine.time_chat(model, turns, bidirectional=mode == "bidirectional") for _ in range(repeats)]
         best[mode] = np.min(np.array(runs), axis=0)
@@ -247,7 +268,7 @@ def _probes(name: str, device: str, version: str) -> pd.DataFrame:
             part = df[df["start"] >= len(prompt)]
             logp[which] = float(-part["loss"].sum()) if len(part) and bool(part["scored"].all()) else float("nan")
         rows.append({
-            "variant": name, "skill": skill, "probe": f"{skill}: …{prompt[-28:]} [{right.strip()} / {wrong.strip()}]",
+            "variant": name, "skill": skill, "probe": f"{right.strip()} / {wrong.strip()} · {skill}",
             "prompt": prompt, "right": right.strip(), "wrong": wrong.strip(),
             "logp_right": logp["right"], "logp_wrong": logp["wrong"], "margin": logp["right"] - logp["wrong"],
         })

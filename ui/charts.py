@@ -53,15 +53,27 @@ def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     return fig
 
 
-def _ticks(labels: list[str], offset: int = 0, max_ticks: int = 64) -> dict:
-    """Numeric positions labelled with their tokens; every k-th label when there are many."""
+def _ticks(labels: list[str], offset: int = 0, max_ticks: int = 32) -> dict:
+    """Numeric positions labelled with their tokens; every k-th label when there are many (more
+    rotated labels make Plotly's layout pass slow and the axis unreadable)."""
     step = max(1, -(-len(labels) // max_ticks))
     idx = list(range(0, len(labels), step))
     return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i]) for i in idx])
 
 
+TOKEN_AXES = dict(l=112, b=104)  # fixed room for token labels: Plotly's automargin re-lays out many times
+
+
+def _token_axes(fig: go.Figure, y_tokens: bool = True) -> go.Figure:
+    fig.update_xaxes(automargin=False)
+    if y_tokens:
+        fig.update_yaxes(automargin=False)
+    fig.update_layout(margin=dict(l=TOKEN_AXES["l"] if y_tokens else fig.layout.margin.l, b=TOKEN_AXES["b"]))
+    return fig
+
+
 def _square_height(n_rows: int, n_cols: int, base: int = 360) -> int:
-    return int(min(640, max(200, base * max(n_rows, 1) / max(n_cols, n_rows, 1) + 120)))
+    return int(min(660, max(240, base * max(n_rows, 1) / max(n_cols, n_rows, 1) + 160)))
 
 
 def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
@@ -93,7 +105,7 @@ def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, 
     )
     fig.update_xaxes(title_text="key: the token looked at", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
     fig.update_yaxes(title_text="query: the token looking", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
-    return _finish(fig, title, _square_height(n_q, n_k))
+    return _token_axes(_finish(fig, title, _square_height(n_q, n_k)))
 
 
 def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
@@ -115,7 +127,7 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
     )
     fig.update_xaxes(title_text="key", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
     fig.update_yaxes(title_text="query", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
-    return _finish(fig, title, _square_height(n_q, n_k))
+    return _token_axes(_finish(fig, title, _square_height(n_q, n_k)))
 
 
 def sentinel_rows(q_labels: list[str]) -> list[int]:
@@ -158,10 +170,10 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
     )
     fig.update_xaxes(title_text="encoder input", tickangle=-60, **_ticks(k_labels), showgrid=False, zeroline=False)
     fig.update_yaxes(
-        title_text="decoder sentinel", autorange="reversed", tickmode="array", tickvals=list(range(len(rows))),
+        title_text="sentinel", autorange="reversed", tickmode="array", tickvals=list(range(len(rows))),
         ticktext=[axis_label(q_labels[r], 20) for r in rows], showgrid=False, zeroline=False,
     )
-    return _finish(fig, title, max(180, 90 + 34 * len(rows)))
+    return _token_axes(_finish(fig, title, max(200, 130 + 34 * len(rows))))
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
@@ -193,7 +205,7 @@ def supervision_bar(rows: list[dict]) -> go.Figure:
             x=[r["label"] for r in rows],
             y=[r["per_pflop"] for r in rows],
             marker_color=[OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
-            text=[f"{r['per_pflop']:,.0f}" for r in rows],
+            texttemplate="%{y:.3s}",
             textposition="outside",
             cliponaxis=False,
             customdata=[[r["architecture"], r["n_loss_tokens"], r["flops"]] for r in rows],
@@ -256,7 +268,7 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None) -> go
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed")
     first = next(iter(frames.values()), pd.DataFrame(columns=["token"]))
     fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, 48), tickangle=-60, showgrid=False)
-    return _finish(fig, "Loss per token (dark: surprising)", max(240, 150 + 36 * len(names)))
+    return _token_axes(_finish(fig, "Loss per token (dark: surprising)", max(240, 170 + 36 * len(names))), y_tokens=False)
 
 
 def category_bars(table: pd.DataFrame) -> go.Figure:
@@ -280,11 +292,12 @@ def probe_chart(table: pd.DataFrame) -> go.Figure:
         fig.add_trace(
             go.Bar(
                 name=html.escape(str(name)), y=[html.escape(p) for p in part["probe"]], x=part["margin"], orientation="h",
-                marker_color=SERIES[i % len(SERIES)], hovertemplate="%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>",
+                marker_color=SERIES[i % len(SERIES)], customdata=[html.escape(p) for p in part.get("prompt", part["probe"])],
+                hovertemplate="“%{customdata} …”<br>%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>",
             )
         )
     fig.add_vline(x=0, line_width=1, line_color="rgba(128,128,128,0.8)")
-    fig.update_xaxes(title_text="log P(right) − log P(wrong)   (> 0: right word preferred)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(title_text="log P(right) − log P(wrong), nats", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(autorange="reversed")
     n = table["probe"].nunique() if len(table) else 1
     return _finish(fig, "Probes: one sentence, many small tasks", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group", legend=dict(orientation="h", y=-0.2))
@@ -305,11 +318,16 @@ def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:
         )
     fig.update_xaxes(title_text="turn", dtick=1)
     fig.update_yaxes(title_text=unit, showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    return _finish(fig, title, 340, barmode="group", legend=dict(orientation="h", y=-0.25))
+    fig = _finish(fig, title, 360, barmode="group", legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(margin=dict(t=76))  # room for the title above the two subplot titles
+    return fig
+
+
+X_TITLES = {"tokens": "corpus tokens seen", "flops": "training FLOPs", "parameters": "parameters"}
 
 
 def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict[str, dict] | None = None, title: str = "Validation loss") -> go.Figure:
-    """Loss against corpus tokens or training FLOPs, log axes. Each frame has columns ``x`` and loss."""
+    """Loss against corpus tokens, training FLOPs or parameters, log axes. Each frame has columns ``x`` and loss."""
     fig = go.Figure()
     for i, (name, df) in enumerate(curves.items()):
         style = (styles or {}).get(name, {})
@@ -320,7 +338,7 @@ def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict
                 hovertemplate=f"%{{x:.3s}} {x}: loss %{{y:.3f}}<extra>%{{fullData.name}}</extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text="corpus tokens seen" if x == "tokens" else "training FLOPs", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(type="log", title_text="loss (nats, log scale)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     return _finish(fig, title, 400, legend=dict(orientation="h", y=-0.2))
 

@@ -58,11 +58,17 @@ STYLE = """
 .ml-table th,.ml-table td{border-bottom:1px solid rgba(128,128,128,.3);padding:.45em .6em;text-align:left;vertical-align:top}
 .ml-table td.on{background:rgba(0,158,115,.16);font-weight:600}
 .ml-table td.off{opacity:.55}
-.ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;height:100%}
+.ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;min-height:18.5em}
 .ml-card h4{margin:.1em 0 .35em 0}
 .ml-card p{margin:.2em 0;font-size:.93rem}
 .ml-svg text{fill:currentColor}
 .ml-gen{font-family:Georgia,'Times New Roman',serif;font-size:1.12rem;line-height:1.7}
+.ml-flow{display:flex;flex-wrap:wrap;align-items:stretch;gap:.4em;margin:.4em 0 .6em 0}
+.ml-flow .box{border:1px solid rgba(128,128,128,.45);border-radius:.6em;padding:.5em .75em;min-width:8.5em;flex:1}
+.ml-flow .what{font-size:.78rem;letter-spacing:.05em;text-transform:uppercase;opacity:.75}
+.ml-flow .shape{font-family:'JetBrains Mono',ui-monospace,Menlo,Consolas,monospace;font-size:1.02rem;font-weight:600;margin:.15em 0}
+.ml-flow .note{font-size:.82rem;opacity:.8}
+.ml-flow .arrow{align-self:center;font-size:1.3rem;opacity:.6}
 .ml-gen .new{background:rgba(0,114,178,.18);border-bottom:2px solid #0072B2}
 </style>
 """
@@ -217,6 +223,12 @@ def color_scale_legend(vmax: float) -> str:
     return f'<div class="ml-legend"><span>loss 0 {bar} ≥ {vmax:.1f} nats (hover a cell for p, rank and the top guesses)</span></div>'
 
 
+def shape_flow(steps: list[tuple[str, str, str]]) -> str:
+    """Boxes joined by arrows: (what, shape, note) for each step the data takes through a model."""
+    boxes = [f'<div class="box"><div class="what">{esc(w)}</div><div class="shape">{esc(s)}</div><div class="note">{esc(n)}</div></div>' for w, s, n in steps]
+    return f'<div class="ml-flow">{"<div class=arrow>→</div>".join(boxes)}</div>'
+
+
 def generation(prompt: str, continuation: str) -> str:
     tail = prompt[-600:]
     lead = "…" if len(prompt) > 600 else ""
@@ -241,10 +253,10 @@ def mini_mask_svg(mask, *, size: int = 112, color: str = "#0072B2", split: int |
 
 
 SWITCHES = {
-    "a": ("shared_attention", "Share cross- and self-attention", "one attention over [input; target] instead of self-attention plus cross-attention"),
-    "b": ("shared_params", "Share encoder and decoder parameters", "the decoder's layers are the encoder's layers"),
-    "c": ("layerwise_cross", "Decoder layer i reads encoder layer i", "instead of every decoder layer reading the encoder's last layer"),
-    "d": ("causal_input", "Make the input causal", "the encoder's self-attention becomes left-to-right"),
+    "a": ("shared_attention", "One attention", "Share cross- and self-attention: one attention, with one set of weights, over [input; target]."),
+    "b": ("shared_params", "Shared weights", "Share encoder and decoder parameters: the decoder's layers are the encoder's layers."),
+    "c": ("layerwise_cross", "Layer i reads layer i", "Decoder layer i reads encoder layer i, instead of every decoder layer reading the encoder's last layer."),
+    "d": ("causal_input", "Causal input", "Make the encoder's self-attention causal (left to right)."),
 }
 
 COMPARISON = [
@@ -271,44 +283,44 @@ def switch_diagram(on: str, n_layer: int = 3) -> str:
     """An SVG of the model the switches describe: input stack, target stack, and what connects them.
 
     Encoder layers (blue) on the left, decoder layers on the right: with (b) they are the same
-    layers (drawn in the encoder's colour); arrows from the encoder's last layer to every decoder
-    layer, or layer to layer with (c); one merged attention with (a); the input's attention arrows
-    point one way only with (d).
+    layers (drawn in the encoder's colour, dashed); purple arrows run from the encoder's last layer
+    to every decoder layer, or layer to layer with (c), into a separate cross-attention block, which
+    (a) folds into the decoder's one attention; (d) turns the input's attention causal.
     """
     a, b, c, d = ("a" in on), ("b" in on), ("c" in on), ("d" in on)
-    W, H = 560, 90 + 62 * n_layer
-    enc_x, dec_x, bw, bh = 60, 330, 170, 42
+    W, step, bh, bw = 540, 64, 46, 215
+    H = 44 + step * n_layer + 34
+    enc_x, dec_x = 20, W - 20 - bw
     enc_col, dec_col = "#0072B2", ("#0072B2" if b else "#D55E00")
-    parts = [f'<svg class="ml-svg" viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px" role="img" aria-label="model diagram">']
-    parts.append('<defs><marker id="ar" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#CC79A7"/></marker></defs>')
-    parts.append(f'<text x="{enc_x + bw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">input</text>')
-    parts.append(f'<text x="{dec_x + bw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">target</text>')
+    parts = [f'<svg class="ml-svg" viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px;font-family:inherit" role="img" aria-label="diagram of the model">']
+    parts.append('<defs><marker id="ml-ar" markerWidth="9" markerHeight="9" refX="8" refY="4.5" orient="auto"><path d="M0,0 L9,4.5 L0,9 z" fill="#CC79A7"/></marker></defs>')
+    parts.append(f'<text x="{enc_x + bw / 2}" y="26" text-anchor="middle" font-size="17" font-weight="700">input</text>')
+    parts.append(f'<text x="{dec_x + bw / 2}" y="26" text-anchor="middle" font-size="17" font-weight="700">target</text>')
 
-    def y_of(i):  # layer 0 at the bottom
-        return H - 30 - (i + 1) * 62
+    def y_of(i):  # layer 1 at the bottom, as data flows up
+        return 44 + step * (n_layer - 1 - i)
 
     for i in range(n_layer):
         y = y_of(i)
-        enc_label = f"layer {i + 1}: " + ("causal self-attn" if d else "bidirectional self-attn")
-        dec_label = f"layer {i + 1}" + (" (same weights)" if b else "") + (": joint attn" if a else ": causal self-attn")
-        parts.append(f'<rect x="{enc_x}" y="{y}" width="{bw}" height="{bh}" rx="8" fill="{enc_col}" fill-opacity="0.18" stroke="{enc_col}" stroke-width="2"/>')
-        parts.append(f'<text x="{enc_x + bw / 2}" y="{y + 26}" text-anchor="middle" font-size="12">{esc(enc_label)}</text>')
-        dash = ' stroke-dasharray="6 4"' if b else ""
-        parts.append(f'<rect x="{dec_x}" y="{y}" width="{bw}" height="{bh}" rx="8" fill="{dec_col}" fill-opacity="0.18" stroke="{dec_col}" stroke-width="2"{dash}/>')
-        parts.append(f'<text x="{dec_x + bw / 2}" y="{y + 26}" text-anchor="middle" font-size="12">{esc(dec_label)}</text>')
-        if not a:
-            # a separate cross-attention block sits beside each decoder layer
-            parts.append(f'<rect x="{dec_x + bw + 8}" y="{y + 8}" width="26" height="{bh - 16}" rx="5" fill="#CC79A7" fill-opacity="0.35" stroke="#CC79A7"/>')
-            parts.append(f'<text x="{dec_x + bw + 21}" y="{y + 26}" text-anchor="middle" font-size="10">×</text>')
+        enc_label = f"{i + 1} · " + ("causal self-attention" if d else "bidirectional self-attention")
+        dec_label = f"{i + 1} · " + ("joint attention" if a else "causal self-attention") + (" (shared)" if b else "")
+        parts.append(f'<rect x="{enc_x}" y="{y}" width="{bw}" height="{bh}" rx="9" fill="{enc_col}" fill-opacity="0.16" stroke="{enc_col}" stroke-width="2"/>')
+        parts.append(f'<text x="{enc_x + bw / 2}" y="{y + 29}" text-anchor="middle" font-size="14">{esc(enc_label)}</text>')
+        dash = ' stroke-dasharray="7 4"' if b else ""
+        parts.append(f'<rect x="{dec_x}" y="{y}" width="{bw}" height="{bh}" rx="9" fill="{dec_col}" fill-opacity="0.16" stroke="{dec_col}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{dec_x + bw / 2 + (14 if not a else 0)}" y="{y + 29}" text-anchor="middle" font-size="14">{esc(dec_label)}</text>')
+        entry = dec_x - 4
+        if not a:  # the separate cross-attention block each decoder layer has
+            parts.append(f'<rect class="xattn" x="{dec_x + 6}" y="{y + 8}" width="30" height="{bh - 16}" rx="5" fill="#CC79A7" fill-opacity="0.45" stroke="#CC79A7"/>')
+            entry = dec_x + 4
         source = y_of(i) if c else y_of(n_layer - 1)
-        parts.append(
-            f'<line x1="{enc_x + bw}" y1="{source + bh / 2}" x2="{dec_x - 4}" y2="{y + bh / 2}" stroke="#CC79A7" stroke-width="2" marker-end="url(#ar)"/>'
-        )
-    caption = []
-    caption.append("one attention over input and target" if a else "separate cross-attention (×)")
-    caption.append("shared weights" if b else "separate weights")
-    caption.append("layer i reads layer i" if c else "every layer reads the last encoder layer")
-    caption.append("causal input" if d else "bidirectional input")
-    parts.append(f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle" font-size="12" opacity="0.8">{esc(" · ".join(caption))}</text>')
+        parts.append(f'<line x1="{enc_x + bw + 2}" y1="{source + bh / 2}" x2="{entry}" y2="{y + bh / 2}" stroke="#CC79A7" stroke-width="2.5" marker-end="url(#ml-ar)"/>')
+    caption = " · ".join([
+        "one attention over input and target" if a else "separate cross-attention",
+        "shared weights" if b else "separate weights",
+        "layer i reads layer i" if c else "all read the last input layer",
+        "causal input" if d else "bidirectional input",
+    ])
+    parts.append(f'<text x="{W / 2}" y="{H - 10}" text-anchor="middle" font-size="13" opacity="0.8">{esc(caption)}</text>')
     parts.append("</svg>")
     return "".join(parts)

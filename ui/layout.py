@@ -17,7 +17,7 @@ PRESENTATION_CSS = """
 <style>
 html{font-size:20px}
 [data-testid="stHeader"]{display:none}
-.block-container{padding-top:1.2rem!important;max-width:96%!important}
+[data-testid="stMainBlockContainer"]{padding:1.2rem 2.5rem 3rem 2.5rem!important;max-width:100%!important}
 [data-testid="stCaptionContainer"],[data-testid="stCaptionContainer"] p{opacity:1!important;color:inherit!important;font-size:1rem!important}
 .ml-chip{border:1.5px solid rgba(0,0,0,.45)!important;font-size:1.05em!important}
 .ml-chips{line-height:2.5}
@@ -26,10 +26,9 @@ h1{font-size:2.3rem!important}
 """
 BASE_CSS = """
 <style>
-.block-container{padding-top:2.2rem;padding-bottom:3rem}
+[data-testid="stMainBlockContainer"]{padding-top:2.2rem;padding-bottom:3rem;max-width:1500px}
 h1{letter-spacing:-.01em}
 [data-testid="stMetricValue"]{font-size:1.6rem}
-.ml-kicker{font-size:.8rem;letter-spacing:.08em;text-transform:uppercase;opacity:.7;margin-bottom:-.6rem}
 </style>
 """
 
@@ -80,7 +79,7 @@ def page(page_id: str, title: str, intro: str, keys=()) -> None:
 
 def text_box(page_id: str, *, label: str = "Your text", height: int = 110) -> str:
     """The shared text: typed on any page, it follows the user to every other page and into the link."""
-    text = state.bind(page_id, "text", st.text_area, label, height=height, max_chars=state.MAX_CHARS,
+    text = state.bind(page_id, "text", st.text_area, label, height=height,
                       placeholder="Type or paste any text: a sentence from a novel, an emoji, some code…",
                       help=f"Shared by every page and kept in the link (up to {state.MAX_URL_TEXT:,} characters). At most {state.MAX_CHARS:,} characters.")
     if len(text) > state.MAX_CHARS:
@@ -111,8 +110,12 @@ def limit_tokens(tokens: list, what: str = "This page") -> list:
 def chart(fig: go.Figure, key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
     """Place a figure (its toolbar saves a PNG) and, under it, its data as CSV."""
     name = name or key.replace(".", "-")
-    if state.presenting():
-        fig.update_layout(font=dict(size=17), title_font_size=21)
+    if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one
+        fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
+        fig.update_xaxes(tickfont_size=15, title_font_size=17)
+        fig.update_yaxes(tickfont_size=15, title_font_size=17)
+        if fig.layout.xaxis.automargin is False:  # token axes have fixed margins: widen them for the larger type
+            fig.update_layout(margin=dict(l=int(fig.layout.margin.l * 1.3), b=int(fig.layout.margin.b * 1.3)))
     st.plotly_chart(
         fig,
         key=key,
@@ -130,8 +133,9 @@ def html_block(body: str) -> None:
         st.html(body)
 
 
-def kicker(text: str) -> None:
-    st.markdown(f'<div class="ml-kicker">{html.escape(text)}</div>', unsafe_allow_html=True)
+def svg_block(body: str) -> None:
+    """HTML that holds an SVG (st.html drops SVG). Only for markup built from our own escaped strings."""
+    st.markdown(body, unsafe_allow_html=True)
 
 
 def window(page_id: str, n: int, size: int) -> tuple[int, int]:
@@ -150,10 +154,10 @@ def sidebar() -> None:
     """Presentation mode, and where the models run."""
     with st.sidebar:
         state.bind("side", "pres", st.toggle, "Presentation mode", help="Larger type, higher contrast, fewer controls: for a projector.")
-        st.caption(f"Models run on **{html.escape(_device())}**.")
+        st.caption(f"Models run on **{html.escape(device_label())}**.")
 
 
-def _device() -> str:
+def device_label() -> str:
     from ui import cache
 
     try:

@@ -109,6 +109,13 @@ def _dump(value) -> str:
     return str(value)
 
 
+# Session keys that never go into a link: objects a page keeps between runs. Widget keys are
+# "page.name"; the canonical fields are FIELDS below; keys starting with "_" are this module's own.
+CHAT_TURNS = "chat.turns"  # the conversation being edited (a DataFrame of role, text)
+CHAT_NONCE = "chat.nonce"  # bumped by "Measure again", so the chat is timed afresh
+TRAINING_JOB = "scaling.job"  # the live training run (ui.training.Job)
+
+
 @dataclass(frozen=True)
 class Field:
     default: Any

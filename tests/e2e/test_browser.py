@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = Path(os.environ.get("MASKLAB_ARTIFACTS", REPO / "artifacts")) / "screenshots"
-TIMEOUT_MS = 180_000
+TIMEOUT_MS = 180_000  # for the app to finish a run: a cold model load on a busy CPU is slow
+ACTION_MS = 30_000  # for an element that should already be there
 PAGES = {  # url path -> (title on the page, file name of the screenshot)
     "": ("What does each architecture see", "1-home"),
     "tokenization": ("Tokenization", "2-tokenization"),
@@ -96,7 +97,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
     pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
+    pg.set_default_timeout(ACTION_MS)
     yield pg
     context.close()
 
@@ -177,7 +178,7 @@ def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
     link = page.url
 
     other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    other.set_default_timeout(TIMEOUT_MS)
+    other.set_default_timeout(ACTION_MS)
     TIMINGS["reopen copied /masks link"] = round(open_view(other, server, link.split("/", 3)[3]), 2)
     assert int(other.locator('[data-testid="stSlider"] input[type="range"]').first.input_value()) == start - 3
     assert plot_data(other, 0) == after
@@ -187,7 +188,7 @@ def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
 def test_objective_control_and_copied_link(server, page, browser):
     open_view(page, server, "objectives", "text=" + quote(TEXT))
     exposure_before = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
-    page.get_by_role("button", name="Causal LM").click()
+    page.get_by_role("radio", name="Causal LM").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('obj') === 'clm'", timeout=TIMEOUT_MS)
     settle(page)
     exposure_after = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
@@ -196,7 +197,7 @@ def test_objective_control_and_copied_link(server, page, browser):
     link = page.url
 
     other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    other.set_default_timeout(TIMEOUT_MS)
+    other.set_default_timeout(ACTION_MS)
     open_view(other, server, link.split("/", 3)[3])
     assert other.locator('[data-testid="stMetricValue"]').nth(2).inner_text() == exposure_after
     assert plot_data(other, 0) == bars
@@ -205,8 +206,8 @@ def test_objective_control_and_copied_link(server, page, browser):
 
 def test_switches_run_the_proof(server, page):
     open_view(page, server, "switches")
-    for name in ("One attention", "Shared weights", "Layer i reads layer i"):
-        page.get_by_text(name, exact=True).click()
+    for name in ("(a) One attention", "(b) Shared weights", "(c) Layer i reads layer i"):
+        page.get_by_role("switch", name=name).click(force=True)
         settle(page)
     assert query(page)["sw"] == "abc"
     assert "prefix-LM" in page.locator('[data-testid="stAlert"]').first.inner_text()
@@ -225,7 +226,7 @@ def test_presentation_mode_and_bad_links(server, page):
 def test_dark_theme_and_script_text_stays_inert(server, browser):
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="dark")
     pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
+    pg.set_default_timeout(ACTION_MS)
     dialogs = []
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_view(pg, server, "tokenization", "text=" + quote("<script>alert(1)</script><img src=x onerror=alert(2)>"))

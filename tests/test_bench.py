@@ -1,0 +1,83 @@
+"""The benchmark suite runs end to end at tiny sizes, so it cannot rot. Its timings are never asserted."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.analysis import Memo, page_limits, scored_part
+from bench.common import FALLBACK_TEXT, texts
+from bench.run import main
+from engine.masks import ARCHITECTURES
+from engine.tokenizer import tokenize
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_table(tmp_path):
+    assert main(["--sizes", "16", "--reps", "1", "--no-browser", "--quick", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    md = (tmp_path / "results.md").read_text()
+    machine = results["machine"]
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["torch"] and machine["torch_threads"] >= 1
+    rows = {(r["tokens"], r["variant"]): r for r in results["analysis"]}
+    assert {v for n, v in rows} == {f"random-tiny-{a}" for a in ARCHITECTURES} | {"all variants"}
+    for r in rows.values():
+        assert r["cold_ms"] > 0 and r["cached_ms"] > 0 and r["reference_ms"] > 0 and r["speedup"] > 0
+    assert {r["architecture"] for r in results["training"]["rows"]} == set(ARCHITECTURES)
+    assert all(r["engine"]["tokens_per_s"] > 0 and r["reference"]["tokens_per_s"] > 0 for r in results["training"]["rows"])
+    assert results["browser"] == {"skipped": "--no-browser"} and not results["errors"]
+    assert any("transformers" in t["target"] for t in results["targets"])
+    for heading in ("## Targets", "## 1-2. Per-token analysis", "## 3. Training throughput", "## 4. The app in Chromium"):
+        assert heading in md
+    assert "| 16 | all variants |" in md and machine["cpu"] in md
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_quick_run_measures_the_app_in_chromium(tmp_path):
+    main(["--sizes", "16", "--reps", "1", "--quick", "--no-reference", "--no-training", "--out", str(tmp_path)])
+    browser = json.loads((tmp_path / "results.json").read_text())["browser"]
+    assert "rows" in browser, browser
+    rows = {(r["measurement"], r["tokens"]): r for r in browser["rows"]}
+    assert rows[("text edit to the updated chart", 16)]["ms"] > 0 and rows[("text edit to the updated chart", 16)]["chart_columns"] == 16
+    assert all(r["ms"] > 0 and r["in_process_ms"] > 0 for r in rows.values()) and not browser["page_error"]
+    assert "first chart in the browser < 3 s after the server is up" in (tmp_path / "results.md").read_text()
+
+
+def test_script_entry_point_answers_help():
+    out = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--no-browser" in out.stdout and "--quick" in out.stdout
+
+
+@pytest.mark.parametrize("n", [1, 16, 100])
+def test_texts_have_exactly_n_tokens_and_differ(n):
+    got = texts(n, 3, FALLBACK_TEXT * 20)
+    assert [len(tokenize(t)) for t in got] == [n] * 3 and len(set(got)) == 3
+
+
+def test_memo_returns_copies_and_computes_once():
+    calls = []
+    memo = Memo()
+    a = memo(lambda: calls.append(1) or {"x": [1, 2]}, "v", "text")
+    a["x"].append(3)
+    assert memo(lambda: calls.append(1) or {"x": [0]}, "v", "text") == {"x": [1, 2]} and len(calls) == 1
+
+
+def test_page_limits_come_from_the_page_cache_module():
+    limits = page_limits()
+    if limits.slow_limit is None:
+        pytest.skip("ui/cache.py has no SLOW_LIMIT")
+    long = " ".join(["word"] * (limits.slow_limit + 50))
+    assert len(tokenize(scored_part(long, limits.slow_archs[0], limits))) == limits.slow_limit
+    assert scored_part(long, "decoder", limits) == long
+
+
+def test_verdicts_say_by_how_much():
+    assert report.verdict_time(50, 100).startswith("met")
+    assert report.verdict_time(340, 100) == "missed by 3.4x (240 ms over)"
+    assert report.verdict_speedup(1.25).startswith("met") and "25% slower" in report.verdict_speedup(0.8)
