@@ -7,13 +7,14 @@ pretraining objectives, per-token scoring and cost accounting. Pure PyTorch; no 
 """
 
 from engine.checkpoint import CheckpointError, load_model, save_model
-from engine.cost import chat_cost, count_params, flops_per_token, forward_flops, params_by_component, time_chat, training_flops
+from engine.cost import chat_cost, count_params, flops_per_token, forward_flops, params_by_component, supervision, time_chat, training_flops
 from engine.device import describe as _describe_device
 from engine.device import pick_device
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES, attention_masks
 from engine.model import KVCache, ModelConfig, Transformer, build
 from engine.objectives import OBJECTIVES, Corruption, as_decoder_sequence, corrupt, exposure_table
+from engine.probes import PROBES, run_probes
 from engine.scoring import AttentionResult, GenerationResult, attention, by_category, generate, score, summarize
 from engine.switches import switch_demo
 from engine.tokenizer import ENCODINGS, EncodingUnavailable, Token, available_encodings, get_encoding, tokenize
@@ -31,5 +32,5 @@ __all__ = [
     "as_decoder_sequence", "attention", "attention_masks", "available_encodings", "build", "by_category", "chat_cost",
     "corrupt", "count_params", "device_info", "exposure_table", "flops_per_token", "forward_flops", "generate",
     "get_encoding", "list_variants", "load_model", "load_variant", "params_by_component", "pick_device", "save_model",
-    "score", "summarize", "switch_demo", "time_chat", "token_nll", "tokenize", "training_flops",
+    "score", "summarize", "switch_demo", "supervision", "PROBES", "run_probes", "time_chat", "token_nll", "tokenize", "training_flops",
 ]

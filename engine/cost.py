@@ -73,6 +73,28 @@ def training_flops(c: ModelConfig, n_input: int, n_target: int = 0) -> int:
     return 3 * sum(forward_flops(c, n_input, n_target).values())
 
 
+def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, pairs=None) -> list[dict]:
+    """Supervised tokens per training FLOP: for each (objective, architecture) pair, the tokens of
+    ``ids`` that receive loss and the training FLOPs of one pass over the example as that
+    architecture reads it (``configs[architecture]`` gives its size)."""
+    from engine.objectives import as_decoder_sequence, corrupt
+
+    pairs = pairs or (("clm", "decoder"), ("mlm", "encoder"), ("span_corruption", "encoder_decoder"), ("prefix_lm", "prefix_lm"), ("ul2", "prefix_lm"))
+    rows = []
+    for objective, arch in pairs:
+        c = corrupt(list(ids), objective, seed)
+        cfg = configs[arch]
+        if arch == "encoder_decoder":
+            flops = training_flops(cfg, len(c.inputs), len(c.targets))
+        elif arch == "prefix_lm":
+            seq = as_decoder_sequence(c)
+            flops = training_flops(cfg, seq.n_prefix, len(seq.seq) - seq.n_prefix)
+        else:
+            flops = training_flops(cfg, len(c.inputs), 0)
+        rows.append({"label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens, "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0})
+    return rows
+
+
 @dataclass(frozen=True)
 class TurnCost:
     turn: int

@@ -13,9 +13,10 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from engine.cost import count_params, flops_per_token, params_by_component, training_flops
+from engine.cost import count_params, flops_per_token, params_by_component
 from engine.model import ModelConfig
-from engine.objectives import as_decoder_sequence, corrupt, exposure_table
+from engine.objectives import corrupt, exposure_table
+from engine.probes import run_probes
 from engine.tokenizer import token_strings
 from engine.train import SIZES
 from engine.vocab import MASKLAB
@@ -180,23 +181,7 @@ def size_config(architecture: str, size: str, max_len: int = 4096, **switches) -
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def supervision(ids: tuple, seed: int, size: str) -> list[dict]:
-    """For each objective on its architecture: tokens that receive loss, training FLOPs, and their ratio."""
-    rows = []
-    for objective, arch in NATURAL:
-        c = corrupt(list(ids), objective, seed)
-        cfg = size_config(arch, size)
-        if arch == "encoder_decoder":
-            flops = training_flops(cfg, len(c.inputs), len(c.targets))
-        elif arch == "prefix_lm":
-            seq = as_decoder_sequence(c)
-            flops = training_flops(cfg, seq.n_prefix, len(seq.seq) - seq.n_prefix)
-        else:
-            flops = training_flops(cfg, len(c.inputs), 0)
-        rows.append({
-            "label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens,
-            "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0,
-        })
-    return rows
+    return engine.supervision(list(ids), {arch: size_config(arch, size) for _, arch in NATURAL}, seed, NATURAL)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -239,40 +224,9 @@ def time_chat(name: str, turns: tuple, repeats: int = 3, nonce: int = 0) -> pd.D
     return _time_chat(name, turns, repeats, nonce, DEVICE, version(name))
 
 
-PROBES = (  # (skill, prompt, right word, wrong word): the kind of sentence a 19th-century novel holds
-    ("grammar", "She was sitting by the fire, and her sisters", " were", " was"),
-    ("grammar", "He had not", " seen", " see"),
-    ("word meaning", "She poured the tea into a", " cup", " horse"),
-    ("word meaning", "The carriage was drawn by four", " horses", " letters"),
-    ("world knowledge", "The sun rose in the", " east", " west"),
-    ("world knowledge", "In winter the river was covered with", " ice", " grass"),
-    ("sentiment", "It was the happiest day of her life, and she could not stop", " smiling", " weeping"),
-    ("sentiment", "The news of his death filled them with", " grief", " joy"),
-    ("counting", "one, two, three,", " four", " seven"),
-    ("counting", "The first, the second, and the", " third", " fifth"),
-    ("spatial", "He climbed the stairs to the room", " above", " below"),
-    ("spatial", "She looked up at the stars in the", " sky", " floor"),
-)
-
-
 @st.cache_data(max_entries=32, show_spinner="Running the probes…")
 def _probes(name: str, device: str, version: str) -> pd.DataFrame:
-    """log P(word | prompt) for the right and the wrong word of every probe: the sum of the word's
-    token log-probabilities, scored the model's own way (see engine.score's ``method``)."""
-    v = _variant(name, device, version)
-    rows = []
-    for skill, prompt, right, wrong in PROBES:
-        logp = {}
-        for which, word in (("right", right), ("wrong", wrong)):
-            df = engine.score(v, prompt + word, top_k=1)
-            part = df[df["start"] >= len(prompt)]
-            logp[which] = float(-part["loss"].sum()) if len(part) and bool(part["scored"].all()) else float("nan")
-        rows.append({
-            "variant": name, "skill": skill, "probe": f"{right.strip()} / {wrong.strip()} · {skill}",
-            "prompt": prompt, "right": right.strip(), "wrong": wrong.strip(),
-            "logp_right": logp["right"], "logp_wrong": logp["wrong"], "margin": logp["right"] - logp["wrong"],
-        })
-    return pd.DataFrame(rows)
+    return run_probes(_variant(name, device, version))
 
 
 def probes(name: str) -> pd.DataFrame:
