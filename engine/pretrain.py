@@ -108,6 +108,8 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
         "parameters_by_component": params_by_component(model.config),
         "corpus_tokens": summary["corpus_tokens"],
         "training_flops": summary["training_flops"],
+        "planned_training_flops": PRESETS[preset]["flops"],
+        "complete": summary["training_flops"] >= 0.99 * PRESETS[preset]["flops"],
         "wall_time_s": summary["wall_time_s"],
         "final_val_loss": summary["final_val_loss"],
         "final_categories": summary["final_categories"],
@@ -142,7 +144,7 @@ def card_markdown(card: dict) -> str:
 | objective | {card['objective']} |
 | parameters | {card['parameters']:,} |
 | corpus tokens seen | {card['corpus_tokens']:,} |
-| training FLOPs | {card['training_flops']:.3g} |
+| training FLOPs | {card['training_flops']:.3g} of the preset's {card['planned_training_flops']:.3g}{'' if card['complete'] else ' (stopped early: NOT compute-matched with the complete variants)'} |
 | wall time, device | {card['wall_time_s'] / 60:.1f} min, {card['device']} (preset `{card['preset']}`) |
 | final validation loss (own objective) | {card['final_val_loss']:.3f} nats |
 | unigram cross-entropy of valid.txt | {unigram} nats |
@@ -185,6 +187,15 @@ def unigram_baseline(corpus=None) -> float:
     from engine.vocab import VOCAB_SIZE
 
     return unigram_cross_entropy(token_stream("train", corpus, 30_000_000), token_stream("valid", corpus, 2_000_000), VOCAB_SIZE)
+
+
+def finish_now(run_dir: Path) -> dict:
+    """End a killed run at its last checkpoint: evaluate, write its final model and summary."""
+    pointer = json.loads((run_dir / "latest.json").read_text())
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line]
+    done = [r for r in rows if r.get("step") == pointer["step"] and "flops" in r][0]["flops"]
+    return train(replace(cfg, flops=float(done)), resume=True)
 
 
 def main(argv=None) -> int:

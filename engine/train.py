@@ -32,6 +32,7 @@ from engine.vocab import MASKLAB
 
 SIZES = {
     "tiny": dict(n_layer=2, n_head=2, d_model=64, d_ff=256),
+    "mini": dict(n_layer=2, n_head=4, d_model=96, d_ff=384),
     "small": dict(n_layer=3, n_head=4, d_model=128, d_ff=512),
     "medium": dict(n_layer=4, n_head=4, d_model=192, d_ff=768),
     "large": dict(n_layer=6, n_head=6, d_model=384, d_ff=1536),
@@ -237,9 +238,18 @@ def evaluate(model: Transformer, batches: list[Batch], device, categories: torch
 
 
 def _read_log(path: Path, upto_step: int) -> list[str]:
+    """The log's records up to ``upto_step``; a line a kill cut short is dropped, not an error."""
     if not path.exists():
         return []
-    return [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= upto_step]
+    kept = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= upto_step:
+            kept.append(line)
+    return kept
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool = False) -> dict:
@@ -308,7 +318,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
 
         bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr)
     t0 = time.perf_counter()
-    loss_ema, stopped, step = None, False, start_step
+    loss_ema, stopped, done = None, False, start_step  # done: steps finished (a resumed finished run adds none)
     last_eval = None
     model.train()
     for step in range(start_step, steps):
@@ -328,7 +338,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         elapsed = elapsed_before + time.perf_counter() - t0
         rate = (done - start_step) * corpus_per_step / max(1e-9, time.perf_counter() - t0)
         record = {"step": done, "steps": steps, "tokens": done * corpus_per_step, "flops": done * step_flops, "loss": loss, "lr": lr, "tok_per_s": rate, "elapsed_s": elapsed, "eta_s": (steps - done) * corpus_per_step / max(rate, 1e-9)}
-        stop = emit(record)
+        stop = emit(record) or (out / "STOP").exists()  # touch STOP in the run folder to end cleanly
         if bar:
             bar.set_postfix(loss=f"{loss_ema:.3f}", tok_s=f"{rate:,.0f}")
             bar.update(1)
@@ -347,17 +357,17 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     summary = {}
     if info.is_main:
         if last_eval is None:
-            last_eval = {"step": step + 1, **evaluate(model, eval_set, info.device, categories)}
+            last_eval = {"step": done, **evaluate(model, eval_set, info.device, categories)}
         summary = {
             "architecture": cfg.architecture,
             "objective": cfg.objective,
             "size": cfg.size,
             "parameters": count_params(mc),
             "steps": steps,
-            "steps_done": step + 1 if steps else 0,
+            "steps_done": done,
             "stopped_early": stopped,
-            "corpus_tokens": (step + 1) * corpus_per_step,
-            "training_flops": (step + 1) * step_flops,
+            "corpus_tokens": done * corpus_per_step,
+            "training_flops": done * step_flops,
             "flops_per_step": step_flops,
             "final_val_loss": last_eval["val_loss"],
             "final_categories": last_eval.get("categories", {}),
