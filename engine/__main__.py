@@ -12,6 +12,7 @@
 import argparse
 import json
 import math
+import re
 import sys
 
 
@@ -144,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if isinstance(getattr(args, "text", None), str):
+        # Bytes that are not UTF-8 reach argv as lone surrogates, which no output can encode; the engine
+        # reads each as U+FFFD anyway (engine.tokenize), so the echoed text says what was read.
+        args.text = re.sub("[\ud800-\udfff]", "\ufffd", args.text)
     try:
         args.fn(args)
     except Exception as e:  # the CLI's promise: one clear line, never a traceback

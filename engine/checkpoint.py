@@ -5,6 +5,7 @@ killed mid-write) never sees half a file.
 """
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.cost import count_params
 from engine.model import ModelConfig, Transformer
 
 
@@ -28,6 +30,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are meant to be shared
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -36,8 +39,9 @@ def atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def save_model(model: Transformer, path, metadata: dict | None = None) -> None:
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+def save_model(model: Transformer, path, metadata: dict | None = None, dtype: torch.dtype = torch.float32) -> None:
+    """Float32 by default (training checkpoints resume exactly); float16 halves a shipped file."""
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"config": model.config.to_json(), "format": "masklab-1"}
     meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
     atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
@@ -53,11 +57,24 @@ def read_metadata(path) -> dict:
         raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from e
 
 
+def _numel_in_file(path) -> int:
+    """Parameters stored in a safetensors file, read from its header alone."""
+    with safe_open(str(path), framework="pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+
+
 def load_model(path, device=None) -> Transformer:
     meta = read_metadata(path)
     if "config" not in meta:
         raise CheckpointError(f"{path} has no MaskLab config in its metadata")
-    config = ModelConfig.from_json(meta["config"])
+    try:
+        config = ModelConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as e:  # unknown keys, wrong types, sizes that do not fit together
+        raise CheckpointError(f"{path} has a config MaskLab cannot use: {e}") from e
+    # Checked before the model is built: a config may describe a model far larger than memory.
+    stored, expected = _numel_in_file(path), count_params(config)
+    if stored != expected:
+        raise CheckpointError(f"{path} does not match its config: the config describes {expected:,} parameters, the file holds {stored:,}")
     try:
         state = load_file(str(path), device="cpu")
     except Exception as e:

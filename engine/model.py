@@ -65,6 +65,25 @@ class KVCache:
         return cls([LayerCache() for _ in range(n_layer)], [LayerCache() for _ in range(n_layer)])
 
 
+def _attend_unprojected(q, memory, w_kv, mask):
+    """Attention of queries q (B, H, T, D) over a memory (B, S, C) that is never projected.
+
+    Since q.(W_k m) = (W_k^T q).m and sum_s a_s (W_v m_s) = W_v (sum_s a_s m_s), each head's key and
+    value projections can move onto the T queries: O(T S C) work instead of O(S C D) for projecting
+    every memory row: a decoder that has two tokens and reads 300 encoder states does a twentieth of it.
+    """
+    B, H, T, D = q.shape
+    C = memory.shape[-1]
+    w_k, w_v = w_kv.view(2, H, D, C)  # (H, D, C) each
+    qm = torch.bmm(q.transpose(0, 1).reshape(H, B * T, D), w_k)  # (H, B*T, C): the queries in the memory's space
+    qm = qm.view(H, B, T, C).transpose(0, 1).reshape(B, H * T, C)
+    scores = torch.bmm(qm, memory.transpose(1, 2)).view(B, H, T, -1) / math.sqrt(D)  # (B, H, T, S)
+    weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    mixed = torch.bmm(weights.view(B, H * T, -1), memory)  # (B, H*T, C)
+    y = torch.bmm(mixed.view(B, H, T, C).transpose(0, 1).reshape(H, B * T, C), w_v.transpose(1, 2))  # (H, B*T, D)
+    return y.view(H, B, T, D).permute(1, 2, 0, 3).reshape(B, T, H * D)  # (B, T, C)
+
+
 class Attention(nn.Module):
     """Multi-head attention of queries from ``x`` over keys and values from ``kv``."""
 
@@ -79,10 +98,12 @@ class Attention(nn.Module):
         H, D = self.n_head, C // self.n_head
         w_q, w_kv = self.qkv.weight.split([C, 2 * C])
         q = F.linear(x, w_q).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        S = kv.shape[1]
+        if static and cache is None and not need_weights and T * (S + D) < S * D:
+            return self.proj(_attend_unprojected(q, kv, w_kv, mask)), None  # few queries, long memory
         if static and cache is not None and cache.k is not None:
             k, v = cache.k, cache.v  # cross-attention memory was projected on the first call
         else:
-            S = kv.shape[1]
             k, v = F.linear(kv, w_kv).view(B, S, 2, H, D).permute(2, 0, 3, 1, 4)  # (B, H, S, D) each
             if cache is not None:
                 if not static and cache.k is not None:

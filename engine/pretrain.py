@@ -86,9 +86,7 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
     model = load_model(run_dir / "model.safetensors")
     folder = models_dir / name
     weights = folder / "model.safetensors"
-    half = type(model)(model.config)
-    half.load_state_dict(model.state_dict())
-    save_model(half.half(), weights, {"variant": name, "preset": preset})
+    save_model(model, weights, {"variant": name, "preset": preset}, dtype=torch.float16)
     curve, categories = _curves(run_dir / "log.jsonl")
     full_valid = valid_next_token_loss(model) if model.config.architecture == "decoder" else None
     sample = None
@@ -114,7 +112,7 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
         "final_val_loss": summary["final_val_loss"],
         "final_categories": summary["final_categories"],
         "unigram_cross_entropy": unigram,
-        "valid_next_token_loss": full_valid,  # decoder only: every token of valid.txt
+        "valid_next_token_loss": full_valid,  # decoder only: the first 131,072 tokens of valid.txt
         "train_config": summary["train_config"],
         "curve": curve,
         "category_curves": categories,
@@ -148,7 +146,7 @@ def card_markdown(card: dict) -> str:
 | wall time, device | {card['wall_time_s'] / 60:.1f} min, {card['device']} (preset `{card['preset']}`) |
 | final validation loss (own objective) | {card['final_val_loss']:.3f} nats |
 | unigram cross-entropy of valid.txt | {unigram} nats |
-| next-token loss on all of valid.txt | {f"{card['valid_next_token_loss']:.3f} nats" if card.get('valid_next_token_loss') else "n/a (not a decoder)"} |
+| next-token loss on the first 131,072 tokens of valid.txt | {f"{card['valid_next_token_loss']:.3f} nats" if card.get('valid_next_token_loss') else "n/a (not a decoder)"} |
 | weights | `{card['weights']}` ({card['weights_dtype']}), SHA-256 `{card['sha256']}` |
 
 ## Parameters by component
@@ -168,13 +166,14 @@ The loss curve and per-category curves are in `card.json` (`curve`, `category_cu
 
 
 @torch.inference_mode()
-def valid_next_token_loss(model, corpus=None, window: int = 256) -> float:
-    """A decoder's mean next-token loss over the whole valid split, in non-overlapping windows."""
+def valid_next_token_loss(model, corpus=None, window: int = 256, max_tokens: int = 131_072) -> float:
+    """A decoder's mean next-token loss over the first ``max_tokens`` of the valid split (default
+    about a third of it), in non-overlapping windows."""
     from engine.data import token_stream
     from engine.losses import token_nll
 
     tokens = torch.from_numpy(token_stream("valid", corpus, 2_000_000).astype("int64"))
-    n = (len(tokens) - 1) // window
+    n = min(len(tokens) - 1, max_tokens) // window
     x, y = tokens[: n * window].view(n, window), tokens[1 : n * window + 1].view(n, window)
     total = 0.0
     for i in range(0, n, 32):

@@ -16,7 +16,7 @@ from engine.pretrain import VARIANTS
 from engine.train import TrainConfig, train
 
 SWEEP_VARIANTS = ("decoder-clm", "encoder-mlm", "encdec-span", "prefixlm-prefix")
-SIZES = ("tiny", "small", "medium")
+SIZES = ("tiny", "mini", "small")
 
 
 def _curve(log_path: Path) -> list[dict]:
@@ -45,7 +45,7 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SIZES, variants=SWEEP_VA
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one small budget.")
-    p.add_argument("--tokens", type=int, default=400_000, help="corpus tokens per run")
+    p.add_argument("--tokens", type=int, default=150_000, help="corpus tokens per run")
     p.add_argument("--sizes", nargs="+", default=list(SIZES), help="size presets from engine.train.SIZES (three or more)")
     p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
     p.add_argument("--out", default="assets/scaling.json", help="results file")

@@ -3,10 +3,12 @@ published checkpoints.
 
 A shipped variant is a folder ``assets/models/<name>/`` with ``model.safetensors`` and a model card
 ``card.json`` that records, among much else, the SHA-256 of the weights file; loading checks it.
+``MASKLAB_MODELS_DIR`` points the engine (and the app) at another folder of shipped variants.
 """
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,8 @@ from engine.device import pick_device
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+MODELS_DIR_ENV = "MASKLAB_MODELS_DIR"
+MODELS_DIR = Path(os.environ.get(MODELS_DIR_ENV) or Path(__file__).resolve().parents[1] / "assets" / "models")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 RANDOM_CONFIG = dict(vocab_size=8192, n_layer=2, n_head=2, d_model=64, d_ff=256, max_len=256)
 NATURAL_OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "prefix_lm": "prefix_lm", "encoder_decoder": "span_corruption"}
@@ -66,28 +69,39 @@ def _shipped_cards(models_dir: Path) -> dict[str, dict]:
         return cards
     for card_path in sorted(models_dir.glob("*/card.json")):
         try:
-            cards[card_path.parent.name] = json.loads(card_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            card = json.loads(card_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue  # a broken card hides one variant, never the list
+        if isinstance(card, dict) and _NAME.match(card_path.parent.name):
+            cards[card_path.parent.name] = card
     return cards
+
+
+def _info(name: str, card: dict, folder: Path) -> VariantInfo:
+    """What the list shows of a card; raises TypeError or ValueError for fields of the wrong type."""
+    cfg = card.get("model_config", {})
+    if not isinstance(cfg, dict):
+        raise TypeError("model_config is not an object")
+    return VariantInfo(
+        name=name,
+        architecture=str(cfg.get("architecture", "?")),
+        objective=str(card.get("objective", "?")),
+        source="shipped",
+        parameters=int(card.get("parameters", 0)),
+        description=str(card.get("description", "")),
+        path=str(folder),
+    )
 
 
 def list_variants(models_dir: Path | None = None, include_random: bool = True) -> list[VariantInfo]:
     """Shipped variants first (by name), then one tiny random model per architecture."""
     out = []
-    for name, card in _shipped_cards(models_dir or MODELS_DIR).items():
-        cfg = card.get("model_config", {})
-        out.append(
-            VariantInfo(
-                name=name,
-                architecture=cfg.get("architecture", "?"),
-                objective=card.get("objective", "?"),
-                source="shipped",
-                parameters=int(card.get("parameters", 0)),
-                description=card.get("description", ""),
-                path=str((models_dir or MODELS_DIR) / name),
-            )
-        )
+    models_dir = Path(models_dir or MODELS_DIR)
+    for name, card in _shipped_cards(models_dir).items():
+        try:
+            out.append(_info(name, card, models_dir / name))
+        except (TypeError, ValueError):
+            continue  # a card with fields of the wrong type hides its variant, not the list
     if include_random:
         for arch in ARCHITECTURES:
             cfg = ModelConfig(architecture=arch, **RANDOM_CONFIG)
@@ -127,12 +141,16 @@ def _load_shipped(name: str, models_dir: Path, dev: torch.device) -> Variant:
         raise CheckpointError(f"variant {name!r} is outside {models_dir}")
     try:
         card = json.loads((folder / "card.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"the model card of {name!r} is unreadable: {e}") from e
+    if not isinstance(card, dict) or not isinstance(card.get("weights", ""), str):
+        raise CheckpointError(f"the model card of {name!r} is not a MaskLab model card")
     weights = folder / card.get("weights", "model.safetensors")
     if weights.resolve().parent != folder:
         raise CheckpointError(f"the card of {name!r} points outside its folder")
-    if not weights.exists():
+    if weights.suffix != ".safetensors":  # a pickle (.bin, .pt) could run code when loaded: never read one
+        raise CheckpointError(f"{name!r} names weights in {weights.name}; MaskLab reads only .safetensors files")
+    if not weights.is_file():
         raise CheckpointError(f"{name!r} has no weights file ({weights.name})")
     expected = card.get("sha256")
     if not expected or sha256_file(weights) != expected:
