@@ -50,7 +50,7 @@ def add_checkpoint() -> None:
     if name and cache.is_checkpoint_name(name) and name not in state.get("variants"):
         state.put("variants", (state.get("variants") + (name,))[:6])
     elif name:
-        state.notice(f"{name!r} is neither a Hugging Face id nor an allowed checkpoint folder.")
+        state.notice(f"{html.md_literal(repr(name))} is neither a Hugging Face id nor an allowed checkpoint folder.")
 
 
 names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos) + published, format_func=describe,
@@ -62,8 +62,7 @@ if not state.presenting():
                       placeholder=cached[0] if cached else "gpt2")
         st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
                    "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
-for message in state.take_notices():
-    st.warning(message, icon=":material/link_off:")
+layout.show_notices()
 if not names:
     st.info("Choose at least one model.", icon=":material/checklist:")
     st.stop()
@@ -147,7 +146,7 @@ with gen_col:
     st.subheader("Generate")
     options = list(names) + [n for n in infos if n not in names]
     if state.get("gen") not in options:
-        state.put("gen", next((n for n in names if archs.get(n) != "encoder"), options[0]))
+        state.put("gen", next((n for n in names if n in archs and archs[n] != "encoder"), options[0]))
     gen = state.bind(PAGE, "gen", st.selectbox, "Model", options=options, format_func=describe)
     if not state.presenting():
         g1, g2, g3, g4 = st.columns(4)
@@ -159,7 +158,12 @@ with gen_col:
             state.bind(PAGE, "seed", st.number_input, "Seed", min_value=0, max_value=1_000_000, step=1)
         with g4:
             state.bind(PAGE, "new", st.number_input, "New tokens", min_value=1, max_value=200, step=1)
-    gen_arch = archs.get(gen) or infos[gen].architecture
+    gen_arch = archs.get(gen)
+    if gen_arch is None:  # not among the models scored above: load it here, or say why it cannot be
+        try:
+            gen_arch = cache.variant(gen).architecture
+        except Exception as e:
+            st.warning(f"{gen} could not be loaded: {e}", icon=":material/error:")
     if gen_arch == "encoder":
         try:
             cache.generate(gen, text, 1, 1.0, 1, 0)
@@ -173,7 +177,7 @@ with gen_col:
         guesses = "".join(f"<li>{html.chip(t)} {p:.1%}</li>" for t, p in row["top_k"])
         layout.html_block(html.row(f"Position {pos}: the hidden token was", html.chip(str(row["token"]), classes="k-mask"))
                           + f'<ol style="margin:.2em 0 0 1.2em">{guesses}</ol>')
-    else:
+    elif gen_arch is not None:
         try:
             out = cache.generate(gen, text, state.get("new"), state.get("temp"), state.get("topk"), state.get("seed"))
             layout.html_block(html.generation(text, out["text"]))

@@ -14,7 +14,7 @@ layout.page(
     "More compute — more data, bigger models — lowers the loss predictably. But the loss is a sum of many small "
     "tasks that improve at different rates: some early (grammar), some late and suddenly. So plot the curves, plot "
     "the middle point, and look inside the sum.",
-    keys=("x",),
+    keys=("x", "job"),
 )
 
 cards = cache.cards()
@@ -97,6 +97,13 @@ st.subheader("Train one yourself")
 st.caption("A tiny model (engine.pretrain's smoke preset) on the same novels, in a background thread: watch the loss "
            "fall from a uniform guess. It stops when the budget is spent or when you cancel.")
 job = st.session_state.get(JOB)
+if job is None and state.get("job"):  # a reload is a new session: find the run through the link
+    job = training.find(state.get("job"))
+    if job is None:
+        st.info("The training run in this link is no longer on the server (it ended a while ago, or the server restarted).",
+                icon=":material/history:")
+        state.put("job", "")
+    st.session_state[JOB] = job
 busy = job is not None and job.running
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
 with c1:
@@ -108,7 +115,12 @@ with c2:
 with c3:
     if st.button("Start", type="primary", icon=":material/play_arrow:", key=f"{PAGE}.start", disabled=busy):
         arch, objective = VARIANTS[variant]
-        st.session_state[JOB] = training.start(arch, objective, budget)
+        try:
+            st.session_state[JOB] = training.start(arch, objective, budget)
+        except training.Busy as e:
+            state.notice(str(e))
+        else:
+            state.put("job", st.session_state[JOB].id)
         st.rerun()
 with c4:
     if st.button("Cancel", icon=":material/stop:", key=f"{PAGE}.cancel", disabled=not busy):

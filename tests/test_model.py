@@ -185,3 +185,11 @@ def test_logits_at_chosen_positions_match_the_full_forward(architecture):
     assert torch.allclose(part, full[torch.arange(3)[:, None], at], atol=1e-5)
     one = run(model, x, at=at[:, 0], **kw).logits
     assert torch.allclose(one, full[torch.arange(3), at[:, 0]][:, None], atol=1e-5)
+
+
+@pytest.mark.parametrize("layerwise_cross", [False, True])
+def test_few_queries_over_a_long_memory_match_projected_keys(layerwise_cross):
+    model = tiny("encoder_decoder", layerwise_cross=layerwise_cross)
+    x, y = ids(3, 40), ids(3, 2, seed=2)  # two target tokens read 40 encoder states without projecting them
+    fast, slow = run(model, x, y), run(model, x, y, need_weights=True)
+    assert torch.allclose(fast.logits, slow.logits, atol=1e-5)

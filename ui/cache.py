@@ -22,7 +22,7 @@ from engine.train import SIZES
 from engine.vocab import MASKLAB
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO / "assets" / "models"
+MODELS_DIR = engine.variants.MODELS_DIR  # assets/models, or $MASKLAB_MODELS_DIR
 SCALING_FILE = REPO / "assets" / "scaling.json"
 DEVICE = str(engine.pick_device())
 LOADED: dict[str, str] = {}  # variant name -> device, for the home page's "loaded models"
@@ -49,9 +49,13 @@ def encoding_status() -> dict:
     return engine.available_encodings()
 
 
-@st.cache_data(ttl=20, max_entries=1, show_spinner=False)
 def variants() -> list:
-    return engine.list_variants()
+    return _variants(str(MODELS_DIR))
+
+
+@st.cache_data(ttl=20, max_entries=1, show_spinner=False)
+def _variants(models_dir: str) -> list:
+    return engine.list_variants(Path(models_dir))
 
 
 def is_checkpoint_name(name: str) -> bool:
@@ -75,14 +79,17 @@ def cached_checkpoints() -> list[str]:
 
 
 def version(name: str) -> str:
-    """What identifies a variant's weights: its card's modification time, for a shipped one."""
+    """What identifies a variant's weights: its card's folder and modification time, for a shipped one."""
     card = MODELS_DIR / name / "card.json"
-    return str(card.stat().st_mtime_ns) if card.exists() else "builtin"
+    try:
+        return f"{card.parent}@{card.stat().st_mtime_ns}"
+    except (OSError, ValueError):  # no card (a random or published model), or a name no file can have
+        return "builtin"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _variant(name: str, device: str, version: str):
-    v = engine.load_variant(name, device=device)
+    v = engine.load_variant(name, device=device, models_dir=MODELS_DIR)
     LOADED[name] = device
     return v
 

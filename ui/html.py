@@ -7,6 +7,7 @@ text, which read the same on the light and the dark theme.
 
 import html
 import math
+import re
 
 from plotly.colors import sample_colorscale
 
@@ -76,6 +77,16 @@ STYLE = """
 
 def esc(text) -> str:
     return html.escape(str(text), quote=True)
+
+
+def md_literal(text) -> str:
+    """``text`` as a Markdown code span, for user text inside st.warning, st.caption and the like: shown
+    exactly as typed, never as a link (Streamlit links bare URLs even when escaped), markup, or one of
+    Streamlit's directives (``:red[...]``, ``$...$``). Line breaks become spaces."""
+    body = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if not body or body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def visible(text: str, show_ws: bool) -> str:

@@ -73,12 +73,19 @@ def page(page_id: str, title: str, intro: str, keys=()) -> None:
     st.title(title)
     if intro:
         st.caption(intro)
+    show_notices()
+
+
+def show_notices() -> None:
+    """The notices about the link (state.notice): Markdown whose quotes of user text are code spans."""
     for message in state.take_notices():
         st.warning(message, icon=":material/link_off:")
 
 
 def text_box(page_id: str, *, label: str = "Your text", height: int = 110) -> str:
     """The shared text: typed on any page, it follows the user to every other page and into the link."""
+    if state.clean_text(state.get("text")) != state.get("text"):
+        state.put("text", state.clean_text(state.get("text")))
     text = state.bind(page_id, "text", st.text_area, label, height=height,
                       placeholder="Type or paste any text: a sentence from a novel, an emoji, some code…",
                       help=f"Shared by every page and kept in the link (up to {state.MAX_URL_TEXT:,} characters). At most {state.MAX_CHARS:,} characters.")

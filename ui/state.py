@@ -7,6 +7,7 @@ fields a page declares; a value that does not parse falls back to the default wi
 """
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,6 +16,7 @@ import streamlit as st
 from engine.masks import ARCHITECTURES
 from engine.objectives import OBJECTIVES
 from engine.tokenizer import ENCODINGS
+from ui.html import md_literal
 
 MAX_CHARS = 20_000  # longer text is refused with a message
 MAX_TOKENS = 2_048  # model pages use at most this many tokens of the text
@@ -26,10 +28,19 @@ DEFAULT_TEXT = (
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone surrogates read as U+FFFD, one for one, as engine.tokenize reads them: they
+    cannot be sent to the browser (a surrogate is no UTF-8), and spans still index the text."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _text(raw: str) -> str:
     if len(raw) > MAX_CHARS:
         raise ValueError(f"longer than {MAX_CHARS:,} characters")
-    return raw
+    return clean_text(raw)
 
 
 def _bool(raw: str) -> bool:
@@ -42,7 +53,10 @@ def _bool(raw: str) -> bool:
 
 def _int(lo: int, hi: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        value = int(raw)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
         if not lo <= value <= hi:
             raise ValueError(f"outside {lo}..{hi}")
         return value
@@ -52,7 +66,10 @@ def _int(lo: int, hi: int) -> Callable[[str], int]:
 
 def _float(lo: float, hi: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        value = float(raw)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("not a number") from None
         if not (math.isfinite(value) and lo <= value <= hi):
             raise ValueError(f"outside {lo:g}..{hi:g}")
         return value
@@ -72,9 +89,8 @@ def _choice(options) -> Callable[[str], str]:
 def _choices(options) -> Callable[[str], tuple]:
     def parse(raw: str) -> tuple:
         items = tuple(x for x in raw.split(",") if x)
-        bad = [x for x in items if x not in options]
-        if bad:
-            raise ValueError(f"{', '.join(bad)} not one of {', '.join(options)}")
+        if any(x not in options for x in items):
+            raise ValueError(f"each must be one of {', '.join(options)}")
         return tuple(dict.fromkeys(items))
 
     return parse
@@ -90,6 +106,12 @@ def _names(raw: str) -> tuple:
 def _name(raw: str) -> str:
     if len(raw) > 120:
         raise ValueError("too long a name")
+    return raw
+
+
+def _job(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{0,32}", raw):
+        raise ValueError("not a training run's id")
     return raw
 
 
@@ -135,7 +157,7 @@ FIELDS: dict[str, Field] = {
     "win": Field(0, _int(0, 100_000)),  # first token of the window that long heatmaps show
     "obj": Field("span_corruption", _choice(OBJECTIVES)),
     "rate": Field(0.15, _float(0.0, 1.0)),  # mask rate (MLM) or noise density (span corruption)
-    "span": Field(3.0, _float(1.0, 64.0)),  # mean span length
+    "span": Field(3.0, _float(1.0, 32.0)),  # mean span length (the objectives page's slider goes to 32)
     "mode": Field("auto", _choice(("auto", "R", "S", "X"))),  # UL2 denoiser
     "seed": Field(0, _int(0, 1_000_000)),
     "size": Field("medium", _choice(SIZES)),  # model size for the cost views
@@ -146,6 +168,7 @@ FIELDS: dict[str, Field] = {
     "new": Field(30, _int(1, 200)),  # tokens to generate
     "sw": Field("", _switches),  # encoder-decoder switches that are on
     "x": Field("tokens", _choice(("tokens", "flops"))),  # x axis of the loss curves
+    "job": Field("", _job),  # the live training run (ui.training.find), so that a reload finds it again
 }
 
 
@@ -168,11 +191,12 @@ def init() -> None:
                 value = f.parse(raw)
             except (ValueError, TypeError) as e:
                 shown = raw if len(raw) <= 40 else raw[:40] + "…"
-                notices.append(f"The link's {name}={shown!r} was ignored ({e}); using the default.")
+                notices.append(f"The link's {name}={md_literal(repr(shown))} was ignored ({e}); using the default.")
         st.session_state[name] = value
     unknown = sorted(set(params) - set(FIELDS))
     if unknown:
-        notices.append(f"Unknown link parameter(s) ignored: {', '.join(unknown)[:120]}.")
+        names = ", ".join(md_literal(n[:40]) for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        notices.append(f"Unknown link parameter(s) ignored: {names}.")
     st.session_state["_notices"] = notices
     st.session_state["_state_ready"] = True
 
@@ -193,6 +217,7 @@ def take_notices() -> list[str]:
 
 
 def notice(message: str) -> None:
+    """Show ``message`` (Markdown) at the top of the page's next run; quote user text with ui.html.md_literal."""
     st.session_state.setdefault("_notices", []).append(message)
 
 

@@ -1,0 +1,151 @@
+"""The app in a real browser: Debian's Chromium, driven by Playwright, against ``streamlit run app.py``.
+
+- first chart: from the moment a fresh server answers its health check to the first Plotly chart
+  (the per-token-loss strip) of the per-token-loss page: the server's imports, loading the models
+  and the first scoring all count. Then the same page in a new browser context: warm caches.
+- text edit: from Ctrl+Enter in the text box (a new text of n tokens) to the per-token-loss chart
+  drawing the new text; each repetition types a different text, so nothing comes from a cache.
+
+The server runs in its own process group and is always stopped, whatever happens.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.common import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE = "losses"  # pages/losses.py's url_path in app.py
+TEXT_BOX = '[data-testid="stTextArea"] textarea'
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# A fingerprint of the first chart's data, or null while there is none.
+SIGNATURE = """() => {
+  const g = document.querySelector('.js-plotly-plot');
+  if (!g || !g.data) return null;
+  const s = JSON.stringify(g.data);
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return s.length + ':' + h;
+}"""
+
+COLUMNS = "() => { const g = document.querySelector('.js-plotly-plot'); const x = g && g.data && g.data[0] && g.data[0].x; return x ? x.length : null; }"
+
+
+def wait_for_app(timeout_s: float) -> bool:
+    """The app is written alongside the benchmark: wait until app.py and the per-token page exist."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (REPO / "app.py").exists() and (REPO / "pages" / f"{PAGE}.py").exists():
+            return True
+        time.sleep(2)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    with open(log, "w") as f:
+        return subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group, SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout_s: float) -> float:
+    """perf_counter() at the first successful health check."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter()
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"streamlit did not answer its health check within {timeout_s:g} s")
+
+
+def _first_chart(page, timeout_ms: int) -> None:
+    page.wait_for_function(f"() => ({SIGNATURE})() !== null", polling=20, timeout=timeout_ms)
+
+
+def _settle(page, timeout_ms: int) -> None:
+    time.sleep(0.2)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def measure(sizes: list[int], reps: int, texts_for, log: Path, timeout_s: float = 180) -> dict:
+    """Seconds to the first chart (cold server, then warm) and per edit, by text length.
+
+    ``texts_for(n, count)`` gives ``count`` different texts of n tokens."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    timeout_ms = int(timeout_s * 1000)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    out = {"url": f"/{PAGE}", "edits": {}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = ctx.new_page()  # ready before the server is, so that only the app's time counts
+        page.set_default_timeout(timeout_ms)
+        proc = start_server(port, log)
+        try:
+            up = wait_healthy(base, proc, timeout_s)
+            page.goto(f"{base}/{PAGE}")
+            _first_chart(page, timeout_ms)
+            out["first_chart_cold_s"] = time.perf_counter() - up
+            _settle(page, timeout_ms)
+            other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            start = time.perf_counter()
+            other.goto(f"{base}/{PAGE}")
+            _first_chart(other, timeout_ms)
+            out["first_chart_warm_s"] = time.perf_counter() - start
+            other.context.close()
+            box = page.locator(TEXT_BOX).first
+            out["chart_columns"] = {}  # what the chart drew: one column per token when it is the strip
+            for n in sizes:
+                seconds = []
+                for text in texts_for(n, reps):
+                    before = page.evaluate(SIGNATURE)
+                    box.fill(text)
+                    start = time.perf_counter()
+                    box.press("Control+Enter")
+                    page.wait_for_function(f"prev => {{ const s = ({SIGNATURE})(); return s !== null && s !== prev; }}", arg=before, polling=20, timeout=timeout_ms)
+                    seconds.append(time.perf_counter() - start)
+                    _settle(page, timeout_ms)
+                    out["chart_columns"][n] = page.evaluate(COLUMNS)
+                out["edits"][n] = seconds
+            if page.locator('[data-testid="stException"]').count():
+                out["page_error"] = page.locator('[data-testid="stException"]').first.inner_text()[:300]
+        finally:
+            stop_server(proc)
+            browser.close()
+    return out

@@ -1,0 +1,242 @@
+"""Run every MaskLab benchmark and write ``bench/results/results.{md,json}``: ``python -m bench``.
+
+Every engine number comes with a reference measured in the same run (``transformers`` models of the
+same configuration, an uncached call, or the same work done in-process) and a median over
+``--reps`` repetitions after ``--warmup`` untimed calls. ``--quick`` runs every part on tiny models
+in well under a minute: it is what the test suite runs, so the benchmark cannot rot.
+"""
+
+import argparse
+import ast
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from bench import report
+from bench.analysis import Memo, analyze, page_limits, scored_part
+from bench.common import REPO, bench_variants, clock, median_ms, repeat, source_text, texts
+from engine.device import pick_device
+from engine.tokenizer import tokenize
+
+TARGETS_MS = {"analysis_128": 100.0, "cached_128": 10.0, "analysis_1024": 1000.0, "first_chart": 3000.0}
+MASKED = ("encoder", "encoder_decoder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description="MaskLab's benchmark suite: analysis, training and the app in a browser.")
+    p.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512, 1024], help="text lengths in MaskLab tokens")
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions per measurement; the median is reported")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls before each measurement")
+    p.add_argument("--window", type=int, default=64, help="also time engine.score(window=N) for encoders and encoder-decoders; 0: don't")
+    p.add_argument("--train-batch", type=int, nargs=2, default=[16, 256], metavar=("B", "T"), help="training batch: sequences x corpus tokens")
+    p.add_argument("--no-reference", action="store_true", help="skip the transformers reference (ratios become empty)")
+    p.add_argument("--no-training", action="store_true", help="skip the training throughput part")
+    p.add_argument("--no-browser", action="store_true", help="skip the browser part (Streamlit + Chromium)")
+    p.add_argument("--random-models", action="store_true", help="random models of the CPU preset's size, one per architecture, even when variants are shipped")
+    p.add_argument("--quick", action="store_true", help="tiny models and batches: checks every part runs; the numbers mean nothing")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", default=str(REPO / "bench" / "results"), help="folder for results.md and results.json")
+    return p
+
+
+def run_analysis(models, sizes, reps, warmup, limits, source, device, with_reference, window) -> tuple[list, list]:
+    """Per size and variant: the analysis uncached, cached, and by the transformers twin; then totals."""
+    refs = {}
+    if with_reference:
+        from bench.reference import Reference
+
+        refs = {v.name: Reference(v, device) for v in models.variants}
+    rows, window_rows = [], []
+    for n in sizes:
+        text = texts(n, 1, source)[0]
+        memo = Memo()
+        per_rep = {"cold": np.zeros(reps), "cached": np.zeros(reps), "reference": np.zeros(reps)}
+        for v in models.variants:
+            run = lambda v=v: analyze(v, text, limits)  # noqa: E731
+            for _ in range(warmup):
+                run()
+                if v.name in refs:
+                    refs[v.name].analyze(text, limits)
+            cold, ref = [], []
+            for _ in range(reps):  # interleaved, so that a slow spell of the machine hits both alike
+                cold.append(clock(run, device))
+                if v.name in refs:
+                    ref.append(clock(lambda: refs[v.name].analyze(text, limits), device))
+            key = (v.name, text, 5, None, str(device))
+            cached = repeat(lambda: memo(run, *key), reps, warmup=1, device=device)  # the warm-up stores it
+            per_rep["cold"] += cold
+            per_rep["cached"] += cached
+            per_rep["reference"] += ref if ref else np.nan
+            row = {"tokens": n, "variant": v.name, "architecture": v.architecture,
+                   "scored_tokens": _count(scored_part(text, v.architecture, limits)),
+                   "cold_ms": median_ms(cold), "cold_samples_ms": _ms_list(cold), "cached_ms": median_ms(cached), "cached_samples_ms": _ms_list(cached),
+                   "reference": refs[v.name].name if v.name in refs else "", "reference_ms": median_ms(ref), "reference_samples_ms": _ms_list(ref)}
+            row["speedup"] = row["reference_ms"] / row["cold_ms"]
+            rows.append(row)
+            if window and v.architecture in MASKED and _count(scored_part(text, v.architecture, limits)) > window:
+                exact = memo(run, *key)[0]
+                windowed = analyze(v, text, limits, window=window)[0]  # doubles as the warm-up
+                seconds = repeat(lambda: analyze(v, text, limits, window=window), reps, 0, device)
+                change = (windowed["loss"] - exact["loss"]).abs()[exact["scored"]].mean()
+                window_rows.append({"tokens": n, "variant": v.name, "window": window, "ms": median_ms(seconds), "samples_ms": _ms_list(seconds),
+                                    "speedup": row["cold_ms"] / median_ms(seconds), "mean_abs_loss_change": float(change)})
+        total = {k: float(np.median(x)) * 1e3 for k, x in per_rep.items()}
+        rows.append({"tokens": n, "variant": "all variants", "cold_ms": total["cold"], "cached_ms": total["cached"],
+                     "reference": "transformers" if refs else "", "reference_ms": total["reference"], "speedup": total["reference"] / total["cold"]})
+    return rows, window_rows
+
+
+def _count(text: str) -> int:
+    return len(tokenize(text))
+
+
+def _ms_list(seconds) -> list[float]:
+    return [round(1e3 * s, 3) for s in seconds]
+
+
+def run_training(models, args, device) -> dict:
+    from bench.training import matmul_rate, measure
+
+    rate = matmul_rate(device, args.quick)
+    B, T = (2, 32) if args.quick else args.train_batch
+    T = min(T, max(args.sizes))  # tiny --sizes: a tiny batch too
+    rows, seen = [], set()
+    for v in models.variants:
+        mc = v.model.config
+        if mc in seen:  # two shipped variants of one architecture train alike
+            continue
+        seen.add(mc)
+        rows.append(measure(mc, B, T, args.reps, args.warmup, device, rate["flops_per_s"]))
+    return {"matmul": rate, "rows": rows}
+
+
+def page_models() -> list[str]:
+    """The models the per-token-loss page shows by default (pages/losses.py: the first four shipped ones,
+    else the random decoder and encoder)."""
+    from engine.variants import list_variants
+
+    shipped = [v.name for v in list_variants(include_random=False) if v.source == "shipped"]
+    return shipped[:4] or ["random-decoder", "random-encoder"]
+
+
+def default_text() -> str:
+    """ui/state.py's DEFAULT_TEXT, the text a fresh session shows, read without importing Streamlit."""
+    for node in ast.parse((REPO / "ui" / "state.py").read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DEFAULT_TEXT":
+            return ast.literal_eval(node.value)
+    return "It is a truth universally acknowledged."
+
+
+def run_browser(args, limits, source, device) -> dict:
+    from bench import browser
+    from engine.scoring import score
+    from engine.variants import load_variant
+
+    if not browser.wait_for_app(timeout_s=600):
+        return {"skipped": "app.py or pages/losses.py did not appear within 10 minutes"}
+    sizes = sorted(set(args.sizes))
+    reps = max(1, min(args.reps, 3))
+    log = Path(tempfile.gettempdir()) / "masklab-bench-streamlit.log"
+    got = browser.measure(sizes, reps, lambda n, k: texts(n, k + 1, source)[1:], log)
+    names = page_models()
+    variants = [load_variant(n, device=device) for n in names]
+
+    def in_process(text: str) -> float:
+        for v in variants:  # warm: the app's models are loaded too
+            score(v, scored_part(text, v.architecture, limits), top_k=5)
+        return median_ms([clock(lambda: [score(v, scored_part(text, v.architecture, limits), top_k=5) for v in variants], device) for _ in range(reps)])
+
+    base = in_process(default_text())
+    rows = [{"measurement": "first chart, fresh server (from its health check)", "tokens": _count(default_text()), "ms": 1e3 * got["first_chart_cold_s"], "in_process_ms": base},
+            {"measurement": "first chart, second visit (warm caches)", "tokens": _count(default_text()), "ms": 1e3 * got["first_chart_warm_s"], "in_process_ms": base}]
+    for n, seconds in got["edits"].items():
+        ref = np.median([in_process(t) for t in texts(n, reps + 1, source)[1:]])
+        rows.append({"measurement": "text edit to the updated chart", "tokens": n, "ms": median_ms(seconds), "samples_ms": _ms_list(seconds),
+                     "in_process_ms": float(ref), "chart_columns": got["chart_columns"].get(n)})
+    for r in rows:
+        r["ratio"] = r["ms"] / r["in_process_ms"]
+    return {"url": got["url"], "page_models": ", ".join(names), "rows": rows, "page_error": got.get("page_error"), "server_log": str(log)}
+
+
+def targets(results: dict) -> list[dict]:
+    out = []
+    by = {(a["tokens"], a["variant"]): a for a in results["analysis"]}
+    for n, key, what in ((128, "cold_ms", "analysis_128"), (128, "cached_ms", "cached_128"), (1024, "cold_ms", "analysis_1024")):
+        row = by.get((n, "all variants"))
+        label = {"analysis_128": "128 tokens, all variants, first call", "cached_128": "128 tokens, all variants, cached",
+                 "analysis_1024": "1,024 tokens, all variants, first call"}[what]
+        target = TARGETS_MS[what]
+        if row:
+            out.append({"target": f"{label} < {report._ms(target)}", "measured": report._ms(row[key]), "verdict": report.verdict_time(row[key], target)})
+    if results["window"] and (1024, "all variants") in by:
+        windowed = {w["variant"]: w["ms"] for w in results["window"] if w["tokens"] == 1024}
+        total = sum(windowed.get(a["variant"], a["cold_ms"]) for a in results["analysis"] if a["tokens"] == 1024 and a["variant"] != "all variants")
+        w = results["window"][0]["window"]
+        out.append({"target": f"1,024 tokens, all variants, first call, `window={w}` < 1 s (option, not the default)", "measured": report._ms(total),
+                    "verdict": report.verdict_time(total, TARGETS_MS["analysis_1024"])})
+    for a in results["analysis"]:
+        if a["variant"] == "all variants" and a["reference_ms"] == a["reference_ms"]:
+            out.append({"target": f"analysis at {a['tokens']} tokens: engine at least as fast as transformers", "measured": report._x(a["speedup"]),
+                        "verdict": report.verdict_speedup(a["speedup"])})
+    for t in results.get("training", {}).get("rows", []):
+        out.append({"target": f"training {t['architecture']}: engine at least as fast as transformers", "measured": report._x(t["speedup"]),
+                    "verdict": report.verdict_speedup(t["speedup"])})
+    for b in results.get("browser", {}).get("rows", [])[:1]:
+        out.append({"target": "first chart in the browser < 3 s after the server is up", "measured": report._ms(b["ms"]), "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
+    return out
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    sizes = sorted(set(args.sizes))
+    load_before = report.load()
+    results = {"schema": 1, "machine": report.machine(device), "load_before": load_before,
+               "settings": {"sizes": sizes, "reps": args.reps, "warmup": args.warmup, "quick": args.quick, "window": args.window, "argv": sys.argv[1:] if argv is None else list(argv)},
+               "analysis": [], "window": [], "training": {}, "browser": {}, "errors": []}
+    limits = page_limits()
+    source, where = source_text()
+    results["page_limits"] = {"slow_limit": limits.slow_limit, "slow_archs": list(limits.slow_archs), "source": limits.source}
+    results["texts"] = where
+    models = bench_variants(args.quick, device, args.random_models)
+    results["models"] = models.note
+
+    def part(name, fn):
+        print(f"bench: {name}…", file=sys.stderr, flush=True)
+        try:
+            return fn()
+        except Exception as e:  # one part failing must not lose the others' numbers
+            results["errors"].append(f"{name}: {type(e).__name__}: {e}")
+            traceback.print_exc()
+            return None
+
+    got = part("analysis", lambda: run_analysis(models, sizes, args.reps, args.warmup, limits, source, device, not args.no_reference, args.window))
+    if got:
+        results["analysis"], results["window"] = got
+    if not args.no_training:
+        results["training"] = part("training", lambda: run_training(models, args, device)) or {}
+    if args.no_browser:
+        results["browser"] = {"skipped": "--no-browser"}
+    else:
+        results["browser"] = part("browser", lambda: run_browser(args, limits, source, device)) or {"error": results["errors"][-1]}
+    results["load_after"] = report.load()
+    results["contended"] = report.contended(load_before, results["load_after"])
+    results["targets"] = targets(results)
+    json_path, md_path = report.write(results, Path(args.out))
+    print(md_path.read_text())
+    print(f"bench: wrote {md_path} and {json_path}", file=sys.stderr)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
