@@ -172,6 +172,7 @@ def valid_next_token_loss(model, corpus=None, window: int = 256, max_tokens: int
     from engine.data import token_stream
     from engine.losses import token_nll
 
+    window = min(window, model.config.max_len)
     tokens = torch.from_numpy(token_stream("valid", corpus, 2_000_000).astype("int64"))
     n = min(len(tokens) - 1, max_tokens) // window
     x, y = tokens[: n * window].view(n, window), tokens[1 : n * window + 1].view(n, window)

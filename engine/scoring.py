@@ -210,7 +210,7 @@ def _frame(tokens, s: Scores, method: str, encoding: str) -> pd.DataFrame:
 
 
 def summarize(df: pd.DataFrame) -> dict:
-    scored = df[df["scored"]]
+    scored = df[df["scored"].astype(bool)]
     return {
         "tokens": len(df),
         "scored": len(scored),
@@ -222,7 +222,7 @@ def summarize(df: pd.DataFrame) -> dict:
 
 
 def by_category(df: pd.DataFrame) -> pd.DataFrame:
-    scored = df[df["scored"]]
+    scored = df[df["scored"].astype(bool)]
     g = scored.groupby("category")["loss"].agg(["count", "mean"]).reset_index()
     return g.rename(columns={"mean": "mean_loss"}).sort_values("mean_loss")
 

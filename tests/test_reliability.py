@@ -165,8 +165,6 @@ def test_cli_answers_every_case(case, capsys):
             assert len(data["tokens"]) == len(tokenize(case.text))
 
 
-@pytest.mark.xfail(strict=True, reason="engine/scoring.py: score('') returns an untyped empty frame; summarize and "
-                   "by_category then raise KeyError (reported; scoring.py is not this test's to change)")
 def test_an_empty_text_summarizes_to_nothing(random_variants, capsys):
     df = engine.score(random_variants["decoder"], "")
     assert len(df) == 0 and list(df.columns) == list(engine.scoring.COLUMNS)
