@@ -24,7 +24,7 @@ from bench.analysis import TOP_K, PageLimits, scored_part
 from engine.losses import mean_nll
 from engine.model import ModelConfig
 from engine.objectives import corrupt
-from engine.scoring import BATCH_TOKENS, METHODS, Scores, _frame, _windows
+from engine.scoring import BATCH_TOKENS, METHODS, STRIDED, Scores, _frame, _windows, strided_copies
 from engine.tokenizer import tokenize
 from engine.vocab import MASKLAB
 
@@ -82,14 +82,17 @@ class Reference:
 
     def analyze(self, text: str, limits: PageLimits):
         """What ``bench.analysis.analyze`` does, with this model."""
-        df = self.score(scored_part(text, self.arch, limits))
+        stride = limits.stride if self.arch in limits.slow_archs and limits.stride and not limits.exact else None
+        df = self.score(scored_part(text, self.arch, limits), stride=stride)
         return df, self.attention(text)
 
     @torch.inference_mode()
-    def score(self, text: str, top_k: int = TOP_K, split: int | None = None):
+    def score(self, text: str, top_k: int = TOP_K, split: int | None = None, stride: int | None = None):
         tokens = tokenize(text)
         ids = [t.id for t in tokens]
         n, method = len(ids), METHODS[self.arch]
+        if n and stride and self.arch in ("encoder", "encoder_decoder"):
+            return _frame(tokens, self._strided(ids, top_k, stride), STRIDED[self.arch].format(k=stride), "masklab")
         s = Scores.empty(n, top_k)
         if n and self.arch == "decoder":
             full = self._causal([MASKLAB.eos] + ids, 1, top_k)
@@ -131,6 +134,46 @@ class Reference:
                 h = self.model.bert(input_ids=x).last_hidden_state  # (N, w, C)
                 logits = self.model.cls(h[torch.arange(len(i), device=dev), i - c])
             out.fill(s, logits, base[i])
+        return out
+
+    def _strided(self, ids: list[int], k: int, stride: int) -> Scores:
+        """``engine.scoring._score_strided`` with BERT or T5: the same copies in the same batches."""
+        is_t5 = self.arch == "encoder_decoder"
+        W = self.mc.max_len - 1 if is_t5 else self.mc.max_len
+        n, dev = len(ids), self.device
+        w = min(W, n)
+        base = torch.tensor(ids, device=dev)
+        copies = strided_copies(n, W, stride)
+        rows = max(1, BATCH_TOKENS // (w + 1))
+        logits_all, where_all = [], []
+        for s in range(0, len(copies), rows):
+            group = copies[s : s + rows]
+            x = torch.stack([base[c : c + w] for c, _, _ in group])
+            if is_t5:
+                m = max(len(h) for _, h, _ in group)
+                dec = torch.full((len(group), 2 * m), MASKLAB.eos, device=dev)
+                for j, (c, hidden, scored) in enumerate(group):
+                    sent = torch.tensor([MASKLAB.sentinel(i) for i in range(len(hidden))], device=dev)
+                    h = torch.tensor(hidden, device=dev)
+                    x[j, h - c] = sent
+                    dec[j, 0], dec[j, 1 : 2 * len(hidden) : 2], dec[j, 2 : 2 * len(hidden) : 2] = MASKLAB.bos, sent, base[h][:-1]
+                x = torch.cat([x, torch.full((len(group), 1), MASKLAB.eos, device=dev)], dim=1)
+                logits = self.model(input_ids=x, decoder_input_ids=dec).logits
+                for j, (c, hidden, scored) in enumerate(group):
+                    first = hidden.index(scored[0])
+                    logits_all.append(logits[j, 1 + 2 * (first + torch.arange(len(scored), device=dev))])
+            else:
+                for j, (c, hidden, _) in enumerate(group):
+                    x[j, torch.tensor(hidden, device=dev) - c] = MASKLAB.mask
+                h = self.model.bert(input_ids=x).last_hidden_state  # (B, w, C)
+                rows_ = torch.tensor([j for j, (_, _, sc) in enumerate(group) for _ in sc], device=dev)
+                cols = torch.tensor([p - c for c, _, sc in group for p in sc], device=dev)
+                logits_all.append(self.model.cls(h[rows_, cols]))
+            where_all.append(torch.tensor([p for _, _, sc in group for p in sc], device=dev))
+        where = torch.cat(where_all)
+        order = where.argsort()
+        out = Scores.empty(n, k)
+        out.fill(0, torch.cat(logits_all)[order], base[where[order]])
         return out
 
     @torch.inference_mode()

@@ -155,8 +155,14 @@ def markdown(r: dict) -> str:
         "",
         f"**Method**: medians of {s['reps']} repetitions after {s['warmup']} warm-up call(s)"
         + (", `--quick` (tiny models: the numbers only show that every part runs)" if s["quick"] else "")
-        + f"; sizes {', '.join(str(n) for n in s['sizes'])} tokens. The page scores encoders and encoder-decoders on their "
-        f"first {r['page_limits']['slow_limit']} tokens (from {r['page_limits']['source']}); so does the benchmark.",
+        + f"; sizes {', '.join(str(n) for n in s['sizes'])} tokens. The page scores encoders and encoder-decoders as they were trained by default "
+        f"(1 token in {r['page_limits'].get('stride')} hidden per pass, every token), or exactly (pseudo-log-likelihood, one copy per token) "
+        f"on their first {r['page_limits']['slow_limit']} tokens (settings from {r['page_limits']['source']}); the benchmark times both.",
+        "",
+        "**Arithmetic floor**: the matrix-product FLOPs the analysis cannot avoid (projections and MLPs at every position the engine "
+        "must run, the output head where a token is scored, one attention pass; attention scores, softmax and norms not counted) "
+        + (f"at the {r['matmul']['dtype']} matmul rate measured in this run, {r['matmul']['flops_per_s'] / 1e9:.0f} GFLOP/s: "
+           "no implementation on this machine can be faster." if r.get("matmul") else "(the matmul rate was not measured)."),
         "",
         "## Targets",
         "",
@@ -168,9 +174,10 @@ def markdown(r: dict) -> str:
             "Speed-up: transformers time / engine first-call time (above 1: the engine is faster).", ""]
     rows = []
     for a in r["analysis"]:
-        rows.append([a["tokens"], a["variant"], a.get("architecture", ""), a.get("scored_tokens", ""), _ms(a["cold_ms"]), _ms(a["cached_ms"]),
-                     a.get("reference", ""), _ms(a["reference_ms"]), _x(a["speedup"])])
-    out += _table(["tokens", "variant", "architecture", "scored", "engine, first call", "engine, cached", "reference", "reference time", "speed-up"], rows)
+        rows.append([a["tokens"], a["variant"], a.get("architecture", ""), a.get("scoring", ""), a.get("scored_tokens", ""), _ms(a["cold_ms"]),
+                     _ms(a.get("floor_ms")), _ms(a["cached_ms"]), a.get("reference", ""), _ms(a["reference_ms"]), _x(a["speedup"])])
+    out += _table(["tokens", "variant", "architecture", "scoring", "scored", "engine, first call", "arithmetic floor", "engine, cached", "reference",
+                   "reference time", "speed-up"], rows)
     if r.get("window"):
         out += [f"### The `window` option of `engine.score` (one-copy-per-token models, texts longer than the window)", "",
                 "Speed-up against the same analysis with the default window (the model's context), and how much the losses move.", ""]

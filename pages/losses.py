@@ -16,7 +16,7 @@ layout.page(
     "Predicting the next word is many small tasks at once: grammar, word meaning, facts about the world, "
     "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
     f"gave the actual token, out of all {VOCAB_SIZE:,}. Dark tokens taught the model the most.",
-    keys=("variants", "win", "gen", "temp", "topk", "seed", "new"),
+    keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "each model's loss on every token")
@@ -62,6 +62,14 @@ if not state.presenting():
                       placeholder=cached[0] if cached else "gpt2")
         st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
                    "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
+exact = state.get("score") == "exact"
+if any(infos[n].architecture in cache.ONE_PASS_PER_TOKEN for n in names if n in infos) and not state.presenting():
+    state.bind(PAGE, "score", st.segmented_control, "Encoders and encoder-decoders", required=True,
+               options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {cache.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
+               help=f"As trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token (about the 15% these models were "
+                    f"trained to fill in), every token scored. Exact (pseudo-log-likelihood): one pass per token with only that token "
+                    f"hidden; the standard way to score a sentence with BERT, slower, so only the first {cache.SLOW_LIMIT} tokens.")
+    exact = state.get("score") == "exact"
 layout.show_notices()
 if not names:
     st.info("Choose at least one model.", icon=":material/checklist:")
@@ -73,7 +81,7 @@ for name in names:
         v = cache.variant(name)
         archs[name] = v.architecture
         if v.encoding == "masklab":
-            frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens)
+            frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens, exact=exact)
         else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
             others[name] = cache.score(name, text)
     except Exception as e:  # one model failing to load or score must not hide the others
@@ -99,8 +107,11 @@ st.dataframe(
 )
 st.caption(
     "Each model is scored the way it learned to predict (the scoring column): a decoder-only from the tokens before; "
-    "an encoder-only and an encoder-decoder with each token hidden in turn and everything else visible "
-    f"(one pass per token, so they score the first {cache.SLOW_LIMIT} tokens); a prefix-LM after half the text as context. "
+    + (f"an encoder-only and an encoder-decoder with each token hidden in turn and everything else visible "
+       f"(pseudo-log-likelihood: one pass per token, so they score the first {cache.SLOW_LIMIT} tokens); " if exact else
+       f"an encoder-only and an encoder-decoder as they were trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token "
+       "(the encoder-decoder writes the hidden ones after their sentinels), so every token is hidden once; ")
+    + "a prefix-LM after half the text as context. "
     "So the numbers say how well each model does its own job, not which architecture is better."
 )
 
@@ -169,9 +180,9 @@ with gen_col:
             cache.generate(gen, text, 1, 1.0, 1, 0)
         except ValueError as e:
             st.info(f"**{html.esc(gen)} cannot write text.** {html.esc(e)}.", icon=":material/block:")
-        df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens)[0]
+        df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
         upto = int(df["scored"].sum())
-        st.markdown("What it can do is fill a blank: hide one token and it guesses what was there.")
+        st.markdown("What it can do is fill a blank: hide a token and it guesses what was there.")
         pos = st.slider("Hide the token at position", min_value=0, max_value=max(0, upto - 1), value=max(0, upto - 1), key=f"{PAGE}.blank") if upto > 1 else 0
         row = df.iloc[pos]
         guesses = "".join(f"<li>{html.chip(t)} {p:.1%}</li>" for t, p in row["top_k"])

@@ -205,6 +205,21 @@ def test_encoder_only_cannot_generate_but_fills_a_blank():
     assert at.slider(key="losses.blank").value == n_tokens(TEXTS["typical"]) - 1
 
 
+def test_encoders_are_scored_as_trained_by_default_and_exactly_on_request():
+    at = open_page("losses", LONG[:1600], params={"variants": "random-encoder,random-encoder_decoder,random-decoder"})
+    summary = at.dataframe[0].value.set_index("model")
+    n = n_tokens(LONG[:1600])
+    assert summary.loc["random-encoder", "scoring"].startswith(f"masked LM: 1 token in {cache.STRIDE}")
+    assert summary.loc["random-encoder_decoder", "scoring"].startswith("masked spans")
+    assert (summary["scored"] == [n, n, n]).all()  # as trained, every token is scored
+    at.segmented_control(key="losses.score").set_value("exact").run()
+    assert not at.exception and at.query_params["score"] in ("exact", ["exact"])
+    summary = at.dataframe[0].value.set_index("model")
+    assert summary.loc["random-encoder", "scoring"] == "pseudo-log-likelihood"
+    assert summary.loc["random-encoder", "scored"] == summary.loc["random-encoder_decoder", "scored"] == cache.SLOW_LIMIT < n
+    assert summary.loc["random-decoder", "scored"] == n
+
+
 def test_resample_draws_with_the_next_seed():
     at = open_page("objectives", params={"obj": "mlm"})
     at.button(key="objectives.resample").click().run()

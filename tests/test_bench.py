@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bench.common import FALLBACK_TEXT, texts
 from bench.run import main
 from engine.masks import ARCHITECTURES
 from engine.tokenizer import tokenize
+from ui import cache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,10 +26,14 @@ def test_quick_run_writes_every_table(tmp_path):
     md = (tmp_path / "results.md").read_text()
     machine = results["machine"]
     assert machine["cpu"] and machine["cores"] >= 1 and machine["torch"] and machine["torch_threads"] >= 1
-    rows = {(r["tokens"], r["variant"]): r for r in results["analysis"]}
-    assert {v for n, v in rows} == {f"random-tiny-{a}" for a in ARCHITECTURES} | {"all variants"}
+    rows = {(r["tokens"], r["variant"], r["scoring"]): r for r in results["analysis"]}
+    assert {v for n, v, _ in rows} == {f"random-tiny-{a}" for a in ARCHITECTURES} | {"all variants", "all variants, exact scoring"}
     for r in rows.values():
         assert r["cold_ms"] > 0 and r["cached_ms"] > 0 and r["reference_ms"] > 0 and r["speedup"] > 0
+        assert r["floor_gflop"] > 0 and 0 < r["floor_ms"] < r["cold_ms"]  # the floor is a lower bound
+    both = {a for (_, v, how) in rows for a in ARCHITECTURES if v == f"random-tiny-{a}" and how.startswith("exact")}
+    assert both == {"encoder", "encoder_decoder"}  # the one-copy-per-token models are timed both ways
+    assert rows[(16, "random-tiny-encoder", "as trained (1 in 7)")]["scored_tokens"] == 16
     assert {r["architecture"] for r in results["training"]["rows"]} == set(ARCHITECTURES)
     assert all(r["engine"]["tokens_per_s"] > 0 and r["reference"]["tokens_per_s"] > 0 for r in results["training"]["rows"])
     assert results["browser"] == {"skipped": "--no-browser"} and not results["errors"]
@@ -73,8 +79,10 @@ def test_page_limits_come_from_the_page_cache_module():
     if limits.slow_limit is None:
         pytest.skip("ui/cache.py has no SLOW_LIMIT")
     long = " ".join(["word"] * (limits.slow_limit + 50))
-    assert len(tokenize(scored_part(long, limits.slow_archs[0], limits))) == limits.slow_limit
-    assert scored_part(long, "decoder", limits) == long
+    exact = replace(limits, exact=True)
+    assert len(tokenize(scored_part(long, limits.slow_archs[0], exact))) == limits.slow_limit
+    assert scored_part(long, "decoder", exact) == long
+    assert limits.stride == cache.STRIDE and scored_part(long, limits.slow_archs[0], limits) == long  # as trained: every token
 
 
 def test_verdicts_say_by_how_much():

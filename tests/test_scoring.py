@@ -175,3 +175,65 @@ def test_a_window_narrows_each_copy_to_the_tokens_around_its_own(variants, archi
             copy[i - c] = MASKLAB.sentinel(0)
             logp = v.model(torch.tensor([copy + [MASKLAB.eos]]), decoder_idx=torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]])).logits[0, 1].log_softmax(-1)
     assert score(v, TEXT, window=4).loss[i] == pytest.approx(-logp[ids[i]].item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "encoder_decoder"])
+def test_a_stride_as_long_as_the_text_is_the_exact_method(variants, architecture):
+    v = variants[architecture]
+    exact, strided = score(v, TEXT), score(v, TEXT, stride=len(tokenize(TEXT)))
+    assert torch.allclose(torch.tensor(strided.loss.values), torch.tensor(exact.loss.values), atol=1e-5)
+    assert (strided["rank"] == exact["rank"]).all()
+
+
+def test_encoder_scored_as_trained_hides_every_kth_token_at_once(variants):
+    v = variants["encoder"]
+    ids = [t.id for t in tokenize(TEXT)]
+    df = score(v, TEXT, stride=4)
+    assert df.scored.all() and df.method[0].startswith("masked LM: 1 token in 4")
+    for i in (1, 6, len(ids) - 1):
+        copy = [MASKLAB.mask if p % 4 == i % 4 else t for p, t in enumerate(ids)]  # the pass that hides token i
+        with torch.no_grad():
+            logp = v.model(torch.tensor([copy])).logits[0, i].log_softmax(-1)
+        assert df.loss[i] == pytest.approx(-logp[ids[i]].item(), abs=1e-4)
+
+
+def test_encoder_decoder_scored_as_trained_writes_every_hidden_token_after_its_sentinel(variants):
+    v = variants["encoder_decoder"]
+    ids = [t.id for t in tokenize(TEXT)]
+    df = score(v, TEXT, stride=5)
+    i = 7  # hidden in the pass with tokens 2, 7, 12, ...: the second span of that pass
+    hidden = [p for p in range(len(ids)) if p % 5 == i % 5]
+    enc, dec = list(ids), [MASKLAB.bos]
+    for j, p in enumerate(hidden):
+        enc[p] = MASKLAB.sentinel(j)
+        dec += [MASKLAB.sentinel(j), ids[p]]
+    with torch.no_grad():
+        logits = v.model(torch.tensor([enc + [MASKLAB.eos]]), decoder_idx=torch.tensor([dec[:-1]])).logits[0]
+    j = hidden.index(i)
+    assert df.loss[i] == pytest.approx(-logits[1 + 2 * j].log_softmax(-1)[ids[i]].item(), abs=1e-4)
+    assert df.scored.all()
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "encoder_decoder"])
+def test_a_text_longer_than_the_context_is_scored_as_trained_once_per_token(architecture):
+    from engine.scoring import strided_copies
+    from engine.variants import Variant
+
+    model = random_model(architecture, max_len=33)
+    v = Variant("short-context", architecture, "mlm", model, "masklab", None, "random")
+    long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 12)
+    n = len(tokenize(long_text))
+    df = score(v, long_text, stride=7)
+    assert n > 100 and df.scored.all() and df.loss.notna().all()
+    copies = strided_copies(n, 32, 7)
+    assert sorted(p for _, _, scored in copies for p in scored) == list(range(n))
+    for c, hidden, scored in copies:
+        assert all(c <= p < c + 32 for p in hidden) and set(scored) <= set(hidden)
+        assert all(b - a == 7 for a, b in zip(hidden, hidden[1:]))
+
+
+def test_a_stride_that_needs_more_sentinels_than_exist_is_refused(variants):
+    with pytest.raises(ValueError, match="sentinels"):
+        score(variants["encoder_decoder"], " ".join(["word"] * 300), stride=1)
+    with pytest.raises(ValueError, match="at least 1"):
+        score(variants["encoder"], TEXT, stride=0)

@@ -99,12 +99,12 @@ def variant(name: str):
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring every token…")
-def _score(name: str, text: str, top_k: int, split, device: str, version: str) -> pd.DataFrame:
-    return engine.score(_variant(name, device, version), text, top_k=top_k, split=split)
+def _score(name: str, text: str, top_k: int, split, stride, device: str, version: str) -> pd.DataFrame:
+    return engine.score(_variant(name, device, version), text, top_k=top_k, split=split, stride=stride)
 
 
-def score(name: str, text: str, top_k: int = 5, split=None) -> pd.DataFrame:
-    return _score(name, text, top_k, split, DEVICE, version(name))
+def score(name: str, text: str, top_k: int = 5, split=None, stride=None) -> pd.DataFrame:
+    return _score(name, text, top_k, split, stride, DEVICE, version(name))
 
 
 def summary(df: pd.DataFrame) -> dict:
@@ -115,16 +115,20 @@ def by_category(df: pd.DataFrame) -> pd.DataFrame:
     return engine.by_category(df)
 
 
-ONE_PASS_PER_TOKEN = ("encoder", "encoder_decoder")  # scored one copy per token: cost grows with n * context
-SLOW_LIMIT = 256  # tokens such models score on this page
+ONE_PASS_PER_TOKEN = ("encoder", "encoder_decoder")  # exact scoring: one copy per token, cost grows with n * context
+SLOW_LIMIT = 256  # tokens such models score on this page when scored exactly
+STRIDE = 7  # scored as trained (the page's default): 1 token in 7 hidden per pass, about the 15% BERT and T5 hide
 
 
-def score_aligned(name: str, architecture: str, text: str, tokens: list) -> tuple[pd.DataFrame, int]:
+def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: bool = False) -> tuple[pd.DataFrame, int]:
     """Scores over ``tokens`` (MaskLab's tokenization of ``text``), padded with unscored rows where a
-    slow method stops early; returns the frame and how many tokens were scored."""
-    limit = SLOW_LIMIT if architecture in ONE_PASS_PER_TOKEN else len(tokens)
+    slow method stops early; returns the frame and how many tokens were scored. An encoder or
+    encoder-decoder is scored as trained (``STRIDE``), or with ``exact`` one copy per token on the
+    first ``SLOW_LIMIT`` tokens."""
+    masked = architecture in ONE_PASS_PER_TOKEN
+    limit = SLOW_LIMIT if exact and masked else len(tokens)
     part = text if limit >= len(tokens) else text[: tokens[limit - 1].end]
-    df = score(name, part)
+    df = score(name, part, stride=STRIDE if masked and not exact else None)
     if len(df) < len(tokens):
         pad = pd.DataFrame([
             {"position": t.index, "token": t.text, "token_id": t.id, "start": t.start, "end": t.end, "loss": float("nan"),

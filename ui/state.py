@@ -168,6 +168,7 @@ FIELDS: dict[str, Field] = {
     "new": Field(30, _int(1, 200)),  # tokens to generate
     "sw": Field("", _switches),  # encoder-decoder switches that are on
     "x": Field("tokens", _choice(("tokens", "flops"))),  # x axis of the loss curves
+    "score": Field("trained", _choice(("trained", "exact"))),  # how encoders and encoder-decoders are scored
     "job": Field("", _job),  # the live training run (ui.training.find), so that a reload finds it again
 }
 
