@@ -59,12 +59,17 @@ def scored_part(text: str, architecture: str, limits: PageLimits) -> str:
     return text if len(tokens) <= limits.slow_limit else text[: tokens[limits.slow_limit - 1].end]
 
 
-def analyze(variant, text: str, limits: PageLimits, window: int | None = None):
-    """The analysis of ``text`` by ``variant``: (per-token DataFrame, attention maps by name, (L, H, T, S))."""
+def page_score(variant, text: str, limits: PageLimits, window: int | None = None):
+    """``engine.score`` as the per-token-loss page calls it for ``variant``."""
     kw = {"window": window} if window else {}  # an engine from before the option runs too
     if variant.architecture in limits.slow_archs and limits.stride and not limits.exact and not window:
         kw["stride"] = limits.stride
-    df = engine.score(variant, scored_part(text, variant.architecture, limits), top_k=TOP_K, **kw)
+    return engine.score(variant, scored_part(text, variant.architecture, limits), top_k=TOP_K, **kw)
+
+
+def analyze(variant, text: str, limits: PageLimits, window: int | None = None):
+    """The analysis of ``text`` by ``variant``: (per-token DataFrame, attention maps by name, (L, H, T, S))."""
+    df = page_score(variant, text, limits, window)
     att = engine.attention(variant, text)
     maps = {k: np.stack([w.float().numpy() for w in layers]) for k, layers in att.maps.items()}
     return df, maps

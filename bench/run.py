@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from bench import report
-from bench.analysis import Memo, analyze, floor_flops, page_limits, scored_part
+from bench.analysis import Memo, analyze, floor_flops, page_limits, page_score, scored_part
 from bench.common import REPO, bench_variants, clock, median_ms, repeat, source_text, texts
 from engine.device import pick_device
 from engine.tokenizer import tokenize
@@ -160,7 +160,6 @@ def default_text() -> str:
 
 def run_browser(args, limits, source, device) -> dict:
     from bench import browser
-    from engine.scoring import score
     from engine.variants import load_variant
 
     if not browser.wait_for_app(timeout_s=600):
@@ -173,7 +172,7 @@ def run_browser(args, limits, source, device) -> dict:
     variants = [load_variant(n, device=device) for n in names]
 
     def in_process(text: str) -> float:
-        return 1e3 * clock(lambda: [score(v, scored_part(text, v.architecture, limits), top_k=5) for v in variants], device)
+        return 1e3 * clock(lambda: [page_score(v, text, limits) for v in variants], device)
 
     in_process(default_text())  # a warm-up: the app's models are loaded and have run too
     base = float(np.median([in_process(default_text()) for _ in range(reps)]))

@@ -313,3 +313,17 @@ def test_live_training_runs_and_cancels():
     assert not job.running and job.error is None
     assert job.summary["stopped_early"] or job.summary["steps_done"] == job.summary["steps"]
     assert job.records and job.records[0]["loss"] > 0
+
+
+@pytest.mark.parametrize("architecture,exact,shown,expected", [("decoder", False, 300, 300), ("encoder", False, 300, 300), ("encoder", True, 300, cache.SLOW_LIMIT), ("encoder", True, 10, 10)])
+def test_the_losses_page_scores_only_the_tokens_it_shows(monkeypatch, architecture, exact, shown, expected):
+    text = "It is a truth universally acknowledged. " * 200  # 1,601 tokens: more than the page shows
+    tokens = tokenize(text, "masklab")[:shown]
+    model = cache.engine.load_variant(f"random-{architecture}")
+    seen = []
+    monkeypatch.setattr(cache, "score", lambda name, part, stride=None: seen.append((part, stride)) or cache.engine.score(model, part, stride=stride))
+    df, scored = cache.score_aligned(model.name, architecture, text, tokens, exact=exact)
+    assert len(df) == shown and scored == expected and df["scored"].sum() == expected
+    part, stride = seen[0]
+    assert n_tokens(part) == expected and text.startswith(part)
+    assert stride == (None if architecture == "decoder" or exact else cache.STRIDE)

@@ -126,8 +126,8 @@ def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: 
     encoder-decoder is scored as trained (``STRIDE``), or with ``exact`` one copy per token on the
     first ``SLOW_LIMIT`` tokens."""
     masked = architecture in ONE_PASS_PER_TOKEN
-    limit = SLOW_LIMIT if exact and masked else len(tokens)
-    part = text if limit >= len(tokens) else text[: tokens[limit - 1].end]
+    limit = min(SLOW_LIMIT, len(tokens)) if exact and masked else len(tokens)
+    part = text[: tokens[limit - 1].end] if tokens and limit else text  # the page's tokens only, never a longer paste
     df = score(name, part, stride=STRIDE if masked and not exact else None)
     if len(df) < len(tokens):
         pad = pd.DataFrame([
