@@ -263,7 +263,11 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
         elif arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
             method = f"prefix LM: {split} prefix token(s) as bidirectional context, the rest scored"
-            s = _score_causal(variant, ids, split, top_k, prefix=True)
+            mode = _mode_tokens(variant)
+            if mode:  # a UL2 model reads its sequential denoiser's mode token first, as in training
+                method = f"prefix LM after UL2's <|S|> mode token: {split} prefix token(s) as bidirectional context, the rest scored"
+            full = _score_causal(variant, mode + ids, split + len(mode), top_k, prefix=True)
+            s = Scores(*(a[len(mode):] for a in (full.logprob, full.rank, full.top_ids, full.top_probs, full.scored)))
         elif stride is not None:
             stride = int(stride)
             if stride < 1:
@@ -273,6 +277,12 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
         else:
             s = _score_masked(variant, ids, top_k, window)
     return _frame(tokens, s, method, variant.encoding)
+
+
+def _mode_tokens(variant: Variant) -> list[int]:
+    """``[<|S|>]`` for a prefix-LM trained on the UL2 mixture: its prefix-LM (sequential) denoiser
+    always began with that mode token. Nothing for any other model."""
+    return [MASKLAB.modes["S"]] if variant.objective == "ul2" and variant.architecture == "prefix_lm" else []
 
 
 def _frame(tokens, s: Scores, method: str, encoding: str) -> pd.DataFrame:
@@ -421,14 +431,17 @@ def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature:
         budget = min(max_new_tokens, W - 2)
         method = "span filling: the text, then <|sentinel_0|>; the decoder writes the span"
     else:
+        mode = _mode_tokens(variant)
         ctx = ([MASKLAB.eos] if arch == "decoder" else []) + ids
-        budget = min(max_new_tokens, max(0, W - 1))
-        ctx = ctx[-(W - budget) :] if len(ctx) + budget > W else ctx
+        budget = min(max_new_tokens, max(0, W - 1 - len(mode)))
+        ctx = mode + (ctx[-(W - budget - len(mode)) :] if len(ctx) + len(mode) + budget > W else ctx)
         if not ctx:
             ctx = [MASKLAB.eos]
         kw = {"n_prefix": len(ctx)} if arch == "prefix_lm" else {}
         logits = model(torch.tensor([ctx], device=dev), cache=cache, **kw).logits[0, -1]
         method = "next-token sampling" if arch == "decoder" else "prefix LM: the text as a bidirectional prefix, then causal sampling"
+        if mode:
+            method = "prefix LM after UL2's <|S|> mode token: the text as a bidirectional prefix, then causal sampling"
     for _ in range(budget):
         nxt = _sample(logits, temperature, top_k, g, special)
         new.append(nxt)

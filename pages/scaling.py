@@ -65,9 +65,10 @@ else:
     table = runs.drop(columns=[c for c in ("curve", "final_categories") if c in runs.columns])
     layout.chart(charts.scaling_scatter(runs), key=f"{PAGE}.sweep", data=table, name="scaling-sweep")
     sizes = runs.groupby("architecture")["parameters"].nunique().min()
+    budget = f"on the same {runs['corpus_tokens'].max():,.0f} corpus tokens" if "corpus_tokens" in runs.columns else "on the same budget"
     st.caption(f"Each architecture at {sizes} sizes ({runs['parameters'].min():,.0f} to {runs['parameters'].max():,.0f} parameters), every run "
-               f"on the same {runs['corpus_tokens'].max():,.0f} corpus tokens: a small budget, so these are curves of early training, "
-               "not converged models. Each loss is on the architecture's own objective: compare slopes within a colour, not heights across colours.")
+               f"{budget}: a small budget, so these are curves of early training, not converged models. Each loss is on the "
+               "architecture's own objective: compare slopes within a colour, not heights across colours.")
     if "curve" in runs.columns:
         curves, styles, flat = {}, {}, []
         for i, run in enumerate(runs.sort_values(["architecture", "parameters"]).to_dict("records")):

@@ -292,6 +292,7 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
     at = open_page("scaling")
     assert len(at.get("plotly_chart")) == 5
     assert not texts_of(at, "info")
+    assert any("Each architecture at 3 sizes (100,000 to 1,600,000 parameters)" in t for t in texts_of(at, "caption"))
 
 
 def test_scaling_page_says_when_files_are_missing(tmp_path, monkeypatch):

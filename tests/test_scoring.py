@@ -237,3 +237,22 @@ def test_a_stride_that_needs_more_sentinels_than_exist_is_refused(variants):
         score(variants["encoder_decoder"], " ".join(["word"] * 300), stride=1)
     with pytest.raises(ValueError, match="at least 1"):
         score(variants["encoder"], TEXT, stride=0)
+
+
+def test_a_ul2_prefix_lm_reads_its_sequential_mode_token_first(variants):
+    from engine.variants import Variant
+
+    base = variants["prefix_lm"]
+    ul2 = Variant("random-ul2", "prefix_lm", "ul2", base.model, "masklab", None, "random")
+    ids = [t.id for t in tokenize(TEXT)]
+    split = len(ids) // 2
+    df = score(ul2, TEXT)
+    assert "<|S|>" in df.method[0] and len(df) == len(ids) and df.scored.sum() == len(ids) - split
+    x = torch.tensor([[MASKLAB.modes["S"]] + ids])
+    with torch.no_grad():
+        logp = base.model(x, n_prefix=torch.tensor([split + 1])).logits[0].log_softmax(-1)
+    for i in (split, len(ids) - 1):  # token i sits at i + 1, predicted from the position before
+        assert df.loss[i] == pytest.approx(-logp[i, ids[i]].item(), abs=1e-4)
+    assert not torch.allclose(torch.tensor(df.loss.values[split:]), torch.tensor(score(base, TEXT).loss.values[split:]))
+    out = generate(ul2, TEXT, 5, temperature=0)
+    assert "<|S|>" in out.method and len(out.tokens) == 5
