@@ -68,7 +68,7 @@ def cmd_score(args):
     from engine.scoring import score, summarize
     from engine.variants import load_variant
 
-    df = score(load_variant(args.variant, device=args.device), args.text, top_k=args.top_k)
+    df = score(load_variant(args.variant, device=args.device), args.text, top_k=args.top_k, stride=args.stride)
     s = summarize(df)
     if args.json:
         print(json.dumps({"summary": s, "tokens": json.loads(df.to_json(orient="records"))}, ensure_ascii=False))
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--variant", required=True, help="a name from 'variants', a Hugging Face id or a local folder")
         sp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
         sp.add_argument("--top-k", type=int, default=5 if name == "score" else 20, help="predictions to keep" if name == "score" else "sample among the k likeliest tokens")
+        if name == "score":
+            sp.add_argument("--stride", type=int, default=None, help="encoders and encoder-decoders: score as trained, k passes each hiding every k-th token (7 hides about 15%%); default: exact, one pass per token")
         if name == "generate":
             sp.add_argument("--max-new-tokens", type=int, default=30, help="tokens to write")
             sp.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")

@@ -33,6 +33,9 @@ def test_corrupt_and_variants_and_score():
     r = cli("score", "--json", "--variant", "random-decoder", "Call me Ishmael.")
     out = json.loads(r.stdout)
     assert out["summary"]["tokens"] == len(out["tokens"]) > 0
+    r = cli("score", "--json", "--variant", "random-encoder", "--stride", "3", "Call me Ishmael, some years ago.")
+    rows = json.loads(r.stdout)["tokens"]
+    assert all(t["scored"] for t in rows) and rows[0]["method"].startswith("masked LM: 1 token in 3")
 
 
 @pytest.mark.parametrize(
@@ -40,6 +43,7 @@ def test_corrupt_and_variants_and_score():
     [
         ("masks", "--architecture", "gpt", "--n-input", "2"),
         ("score", "--variant", "no-such-model", "x"),
+        ("score", "--variant", "random-encoder", "--stride", "0", "x"),
         ("corrupt", "--objective", "mlm", "--params", '{"colour": 1}', "x"),
         ("tokenize", "--encoding", "nope", "x"),
         ("frobnicate",),
