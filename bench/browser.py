@@ -54,8 +54,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+LAUNCHERS = {"streamlit run app.py": ["-m", "streamlit", "run", "app.py"], "python -m ui.serve": ["-m", "ui.serve"]}
+
+
+def start_server(port: int, log: Path, launcher: str = "streamlit run app.py") -> subprocess.Popen:
+    cmd = [sys.executable, *LAUNCHERS[launcher], "--server.headless", "true", "--server.port", str(port),
            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     with open(log, "w") as f:
         return subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
@@ -97,6 +100,33 @@ def _first_chart(page, timeout_ms: int) -> None:
 def _settle(page, timeout_ms: int) -> None:
     time.sleep(0.2)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def cold_starts(launcher: str, reps: int, log: Path, timeout_s: float = 180) -> list[dict]:
+    """``reps`` fresh servers started with ``launcher``: per server the seconds from starting it to its
+    first health check, and from there to the first chart of the per-token-loss page."""
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for _ in range(reps):
+                page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+                port = free_port()
+                start = time.perf_counter()
+                proc = start_server(port, log, launcher)
+                try:
+                    up = wait_healthy(f"http://127.0.0.1:{port}", proc, timeout_s)
+                    page.goto(f"http://127.0.0.1:{port}/{PAGE}")
+                    _first_chart(page, int(timeout_s * 1000))
+                    out.append({"to_health_s": up - start, "first_chart_s": time.perf_counter() - up})
+                finally:
+                    stop_server(proc)
+                    page.context.close()
+        finally:
+            browser.close()
+    return out
 
 
 def measure(sizes: list[int], reps: int, texts_for, log: Path, timeout_s: float = 180) -> dict:

@@ -178,6 +178,11 @@ def run_browser(args, limits, source, device) -> dict:
     base = float(np.median([in_process(default_text()) for _ in range(reps)]))
     rows = [{"measurement": "first chart, fresh server (from its health check)", "tokens": _count(default_text()), "ms": 1e3 * got["first_chart_cold_s"], "in_process_ms": base},
             {"measurement": "first chart, second visit (warm caches)", "tokens": _count(default_text()), "ms": 1e3 * got["first_chart_warm_s"], "in_process_ms": base}]
+    for launcher in browser.LAUNCHERS:  # fresh servers again, one per repetition, started both ways
+        starts = browser.cold_starts(launcher, reps, log)
+        rows.append({"measurement": f"first chart, fresh server, `{launcher}` (from its health check; {reps} servers)", "tokens": _count(default_text()),
+                     "ms": median_ms([s["first_chart_s"] for s in starts]), "samples_ms": _ms_list([s["first_chart_s"] for s in starts]),
+                     "start_to_health_ms": median_ms([s["to_health_s"] for s in starts]), "in_process_ms": base})
     for n, seconds in got["edits"].items():
         ref = np.median([in_process(t) for t in texts(n, reps + 1, source)[1:]])
         rows.append({"measurement": "text edit to the updated chart", "tokens": n, "ms": median_ms(seconds), "samples_ms": _ms_list(seconds),
@@ -220,8 +225,11 @@ def targets(results: dict) -> list[dict]:
     for t in results.get("training", {}).get("rows", []):
         out.append({"target": f"training {t['architecture']}: engine at least as fast as transformers", "measured": report._x(t["speedup"]),
                     "verdict": report.verdict_speedup(t["speedup"])})
-    for b in results.get("browser", {}).get("rows", [])[:1]:
-        out.append({"target": "first chart in the browser < 3 s after the server is up", "measured": report._ms(b["ms"]), "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
+    for b in results.get("browser", {}).get("rows", []):
+        if "`" in b["measurement"]:  # the medians over fresh servers, one per way of starting the app
+            launcher = b["measurement"].split("`")[1]
+            out.append({"target": f"first chart in the browser < 3 s after the server is up (`{launcher}`)", "measured": report._ms(b["ms"]),
+                        "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
     return out
 
 
