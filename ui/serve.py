@@ -2,8 +2,8 @@
 
 ``streamlit run app.py`` imports PyTorch and loads the models when the first visitor arrives, so the
 first page waits for them (about 5 s on a 2-core CPU). This launcher does that work first, in the
-server's own process, and then starts the same server: the models sit in ``st.cache_resource``,
-which is shared by every session, and the first visitor only waits for the page itself.
+server's own process, and then starts the same server: the models sit in the app's resource cache
+(``ui/cache.py``), which every session shares, and the first visitor only waits for the page itself.
 """
 
 import sys
