@@ -1,8 +1,27 @@
 """Cost accounting: parameters by component, forward FLOPs, and what a multi-turn chat costs.
 
-FLOPs count a multiply-add as 2. Matrix products are counted per token and layer; attention scores
-(QK^T and the weighted sum of V) are counted per (query, key) pair the mask allows, so a causal layer
-costs about half a bidirectional one. Training is 3x the forward pass (forward + backward).
+One accounting serves every architecture. A forward pass reads ``n_input`` input tokens (context:
+nothing is predicted there) and ``n_target`` target tokens (each predicts the next token); a text
+read as a language model is all target. A multiply-add counts as 2. Per layer:
+
+- projections and MLP, ``2 * (4 d^2 + 2 d d_ff)``, at every token, once, in the stack that reads it:
+  a single-stack model reads input and target as one sequence; an encoder_decoder's encoder reads
+  the input and its decoder the target, so each token still passes through one stack;
+- a separate cross-attention (switch (a) off) adds its query and output projections at every target
+  token and its key and value projections at every input token, ``2 * 2 d^2`` each; with (a) on but
+  not both (b) and (c), the decoder's attention still projects the input's keys and values with
+  weights the encoder did not use (``2 * 2 d^2`` per input token); with (a), (b) and (c) those keys
+  and values are the encoder's own and cost nothing more;
+- attention scores, ``4 d`` per (query, key) pair the masks allow (QK^T and the weighted sum of V),
+  so a causal layer costs about half a bidirectional one.
+
+The output head, ``2 d vocab``, is charged at the target positions only, for every architecture: an
+input position's logits would go unused (a single-stack model can skip them, as ``at=`` does). A
+model reading a whole text (causal or masked language modelling) has every position as target.
+Norms, softmax and embeddings lookups are left out. Training is 3x the forward pass.
+
+So a model is charged for what it must compute, not for how MaskLab's code happens to run it: an
+encoder_decoder whose four switches make it a decoder-only costs exactly what the decoder-only costs.
 """
 
 import time
@@ -41,31 +60,28 @@ def _pairs(mask: torch.Tensor) -> int:
 
 
 def forward_flops(c: ModelConfig, n_input: int, n_target: int = 0) -> dict[str, int]:
-    """Forward FLOPs for one sequence of ``n_input`` input and ``n_target`` target tokens, by part.
+    """Forward FLOPs for ``n_input`` input and ``n_target`` target tokens, by part, under the
+    accounting in this module's docstring.
 
-    Single-stack models read the ``n_input + n_target`` tokens as one sequence (``n_input`` is the
-    bidirectional prefix of a prefix_lm) and predict at every position. An encoder_decoder's encoder
-    reads the input, its decoder the target, and only the decoder predicts.
+    ``n_input`` is the bidirectional prefix of a prefix_lm (and of an encoder_decoder's input unless
+    (d)); a decoder reads it causally, an encoder bidirectionally with the target.
     """
     d, L = c.d_model, c.n_layer
     masks = attention_masks(c.architecture, n_input, n_target, causal_input=c.causal_input)
-    head = 2 * d * c.vocab_size
-    if c.architecture != "encoder_decoder":
-        n = n_input + n_target
-        return {"layers": L * n * _layer_token_flops(c), "attention_scores": L * 4 * d * _pairs(masks["self"]), "head": n * head}
-    pairs = _pairs(masks["encoder"]) + _pairs(masks["decoder"]) + _pairs(masks["cross"])
     layers = L * (n_input + n_target) * _layer_token_flops(c)
-    if c.shared_attention:
-        layers += L * n_input * 2 * 2 * d * d  # the input's keys and values, projected again by the decoder
-    else:
-        # cross-attention: queries and output per target token, keys and values per input token
-        layers += L * (n_target * 2 * 2 * d * d + n_input * 2 * 2 * d * d)
-    return {"layers": layers, "attention_scores": L * 4 * d * pairs, "head": n_target * head}
+    head = n_target * 2 * d * c.vocab_size
+    if c.architecture == "encoder_decoder":
+        if not c.shared_attention:
+            layers += L * (n_target + n_input) * 2 * 2 * d * d  # cross-attention: q, out per target; k, v per input
+        elif not (c.shared_params and c.layerwise_cross):
+            layers += L * n_input * 2 * 2 * d * d  # the input's keys and values, projected again by the decoder
+    return {"layers": layers, "attention_scores": L * 4 * d * sum(_pairs(m) for m in masks.values()), "head": head}
 
 
 def flops_per_token(c: ModelConfig, seq_len: int = 256) -> float:
-    """Forward FLOPs per token of a ``seq_len`` sequence; an encoder_decoder splits it evenly in two."""
-    n_input = seq_len // 2 if c.architecture in ("prefix_lm", "encoder_decoder") else seq_len
+    """Forward FLOPs per token of a ``seq_len``-token example, half input and half target, whatever the
+    architecture (the same split for all, so that their costs compare)."""
+    n_input = seq_len // 2
     return sum(forward_flops(c, n_input, seq_len - n_input).values()) / seq_len
 
 
@@ -90,7 +106,7 @@ def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, 
             seq = as_decoder_sequence(c)
             flops = training_flops(cfg, seq.n_prefix, len(seq.seq) - seq.n_prefix)
         else:
-            flops = training_flops(cfg, len(c.inputs), 0)
+            flops = training_flops(cfg, 0, len(c.inputs))  # every position predicts
         rows.append({"label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens, "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0})
     return rows
 

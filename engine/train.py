@@ -161,13 +161,13 @@ def lr_at(cfg: TrainConfig, step: int, steps: int) -> float:
 
 
 def batch_flops(model_config: ModelConfig, batch: Batch) -> int:
-    """Training FLOPs of one batch from the engine's accounting (prefix split at its batch mean)."""
+    """Training FLOPs of one batch from the engine's accounting (engine.cost): an encoder_decoder's
+    input is its encoder's, a prefix_lm's its prefix (split at the batch mean); every other position
+    is target."""
     B, T = batch.idx.shape
     if batch.decoder_idx is not None:
         return B * training_flops(model_config, T, batch.decoder_idx.shape[1])
-    n_input = int(batch.n_prefix.float().mean()) if batch.n_prefix is not None else T
-    if model_config.architecture == "decoder":
-        n_input = T
+    n_input = int(batch.n_prefix.float().mean()) if batch.n_prefix is not None and model_config.architecture == "prefix_lm" else 0
     return B * training_flops(model_config, n_input, T - n_input)
 
 

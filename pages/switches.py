@@ -23,11 +23,13 @@ for col, (letter, (_, title, detail)) in zip(cols, html.SWITCHES.items()):
             on = "".join(s for s in "abcd" if (s in on) != (s == letter))
             state.put("sw", on)
 
+named = [f"({letter})" for letter in "abcd" if letter in on]
+named = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else "".join(named)
 if set("abc") <= set(on):
     now = "decoder-only" if "d" in on else "prefix-LM"
-    st.success(f"With (a), (b) and (c) on, this model computes exactly what a **{now}** computes." + ("" if "d" in on else " Add (d) for a decoder-only."), icon=":material/check_circle:")
+    st.success(f"With {named} on, this model computes exactly what a **{now}** computes." + ("" if "d" in on else " Add (d) for a decoder-only."), icon=":material/check_circle:")
 elif on:
-    st.info("Still an encoder-decoder, with less structure. Switch on (a), (b) and (c) together to reach the prefix-LM.", icon=":material/sync_alt:")
+    st.info(f"With {named} on: still an encoder-decoder, with less structure. Switch on (a), (b) and (c) together to reach the prefix-LM.", icon=":material/sync_alt:")
 else:
     st.info("The encoder-decoder as built in 2017, for translation.", icon=":material/translate:")
 
@@ -52,8 +54,10 @@ m[2].metric("Forward FLOPs per token", f"{now_row['flops_per_token'] / 1e6:,.2f}
 m[3].metric("Decoder-only FLOPs per token", f"{dec['flops_per_token'] / 1e6:,.2f} M")
 layout.chart(charts.params_bars(costs), key=f"{PAGE}.params", data=costs, name="parameters-by-component")
 st.caption(
-    "FLOPs for a 256-token sequence, half input and half target (engine.cost). Without (b) the encoder-decoder has "
-    "about twice the parameters of a decoder-only, yet costs about the same per token: each stack only reads its own half."
+    "FLOPs for a 256-token sequence, half input and half target, counted the same way for every model (engine.cost): "
+    "every token passes through the layers once, attention pays per pair the mask allows, and the output layer pays at "
+    "the target's positions only. Without (b) the encoder-decoder has about twice the parameters of a decoder-only, yet "
+    "costs about the same per token: each stack only reads its own half."
 )
 
 st.subheader("The proof, run live")

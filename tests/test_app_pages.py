@@ -253,7 +253,9 @@ def test_switches_reach_prefix_lm_then_decoder():
     assert diff < 1e-4
     at.toggle(key="switches.d").set_value(True).run()
     assert at.session_state["sw"] == "abcd"
-    assert any("decoder-only" in t for t in texts_of(at, "success"))
+    assert any("With (a), (b), (c) and (d) on" in t and "decoder-only" in t for t in texts_of(at, "success"))
+    assert at.metric[0].value == at.metric[1].value  # parameters: switched vs decoder-only
+    assert at.metric[2].value == at.metric[3].value  # forward FLOPs per token: switched vs decoder-only
     assert float(at.metric[5].value) < 1e-4
     assert float(at.metric[4].value) > 1e-3
 

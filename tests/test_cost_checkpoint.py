@@ -26,13 +26,36 @@ def test_params_single_stack(architecture):
     assert parts["cross_attention"] == 0
 
 
-def test_encoder_decoder_has_twice_the_layers_at_about_the_same_flops_per_token():
-    big = dict(TINY, vocab_size=8192, d_model=256, d_ff=1024, n_layer=4, n_head=4, max_len=512)
-    dec, ed = ModelConfig(architecture="decoder", **big), ModelConfig(architecture="encoder_decoder", **big)
+MEDIUM = dict(vocab_size=8192, n_layer=4, n_head=4, d_model=192, d_ff=768, max_len=512)
+ALL = dict(shared_attention=True, shared_params=True, layerwise_cross=True)
+
+
+@pytest.mark.parametrize(("switches", "single"), [(ALL, "prefix_lm"), (dict(ALL, causal_input=True), "decoder")])
+def test_switches_that_make_a_single_stack_cost_exactly_what_it_costs(switches, single):
+    switched = ModelConfig(architecture="encoder_decoder", **MEDIUM, **switches)
+    plain = ModelConfig(architecture=single, **MEDIUM)
+    assert count_params(switched) == count_params(plain)
+    for n_input, n_target in ((128, 128), (10, 3), (1, 40)):
+        assert forward_flops(switched, n_input, n_target) == forward_flops(plain, n_input, n_target)
+    assert flops_per_token(switched, 256) == flops_per_token(plain, 256)
+
+
+def test_encoder_decoder_has_twice_the_parameters_at_about_the_same_flops_per_token():
+    dec, ed = ModelConfig(architecture="decoder", **MEDIUM), ModelConfig(architecture="encoder_decoder", **MEDIUM)
     pd, pe = params_by_component(dec), params_by_component(ed)
     layer_ratio = (pe["attention"] + pe["mlp"] + pe["cross_attention"]) / (pd["attention"] + pd["mlp"])
     assert 2.0 < layer_ratio < 2.6
-    assert 0.8 < flops_per_token(ed, 256) / flops_per_token(dec, 256) < 1.4
+    # each token is read by one of the two stacks; the separate cross-attention and its pairs cost a little more
+    assert 1.0 < flops_per_token(ed, 256) / flops_per_token(dec, 256) < 1.3
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_the_output_head_is_charged_at_target_positions_only(architecture):
+    c = ModelConfig(architecture=architecture, **TINY)
+    per_position = 2 * c.d_model * c.vocab_size
+    assert forward_flops(c, 10, 0)["head"] == 0
+    assert forward_flops(c, 10, 6)["head"] == 6 * per_position
+    assert forward_flops(c, 3, 6)["head"] == 6 * per_position
 
 
 def test_causal_attention_counts_half_the_pairs():
