@@ -90,8 +90,8 @@ def training_flops(c: ModelConfig, n_input: int, n_target: int = 0) -> int:
 
 
 def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, pairs=None) -> list[dict]:
-    """Supervised tokens per training FLOP: for each (objective, architecture) pair, the tokens of
-    ``ids`` that receive loss and the training FLOPs of one pass over the example as that
+    """Text tokens supervised per training FLOP: for each (objective, architecture) pair, the tokens of
+    ``ids`` the model must predict, the target positions that carry a loss, and the training FLOPs of one pass over the example as that
     architecture reads it (``configs[architecture]`` gives its size)."""
     from engine.objectives import as_decoder_sequence, corrupt
 
@@ -107,7 +107,7 @@ def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, 
             flops = training_flops(cfg, seq.n_prefix, len(seq.seq) - seq.n_prefix)
         else:
             flops = training_flops(cfg, 0, len(c.inputs))  # every position predicts
-        rows.append({"label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens, "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0})
+        rows.append({"label": objective, "objective": objective, "architecture": arch, "n_loss_tokens": c.n_loss_tokens, "n_loss_positions": c.n_loss_positions, "n_tokens": len(ids), "flops": flops, "per_pflop": c.n_loss_tokens / flops * 1e15 if flops else 0.0})
     return rows
 
 

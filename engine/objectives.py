@@ -12,8 +12,11 @@ Two shapes of example come out:
   were cut out, and a separate decoder target that lists the spans behind their sentinels, both ending
   in EOS as T5 does. `as_decoder_sequence` turns either shape into one decoder-only sequence.
 
-``Corruption.loss_mask`` and ``exposure`` count, per *original* token, whether the objective makes the
-model predict it — the "loss exposure" that separates causal LM (nearly every token) from BERT (~15%).
+Two counts, two names. ``Corruption.loss_mask``, ``n_loss_tokens`` and ``exposure`` count, per
+*original* text token, whether the objective makes the model predict it — the text tokens supervised,
+whose share is the "loss exposure" that separates causal LM (nearly every token) from BERT (~15%).
+``n_loss_positions`` counts the target positions that carry a loss, whatever they predict: in span
+style that is every target position, sentinels and EOS included, so it exceeds ``n_loss_tokens``.
 """
 
 import inspect
@@ -72,7 +75,16 @@ class Corruption:
 
     @property
     def n_loss_tokens(self) -> int:
+        """Text tokens supervised: original tokens the model must predict (``exposure`` is their share)."""
         return sum(self.loss_mask)
+
+    @property
+    def n_loss_positions(self) -> int:
+        """Target positions that carry a loss: every decoder target in span style (sentinels and EOS
+        included), the labelled positions in place."""
+        if self.span_style:
+            return len(self.targets)
+        return sum(t != IGNORE_INDEX for t in self.targets)
 
 
 class DecoderSequence(NamedTuple):
@@ -574,7 +586,8 @@ def reconstruct(c: Corruption, specials: SpecialIds = MASKLAB) -> list[int]:
 def exposure_table(ids, seed: int = 0, specials: SpecialIds = MASKLAB) -> list[dict]:
     """Loss exposure of every objective at its default parameters, one row each, plus one row per UL2 mode.
 
-    Rows: ``{"label", "objective", "mode", "exposure", "n_loss_tokens", "n_tokens"}``. The "ul2" row uses
+    Rows: ``{"label", "objective", "mode", "exposure", "n_loss_tokens", "n_loss_positions", "n_tokens"}``
+    (text tokens supervised, target positions with a loss, text tokens). The "ul2" row uses
     the mode the seed draws; "ul2-R", "ul2-S", "ul2-X" force each mode with the same seed.
     """
     rows = []
@@ -584,6 +597,6 @@ def exposure_table(ids, seed: int = 0, specials: SpecialIds = MASKLAB) -> list[d
         rows.append({
             "label": f"{name}-{params['mode']}" if params else name,
             "objective": name, "mode": c.mode, "exposure": c.exposure,
-            "n_loss_tokens": c.n_loss_tokens, "n_tokens": len(c.original),
+            "n_loss_tokens": c.n_loss_tokens, "n_loss_positions": c.n_loss_positions, "n_tokens": len(c.original),
         })
     return rows

@@ -7,7 +7,6 @@ from ui import cache, charts, html, layout, state
 PAGE = "objectives"
 EXAMPLE = 512  # tokens per training example, T5's input length: a longer text is cut to its first example
 
-NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture"}
 ABOUT = {
     "clm": "Every position predicts the next token, so every token but the first receives loss: the most "
            "training signal a text can give.",
@@ -39,7 +38,7 @@ if len(tokens) > EXAMPLE:
 ids = tuple(t.id for t in tokens)
 n = len(ids)
 
-objective = state.bind(PAGE, "obj", st.segmented_control, "Objective", options=list(OBJECTIVES), format_func=NAMES.get, required=True)
+objective = state.bind(PAGE, "obj", st.segmented_control, "Objective", options=list(OBJECTIVES), format_func=charts.OBJ_NAMES.get, required=True)
 st.caption(ABOUT[objective])
 
 params: dict = {}
@@ -56,7 +55,7 @@ with cols[0]:
                                      help="Tokens before this point are context; the rest are targets.")
     elif objective == "ul2":
         mode = state.bind(PAGE, "mode", st.segmented_control, "UL2 denoiser", options=["auto", "R", "S", "X"], required=True,
-                          format_func={"auto": "drawn by the seed", "R": "R: regular", "S": "S: sequential", "X": "X: extreme"}.get)
+                          format_func={"auto": "drawn by the seed", **charts.UL2_MODE_NAMES}.get)
         if mode != "auto":
             params["mode"] = mode
 with cols[1]:
@@ -77,11 +76,13 @@ except ValueError as e:  # e.g. more spans than the 100 sentinels
 inputs = cache.token_texts(tuple(c.inputs))
 original = [t.text for t in tokens]
 
-m = st.columns(4)
+m = st.columns(5)
 m[0].metric("Tokens in the text", f"{n:,}")
-m[1].metric("Tokens that receive loss", f"{c.n_loss_tokens:,}")
-m[2].metric("Loss exposure", f"{100 * c.exposure:.1f}%")
-m[3].metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens")
+m[1].metric("Text tokens supervised", f"{c.n_loss_tokens:,}", help="Tokens of your text the model must predict.")
+m[2].metric("Loss exposure", f"{100 * c.exposure:.1f}%", help="Text tokens supervised, as a share of the text's tokens.")
+m[3].metric("Target positions with a loss", f"{c.n_loss_positions:,}",
+            help="Positions where the model is scored, whatever they predict: sentinels and the end-of-text token count too.")
+m[4].metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens")
 
 st.subheader("What the model reads, and what it must predict")
 if not c.span_style:
@@ -100,11 +101,12 @@ else:
     layout.html_block(html.legend(["sentinel", "mode", "eos"] if c.mode else ["sentinel", "eos"]))
     layout.html_block(html.row(f"Encoder input · {len(c.inputs):,} tokens · the spans are gone, a sentinel marks each hole",
                                html.kind_chips(inputs, kinds_in)))
-    layout.html_block(html.row(f"Decoder target · {len(c.targets):,} tokens · every span behind its sentinel, all of them receive loss",
+    layout.html_block(html.row(f"Decoder target · {c.n_loss_positions:,} positions, each with a loss (sentinels and end-of-text "
+                               f"included) · {c.n_loss_tokens:,} of them are text tokens supervised",
                                html.kind_chips(targets, kinds_out)))
     st.caption("A decoder-only model reads the two as one sequence: the input as its (bidirectional) prefix, then the target.")
 
-layout.html_block(html.row("Where the loss lands in your text (underlined: receives loss; faded: only context)",
+layout.html_block(html.row(f"Where the loss lands in your text: {c.n_loss_tokens:,} text tokens supervised (underlined); faded: only context",
                            html.loss_marked_chips(original, c.loss_mask)))
 
 st.subheader("Loss exposure, every objective on this text")
@@ -122,6 +124,6 @@ sup = cache.supervision(ids, seed, size)
 layout.chart(charts.supervision_bar(sup), key=f"{PAGE}.supervision", data=pd.DataFrame(sup), name="supervised-tokens-per-flop")
 st.caption(
     "Training FLOPs from engine.cost for one pass over this example, each objective on the architecture MaskLab trains "
-    "it with (an encoder-decoder has twice the layers, yet each half only reads its own part). Fewer tokens receiving "
-    "loss means less learning per FLOP."
+    "it with (an encoder-decoder has twice the layers, yet each half only reads its own part). Fewer text tokens "
+    "supervised means less learning per FLOP."
 )

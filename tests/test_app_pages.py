@@ -246,6 +246,19 @@ def test_objective_views():
     assert at.metric[1].value == str(n - 1)  # every token but the first receives loss
 
 
+def test_span_corruption_names_supervised_tokens_and_loss_positions_apart():
+    from engine.objectives import corrupt
+
+    at = open_page("objectives", TEXTS["typical"], params={"obj": "span_corruption"})
+    c = corrupt([t.id for t in tokenize(TEXTS["typical"], "masklab")], "span_corruption", 0)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Text tokens supervised"] == str(c.n_loss_tokens)
+    assert labels["Target positions with a loss"] == str(len(c.targets))
+    assert c.n_loss_tokens < len(c.targets)
+    target_row = [b for b in (h.proto.body for h in at.html) if "Decoder target" in b][0]
+    assert f"{len(c.targets)} positions" in target_row and f"{c.n_loss_tokens} of them are text tokens supervised" in target_row
+
+
 def test_switches_reach_prefix_lm_then_decoder():
     at = open_page("switches", params={"sw": "abc"})
     assert any("prefix-LM" in t for t in texts_of(at, "success"))

@@ -82,10 +82,15 @@ def test_exposure_bar_matches_the_engine():
     rows = exposure_table(ids, seed=0)
     fig = charts.exposure_bar(rows, highlight="mlm")
     bar = fig.data[0]
-    assert list(bar.x) == [r["label"] for r in rows]
+    assert list(bar.x) == ["Causal LM", "BERT masked LM", "T5 span corruption", "Prefix LM", "UL2 mixture",
+                           "UL2 R: regular", "UL2 S: sequential", "UL2 X: extreme"]  # names, not code ids
     assert list(bar.y) == pytest.approx([100 * r["exposure"] for r in rows])
     widths = list(bar.marker.line.width)
-    assert widths[list(bar.x).index("mlm")] > 0 and sum(w > 0 for w in widths) == 1
+    assert widths[list(bar.x).index("BERT masked LM")] > 0 and sum(w > 0 for w in widths) == 1
+    span = rows[2]
+    assert [list(d) for d in bar.customdata][2] == [span["n_loss_tokens"], span["n_tokens"], span["n_loss_positions"]]
+    assert span["n_loss_positions"] > span["n_loss_tokens"]  # sentinels and EOS carry a loss too
+    assert "text tokens supervised" in bar.hovertemplate and "target positions with a loss" in bar.hovertemplate
     clm = rows[0]
     assert clm["label"] == "clm" and clm["n_loss_tokens"] == len(ids) - 1
 

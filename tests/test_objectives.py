@@ -421,3 +421,14 @@ def test_as_decoder_sequence_off_by_one(name, params):
         assert d.labels[L - 1] == c.targets[0]
         assert all(lab == d.seq[t + 1] for t, lab in enumerate(d.labels) if lab != I)
         assert [lab for lab in d.labels if lab != I] == c.targets
+
+
+def test_text_tokens_supervised_and_target_positions_with_a_loss_are_two_counts():
+    ids = list(range(100, 120))
+    span = corrupt(ids, "span_corruption", 0)
+    assert span.n_loss_positions == len(span.targets) == span.n_loss_tokens + len(span.span_origin) + 1  # sentinels, eos
+    mlm = corrupt(ids, "mlm", 0)
+    assert mlm.n_loss_positions == sum(t != IGNORE_INDEX for t in mlm.targets)
+    rows = {r["label"]: r for r in exposure_table(ids, seed=0)}
+    assert rows["span_corruption"]["n_loss_positions"] == span.n_loss_positions
+    assert rows["clm"]["n_loss_positions"] == rows["clm"]["n_loss_tokens"] == 19

@@ -19,6 +19,8 @@ OKABE_ITO = {
 }
 ARCH_COLORS = {"encoder": "#0072B2", "decoder": "#D55E00", "prefix_lm": "#009E73", "encoder_decoder": "#CC79A7"}
 ARCH_NAMES = {"encoder": "encoder-only", "decoder": "decoder-only", "prefix_lm": "prefix-LM", "encoder_decoder": "encoder-decoder"}
+OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture"}
+UL2_MODE_NAMES = {"R": "R: regular", "S": "S: sequential", "X": "X: extreme"}
 OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00"}
 SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#F0E442"]
 ALLOWED = "#0072B2"
@@ -37,6 +39,14 @@ def axis_label(text: str, limit: int = 14) -> str:
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return html.escape(shown)
+
+
+def objective_name(label: str) -> str:
+    """Display name of an objective or of a forced UL2 denoiser ("ul2-R" -> "UL2 R: regular")."""
+    objective, _, mode = label.partition("-")
+    if objective == "ul2" and mode in UL2_MODE_NAMES:
+        return f"UL2 {UL2_MODE_NAMES[mode]}"
+    return OBJ_NAMES.get(label, html.escape(label))
 
 
 def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
@@ -177,42 +187,45 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
-    """Loss exposure of each objective: the share of the text's tokens that send a training signal."""
-    labels = [r["label"] for r in rows]
+    """Loss exposure of each objective: the share of the text's tokens that are supervised. The hover
+    also gives the target positions that carry a loss (sentinels and EOS included)."""
     values = [100 * r["exposure"] for r in rows]
     colors = [OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows]
     widths = [3 if r["label"] == highlight else 0 for r in rows]
     fig = go.Figure(
         go.Bar(
-            x=labels,
+            x=[objective_name(r["label"]) for r in rows],
             y=values,
             marker=dict(color=colors, line=dict(width=widths, color="#F0E442")),
             text=[f"{r['n_loss_tokens']}/{r['n_tokens']}" for r in rows],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{x}: %{y:.1f}% of tokens receive loss<extra></extra>",
+            customdata=[[r["n_loss_tokens"], r["n_tokens"], r["n_loss_positions"]] for r in rows],
+            hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} text tokens supervised (%{y:.1f}%)"
+                          "<br>%{customdata[2]} target positions with a loss<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="tokens receiving loss (%)", range=[0, 112], showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(title_text="text tokens supervised (%)", range=[0, 112], showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_xaxes(title_text="objective")
     return _finish(fig, "Loss exposure on this text", 340, showlegend=False)
 
 
 def supervision_bar(rows: list[dict]) -> go.Figure:
-    """Supervised tokens per training FLOP, each objective on the architecture it suits."""
+    """Text tokens supervised per training FLOP, each objective on the architecture it suits."""
     fig = go.Figure(
         go.Bar(
-            x=[r["label"] for r in rows],
+            x=[objective_name(r["label"]) for r in rows],
             y=[r["per_pflop"] for r in rows],
             marker_color=[OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
             texttemplate="%{y:.3s}",
             textposition="outside",
             cliponaxis=False,
-            customdata=[[r["architecture"], r["n_loss_tokens"], r["flops"]] for r in rows],
-            hovertemplate="%{x} on %{customdata[0]}<br>%{customdata[1]} tokens with loss for %{customdata[2]:.3s} FLOPs<extra></extra>",
+            customdata=[[ARCH_NAMES.get(r["architecture"], r["architecture"]), r["n_loss_tokens"], r["n_loss_positions"], r["flops"]] for r in rows],
+            hovertemplate="%{x} on %{customdata[0]}<br>%{customdata[1]} text tokens supervised, %{customdata[2]} target "
+                          "positions with a loss, for %{customdata[3]:.3s} FLOPs<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="supervised tokens per PFLOP", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(title_text="text tokens supervised per PFLOP", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     return _finish(fig, "What a unit of compute buys", 340, showlegend=False)
 
 
