@@ -10,6 +10,11 @@ A BPE token is classed by what predicting it asks of a model:
 - ``number``: any token with a digit — counting and dates;
 - ``whitespace``: spaces and line breaks — layout;
 - ``special``: tokens MaskLab inserts (sentinels, mask, mode tokens), never in the text itself.
+
+A word is classed the same wherever it stands: "the" is a function word at the start of a text or a
+line, where it has no leading space, as it is after one. Only a token's neighbours tell a word's first
+piece without a space ("the" at a line's start) from a piece inside a word ("the" of "bathe"), so
+`token_categories` reads a whole sequence; `token_category` alone is told by ``word_start``.
 """
 
 import string
@@ -29,7 +34,17 @@ FUNCTION_WORDS = frozenset(
 _PUNCT = set(string.punctuation) | set("“”‘’—–…«»")
 
 
-def token_category(text: str, special: bool = False) -> str:
+def token_category(text: str, special: bool = False, word_start: bool = False) -> str:
+    """Category of one token from its surface (the text it stands for, with the whitespace before it).
+
+    A token with a leading space or punctuation starts a word; so does a capitalised one (a capital
+    inside a word is rare). ``word_start=True`` says that a token without a leading space starts a word
+    too: it begins the text or a line, or follows punctuation. Without it, such a lower-case piece is
+    taken for the inside of a word.
+
+    >>> token_category("the"), token_category("the", word_start=True), token_category(" the")
+    ('word continuation', 'function word', 'function word')
+    """
     if special:
         return "special"
     if text == "" or text.isspace():
@@ -39,17 +54,38 @@ def token_category(text: str, special: bool = False) -> str:
         return "number"
     if all(ch in _PUNCT for ch in word):
         return "punctuation"
-    starts_word = text[0].isspace() or not text[0].isalpha()
     core = word.strip("".join(_PUNCT))
     if not core:
         return "punctuation"
-    if not starts_word:  # a capital without a leading space is a line's first word, not a word's middle
-        return "capitalised word" if core[0].isupper() else "word continuation"
+    starts_word = word_start or text[0].isspace() or not text[0].isalpha() or core[0].isupper()
+    if not starts_word:
+        return "word continuation"
     if core.lower() in FUNCTION_WORDS:
         return "function word"
     if core[0].isupper():
         return "capitalised word"
     return "content word"
+
+
+def starts_a_word(previous: str | None) -> bool:
+    """Whether a token that follows ``previous`` (a surface; None at the start of a text) begins a word:
+    at the start, or after whitespace or punctuation, but not straight after a letter or a digit."""
+    return not previous or not previous[-1].isalnum()
+
+
+def token_categories(surfaces: list[str], special: list[bool] | None = None) -> list[str]:
+    """Category of every token of one text, in order: each token is told whether it starts a word by
+    the token before it (a special token, such as a sentinel, ends whatever word came before).
+
+    >>> token_categories(["the", " cat", "\\n", "i", " sat", "\\n", "ba", "the"])
+    ['function word', 'content word', 'whitespace', 'function word', 'content word', 'whitespace', 'content word', 'word continuation']
+    """
+    special = special or [False] * len(surfaces)
+    out, previous = [], None
+    for text, is_special in zip(surfaces, special):
+        out.append(token_category(text, special=is_special, word_start=starts_a_word(previous)))
+        previous = None if is_special else text
+    return out
 
 
 def category_table(token_texts: list[str], n_regular: int) -> list[str]:
