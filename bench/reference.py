@@ -24,7 +24,8 @@ from bench.analysis import TOP_K, PageLimits, scored_part
 from engine.losses import mean_nll
 from engine.model import ModelConfig
 from engine.objectives import corrupt
-from engine.scoring import BATCH_TOKENS, METHODS, STRIDED, Scores, _frame, _windows, strided_copies
+from engine.backend import BATCH_TOKENS
+from engine.scoring import METHODS, STRIDED, Scores, strided_copies, to_frame, windows
 from engine.tokenizer import tokenize
 from engine.vocab import MASKLAB
 
@@ -79,6 +80,7 @@ class Reference:
         self.eager = build(self.mc, "eager", device).eval()
         self.eager.load_state_dict(self.model.state_dict())
         self.name = f"transformers {KIND[self.arch]}"
+        self.names = variant.backend  # MaskLab's tokenizer and token names, for the same DataFrame
 
     def analyze(self, text: str, limits: PageLimits):
         """What ``bench.analysis.analyze`` does, with this model."""
@@ -88,11 +90,11 @@ class Reference:
 
     @torch.inference_mode()
     def score(self, text: str, top_k: int = TOP_K, split: int | None = None, stride: int | None = None):
-        tokens = tokenize(text)
-        ids = [t.id for t in tokens]
+        tokens = self.names.tokens(text)
+        ids = tokens.ids
         n, method = len(ids), METHODS[self.arch]
         if n and stride and self.arch in ("encoder", "encoder_decoder"):
-            return _frame(tokens, self._strided(ids, top_k, stride), STRIDED[self.arch].format(k=stride), "masklab")
+            return to_frame(tokens, self._strided(ids, top_k, stride), STRIDED[self.arch].format(k=stride), self.names)
         s = Scores.empty(n, top_k)
         if n and self.arch == "decoder":
             full = self._causal([MASKLAB.eos] + ids, 1, top_k)
@@ -102,12 +104,12 @@ class Reference:
             s = self._causal(ids, split, top_k)
         elif n and self.arch in ("encoder", "encoder_decoder"):
             s = self._masked(ids, top_k)
-        return _frame(tokens, s, method, "masklab")
+        return to_frame(tokens, s, method, self.names)
 
     def _causal(self, seq: list[int], first: int, k: int) -> Scores:
         """One forward per window, as a user of GPT-2 would; the head only where a target is predicted."""
         out = Scores.empty(len(seq), k)
-        for c, a, b in _windows(first, len(seq), self.mc.max_len):
+        for c, a, b in windows(first, len(seq), self.mc.max_len):
             x = torch.tensor([seq[c:b]], device=self.device)
             h = self.model.transformer(input_ids=x).last_hidden_state[0]  # (b - c, C)
             out.fill(a, self.model.lm_head(h[a - 1 - c : b - 1 - c]), torch.tensor(seq[a:b], device=self.device))

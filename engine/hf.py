@@ -1,74 +1,59 @@
-"""Published checkpoints through ``transformers``: the GPT-2, BERT (DistilBERT, RoBERTa) and T5 families
-behind the same views as MaskLab's own models.
+"""Published checkpoints through ``transformers``: any causal LM, masked LM or sequence-to-sequence model
+that ``transformers`` can load, behind the same views as MaskLab's own models.
 
-A checkpoint is named by a Hugging Face id (``gpt2``, ``google/flan-t5-small``) or by a local folder
-saved with ``save_pretrained``. Nothing is downloaded unless ``MASKLAB_ALLOW_DOWNLOADS=1``: an id
-must already be in the local Hugging Face cache, and when it is not, loading fails at once with one
-sentence that says how to get it (`CheckpointUnavailable`), instead of waiting on a network timeout.
-Weights load from safetensors only (never a pickle) and no code from a checkpoint ever runs.
+A checkpoint is named by a Hugging Face id (``gpt2``, ``google/flan-t5-small``), a local folder saved
+with ``save_pretrained``, a ``.gguf`` file, or a folder holding one. Nothing is downloaded unless
+``MASKLAB_ALLOW_DOWNLOADS=1``: an id must already be in the local Hugging Face cache, and when it is
+not, loading fails at once with one sentence that says how to get it (`CheckpointUnavailable`).
+Weights load from safetensors or GGUF only (never a pickle) and no code from a checkpoint ever runs.
 
-Each family is scored the way it was trained to predict, as `engine.scoring` scores MaskLab's own:
+The architecture comes from the model's config and ``transformers``' Auto classes: a model type with a
+sequence-to-sequence head is an ``encoder_decoder`` (T5, Flan-T5, BART), one with a masked-LM head an
+``encoder`` (BERT, RoBERTa, DistilBERT, ModernBERT, ELECTRA), one with only a causal-LM head a
+``decoder`` (GPT-2, Llama/SmolLM2, Qwen2, Gemma, GPT-NeoX/Pythia, OPT). `engine.scoring` then scores
+each its natural way through `HFBackend`, the `engine.backend.Backend` for ``transformers`` models:
+next-token after the model's own start token; pseudo-log-likelihood with its own mask token inside its
+own ``[CLS] … [SEP]`` frame; one-token spans behind its own sentinel (T5), or behind its ``<mask>`` with
+the decoder rewriting the text (BART's text infilling).
 
-- GPT-2 (``decoder``): next-token loss, the text preceded by ``<|endoftext|>`` so the first token is
-  scored too;
-- BERT, DistilBERT, RoBERTa (``encoder``): pseudo-log-likelihood: one copy of the text per token, that
-  token replaced by the tokenizer's mask token, ``[CLS]`` and ``[SEP]`` around it as in pretraining;
-- T5 (``encoder_decoder``): each token as a one-token masked span with T5's own sentinels. For
-  "We hold these truths" and the token "these"::
+Rows are the tokenizer's tokens of the text without special tokens, shown as the tokenizer's own
+vocabulary entries (``Ġthe``, ``##ing``, ``▁the``), so each family's way of marking word boundaries
+stays visible. As with tiktoken's ``encode_ordinary``, special-token strings typed by a user
+(``[MASK]``, ``<|endoftext|>``) are ordinary text.
 
-      encoder input      We hold <extra_id_0> truths </s>
-      decoder input      <pad> <extra_id_0>            (<pad> is T5's decoder start token)
-      loss               -log p("these") at decoder position 1
-
-Rows are the model tokenizer's tokens of the text without special tokens, shown as the tokenizer's
-own vocabulary entries (``Ġthe`` for GPT-2, ``##ing`` for BERT, ``▁the`` for T5), so each family's way
-of marking word boundaries stays visible. As with tiktoken's ``encode_ordinary``, special-token
-strings typed by a user (``[MASK]``, ``<|endoftext|>``) are ordinary text.
+GGUF files (llama.cpp's format) load through ``transformers``' GGUF path, which de-quantises every
+tensor to float32; their model card names the quantisation they came from.
 """
 
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from engine.categories import token_category
+from engine.backend import Generation, Specials, TextTokens, gather_rows
 from engine.device import pick_device
-from engine.objectives import corrupt
-from engine.scoring import BATCH, COLUMNS, METHODS, AttentionResult, GenerationResult, _collect, _sample, _windows
-from engine.variants import Variant
 from engine.vocab import SpecialIds
 
 ALLOW_DOWNLOADS_ENV = "MASKLAB_ALLOW_DOWNLOADS"  # "1" lets transformers download from the hub
 MODEL_DIRS_ENV = "MASKLAB_MODEL_DIRS"  # more folders checkpoints may be loaded from, os.pathsep-separated
-T5_CONTEXT = 512  # T5's relative positions have no hard limit; 512 is the length it was trained on
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"  # checkpoints kept beside the project
 ACTIVATION_BUDGET = 1 << 25  # floats in the largest transient tensor of one batch of masked copies
+T5_CONTEXT = 512  # T5's relative positions have no hard limit; 512 is the length it was trained on
+OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "encoder_decoder": "span_corruption"}
+HEAD_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForMaskedLM", "ForConditionalGeneration", "ForPreTraining", "WithLMHead")
 
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str  # as the model card shows it
-    architecture: str  # one of engine.masks.ARCHITECTURES
-    objective: str  # what it was pretrained on, in engine.objectives' names
-    loader: str  # the transformers Auto class with the pretraining head
-
-
-FAMILIES = {  # config.model_type -> family
-    "gpt2": Family("GPT-2", "decoder", "clm", "AutoModelForCausalLM"),
-    "bert": Family("BERT", "encoder", "mlm", "AutoModelForMaskedLM"),
-    "distilbert": Family("DistilBERT", "encoder", "mlm", "AutoModelForMaskedLM"),
-    "roberta": Family("RoBERTa", "encoder", "mlm", "AutoModelForMaskedLM"),
-    "t5": Family("T5", "encoder_decoder", "span_corruption", "AutoModelForSeq2SeqLM"),
-}
-
-
 class CheckpointUnavailable(ValueError):
     """A checkpoint that cannot be loaded from here and now; the message says how to get it."""
+
+
+# ---------------------------------------------------------------- where checkpoints may come from
 
 
 def _hf_home() -> Path:
@@ -79,33 +64,55 @@ def _hub_cache() -> Path:
     return Path(os.environ.get("HF_HUB_CACHE") or _hf_home() / "hub").expanduser()
 
 
+def model_dirs() -> list[Path]:
+    """Folders searched for checkpoints: ``../shared/models`` beside the project (when it exists) and
+    those listed in ``MASKLAB_MODEL_DIRS``."""
+    dirs = [SHARED_MODELS] + [Path(p).expanduser() for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return [d for d in dirs if d.is_dir()]
+
+
 def allowed_roots() -> list[Path]:
-    """Folders a checkpoint folder may lie in: the working directory's tree, the Hugging Face cache
-    (``~/.cache/huggingface``, or ``HF_HOME``) and those listed in ``MASKLAB_MODEL_DIRS``."""
-    roots = [Path.cwd(), Path.home() / ".cache" / "huggingface", _hf_home()]
+    """Folders a checkpoint may lie in: the working directory's tree, the Hugging Face cache
+    (``~/.cache/huggingface``, or ``HF_HOME``), ``../shared/models`` and ``MASKLAB_MODEL_DIRS``."""
+    roots = [Path.cwd(), Path.home() / ".cache" / "huggingface", _hf_home(), SHARED_MODELS]
     roots += [Path(p) for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if p.strip()]
     return [r.expanduser().resolve() for r in roots]
 
 
 def checkpoint_folder(name: str) -> Path | None:
-    """The local folder ``name`` names (resolved), or None when it names no folder and may be a hub id.
+    """The local folder or ``.gguf`` file ``name`` names (resolved), or None when it names no file and
+    may be a hub id.
 
-    A name is a folder when it is absolute, starts with ``.`` or ``~``, or exists here. The folder must
-    lie inside `allowed_roots` once symbolic links are resolved, and ``..`` is refused outright: a
-    model name typed into the app must not be a way to read arbitrary files on the server.
+    A name is local when it is absolute, starts with ``.`` or ``~``, or exists here. It must lie inside
+    `allowed_roots` once symbolic links are resolved, and ``..`` is refused outright unless the
+    resolved path lies in an allowed root: a model name typed into the app must not be a way to read
+    arbitrary files on the server.
     """
-    if ".." in re.split(r"[\\/]+", name):
-        raise ValueError(f"refusing checkpoint path {name!r}: '..' is not allowed in a checkpoint path")
     path = Path(name).expanduser()
+    if ".." in re.split(r"[\\/]+", name):
+        real = path.resolve()
+        named = [SHARED_MODELS] + [Path(p).expanduser() for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+        if not (path.exists() and any(real.is_relative_to(d.resolve()) for d in named)):
+            raise ValueError(f"refusing checkpoint path {name!r}: '..' is not allowed in a checkpoint path")
     if not (path.is_absolute() or name.startswith((".", "~")) or path.exists()):
         return None
     real = path.resolve()
     if not any(real.is_relative_to(root) for root in allowed_roots()):
         raise ValueError(
-            f"refusing checkpoint path {name!r}: a checkpoint folder must lie inside the working directory, "
-            f"~/.cache/huggingface or a folder listed in {MODEL_DIRS_ENV}"
+            f"refusing checkpoint path {name!r}: a checkpoint must lie inside the working directory, "
+            f"~/.cache/huggingface, ../shared/models or a folder listed in {MODEL_DIRS_ENV}"
         )
     return real
+
+
+def gguf_file(path: Path) -> Path | None:
+    """The GGUF file ``path`` is, or the single one a folder without ``config.json`` holds."""
+    if path.is_file():
+        return path if path.suffix == ".gguf" else None
+    if path.is_dir() and not (path / "config.json").is_file():
+        files = sorted(path.glob("*.gguf"))
+        return files[0] if len(files) == 1 else None
+    return None
 
 
 def _is_hub_id(name: str) -> bool:
@@ -113,25 +120,107 @@ def _is_hub_id(name: str) -> bool:
 
 
 def looks_like_checkpoint(name: str) -> bool:
-    """True for an allowed local folder holding ``config.json`` or a string shaped like a hub id
-    (``gpt2``, ``google/flan-t5-small``); False otherwise. Raises ValueError for a refused path."""
+    """True for an allowed local folder holding ``config.json`` or one ``.gguf`` file, a ``.gguf`` file,
+    or a string shaped like a hub id (``gpt2``, ``google/flan-t5-small``); False otherwise. Raises
+    ValueError for a refused path."""
     if not isinstance(name, str) or not name.strip() or any(ord(ch) < 32 for ch in name):
         return False
     folder = checkpoint_folder(name)
     if folder is not None:
-        return (folder / "config.json").is_file()
+        return (folder / "config.json").is_file() or gguf_file(folder) is not None
     return _is_hub_id(name)
+
+
+def weights_identity(name: str) -> str:
+    """What identifies a local checkpoint's weights: the size and modification time of each weights
+    file, so that a folder saved again with new weights is a new model to every cache. A hub id is
+    its own identity (its snapshot folders never change in place)."""
+    try:
+        folder = checkpoint_folder(name)
+    except ValueError:
+        return "refused"
+    if folder is None:
+        return name
+    files = [folder] if folder.is_file() else sorted([*folder.glob("*.safetensors"), *folder.glob("*.gguf"), *folder.glob("*.json")])
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            continue
+    return "|".join(out) or "empty"
+
+
+# ---------------------------------------------------------------- what a checkpoint is
+
+
+def architecture_of(config) -> str:
+    """``encoder_decoder``, ``encoder`` or ``decoder`` from ``transformers``' Auto class mappings;
+    ValueError naming what is missing when the model type has no language-model head."""
+    from transformers.models.auto import modeling_auto as m
+
+    t = config.model_type
+    if t in m.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES and getattr(config, "is_encoder_decoder", False):
+        return "encoder_decoder"
+    if t in m.MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        return "encoder"
+    if t in m.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "decoder"
+    raise ValueError(
+        f"model type {t!r} is not supported: it has no language-model head in transformers (no causal LM, "
+        f"masked LM or sequence-to-sequence class), so it cannot predict tokens."
+    )
+
+
+def _loader(architecture: str) -> str:
+    return {"decoder": "AutoModelForCausalLM", "encoder": "AutoModelForMaskedLM", "encoder_decoder": "AutoModelForSeq2SeqLM"}[architecture]
+
+
+def family_name(config) -> str:
+    """A display name for the model family: the class name its config lists, without the head."""
+    for arch in getattr(config, "architectures", None) or []:
+        name = re.sub(r"(" + "|".join(HEAD_SUFFIXES) + r"|Model)$", "", arch)
+        if name:
+            return name
+    return config.model_type
+
+
+def gguf_summary(path: Path) -> dict:
+    """Name, architecture, parameters and quantisation of a GGUF file, read from its header."""
+    from gguf import GGUFReader
+
+    r = GGUFReader(str(path))
+
+    def field(key):
+        f = r.fields.get(key)
+        if f is None or not f.data:
+            return None
+        v = f.parts[f.data[0]]
+        return bytes(v).decode("utf-8", "replace") if v.dtype.kind == "u" and v.dtype.itemsize == 1 else v.tolist()[0]
+
+    kinds = Counter(t.tensor_type.name for t in r.tensors if len(t.shape) > 1)
+    return {
+        "name": field("general.name") or path.stem,
+        "gguf_architecture": field("general.architecture"),
+        "parameters": int(sum(int(t.n_elements) for t in r.tensors)),
+        "quantisation": kinds.most_common(1)[0][0] if kinds else "?",
+        "licence": field("general.license"),
+    }
+
+
+# ---------------------------------------------------------------- loading
 
 
 def _unavailable(name: str, offline: bool) -> CheckpointUnavailable:
     if offline:
         return CheckpointUnavailable(
             f"{name} is not in the local Hugging Face cache and the hub cannot be reached: download it once with "
-            f"internet (`hf download {name}`) or pass a folder saved with save_pretrained"
+            f"internet (`hf download {name}`), or pass a folder saved with save_pretrained or a .gguf file."
         )
     return CheckpointUnavailable(
         f"{name} could not be downloaded from the Hugging Face hub: check the id and the connection, "
-        f"or pass a folder saved with save_pretrained"
+        f"or pass a folder saved with save_pretrained or a .gguf file."
     )
 
 
@@ -143,19 +232,38 @@ def _load_error(e: Exception, name: str, folder: Path | None, offline: bool) -> 
     return CheckpointUnavailable(f"{folder or name} could not be loaded: {first}")
 
 
-def load(name: str, device=None) -> Variant:
-    """Load a published checkpoint: ``AutoConfig`` picks the family, then its pretraining head and its
-    tokenizer load with eager attention (so attention weights can be returned), in eval mode, bf16 on
-    CUDA and float32 on the CPU. Offline unless ``MASKLAB_ALLOW_DOWNLOADS=1``."""
+@dataclass
+class Loaded:
+    """A published checkpoint, loaded: what `engine.variants.load_variant` wraps in a Variant."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    backend: "HFBackend"
+    architecture: str
+    objective: str
+    card: dict
+
+
+def load(name: str, device=None) -> Loaded:
+    """Load a published checkpoint: ``AutoConfig`` and the Auto class mappings pick the architecture,
+    then the model with its pretraining head and its own tokenizer load with eager attention (so
+    attention weights can be returned), in eval mode, bf16 on CUDA and float32 on the CPU.
+
+    Raises `CheckpointUnavailable` (not here, not loadable: one sentence), ValueError (a refused path,
+    a model with no language-model head, a tokenizer without the special tokens its scoring needs).
+    Offline unless ``MASKLAB_ALLOW_DOWNLOADS=1``."""
     dev = pick_device(device)
     folder = checkpoint_folder(name)
     if folder is None and not _is_hub_id(name):
-        raise ValueError(f"{name!r} is neither a folder saved with save_pretrained nor a Hugging Face id")
-    if folder is not None and not (folder / "config.json").is_file():
-        raise CheckpointUnavailable(f"{folder} holds no config.json: pass a folder saved with save_pretrained")
+        raise ValueError(f"{name!r} is neither a folder saved with save_pretrained, a .gguf file, nor a Hugging Face id")
+    gguf = gguf_file(folder) if folder is not None else None
+    if folder is not None and gguf is None and not (folder / "config.json").is_file():
+        raise CheckpointUnavailable(f"{folder} holds no config.json and no single .gguf file: pass a folder saved with save_pretrained or a .gguf file.")
     offline = os.environ.get(ALLOW_DOWNLOADS_ENV) != "1"
-    source = str(folder) if folder is not None else name
+    source = str(gguf.parent if gguf else folder) if folder is not None else name
     kw = dict(local_files_only=offline, trust_remote_code=False)
+    if gguf is not None:
+        kw["gguf_file"] = gguf.name
 
     import transformers  # imported here: it takes seconds, and MaskLab's own models do not need it
 
@@ -163,60 +271,68 @@ def load(name: str, device=None) -> Variant:
         config = transformers.AutoConfig.from_pretrained(source, **kw)
     except (OSError, ValueError) as e:
         raise _load_error(e, name, folder, offline) from None
-    family = FAMILIES.get(config.model_type)
-    if family is None:
-        raise ValueError(f"{name}: model type {config.model_type!r} is not supported; MaskLab shows {', '.join(f.name for f in FAMILIES.values())} checkpoints")
-    if folder is not None and not any(folder.glob("*.safetensors")):
+    try:
+        arch = architecture_of(config)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    if folder is not None and gguf is None and not any(folder.glob("*.safetensors")):
         raise CheckpointUnavailable(
             f"{folder} has no safetensors weights, and MaskLab never loads pickled ones (pytorch_model.bin): "
-            f"convert it once with `AutoModel.from_pretrained(...).save_pretrained(folder)` where you trust the file"
+            f"convert it once with `AutoModel.from_pretrained(...).save_pretrained(folder)` where you trust the file."
         )
+    weights = {} if gguf is not None else {"use_safetensors": True}
     try:
-        model = getattr(transformers, family.loader).from_pretrained(
-            source, config=config, attn_implementation="eager", use_safetensors=True,
-            dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32, **kw,
+        model, info = getattr(transformers, _loader(arch)).from_pretrained(
+            source, config=config, attn_implementation="eager", output_loading_info=True,
+            dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32, **weights, **kw,
         )
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kw)
     except (OSError, ValueError) as e:
         raise _load_error(e, name, folder, offline) from None
+    missing = [k for k in info.get("missing_keys", []) if _is_head_weight(model, k)]
+    if missing:
+        raise ValueError(f"{name}: its weights have no language-model head ({missing[0]} is missing), so it cannot predict tokens; load a checkpoint saved with its pretraining head.")
     model = model.eval().to(dev)
-    variant = Variant(name, family.architecture, family.objective, model, encoding=f"hf:{name}", source="huggingface", tokenizer=tokenizer)
-    _check_tokenizer(variant)
-    variant.card = {
-        "family": family.name,
-        "parameters": sum(p.numel() for p in model.parameters()),
+    backend = HFBackend(model, tokenizer, arch)
+    params = sum(p.numel() for p in model.parameters())
+    card = {
+        "family": family_name(config),
+        "parameters": params,
         "tokenizer": type(tokenizer).__name__,
         "model_type": config.model_type,
-        "context": _context(variant),
-        "path": source,
+        "context": backend.context,
+        "path": str(gguf) if gguf else source,
+        "query_heads": backend.n_head,
+        "key_value_heads": backend.n_kv_head,
+        "layers": backend.n_layer,
     }
-    return variant
+    if gguf is not None:
+        summary = gguf_summary(gguf)
+        card.update(format="GGUF", quantisation=summary["quantisation"], name=summary["name"], licence=summary["licence"],
+                    dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+                    note=f"de-quantised from GGUF {summary['quantisation']} to {str(next(model.parameters()).dtype).replace('torch.', '')} by transformers on load")
+    return Loaded(model, tokenizer, backend, arch, OBJECTIVE[arch], card)
 
 
-def _check_tokenizer(variant: Variant) -> None:
-    """Refuse a tokenizer that does not fit the model: one whose files are missing (transformers then
-    builds an empty one without complaint), one whose ids run past the embedding, or one without the
-    special token its family's scoring needs."""
-    tok, vocab = variant.tokenizer, variant.model.config.vocab_size
+def _is_head_weight(model, key: str) -> bool:
+    """A missing weight that belongs to the output head rather than to the body (a checkpoint saved
+    from ``BertModel`` lacks ``cls.predictions.*``)."""
+    head = model.get_output_embeddings()
+    if head is None:
+        return True
+    names = {n for n, p in model.named_parameters() if any(p is q for q in head.parameters())}
+    return key in names or any(s in key for s in ("lm_head", "cls.predictions", "vocab_projector", "generator_lm_head"))
+
+
+def _tokenizer_problem(tok, model, architecture: str) -> str | None:
+    vocab = model.config.get_text_config().vocab_size
     if not vocab // 2 <= len(tok) <= vocab:
-        raise CheckpointUnavailable(f"{variant.name}: its tokenizer has {len(tok)} entries for a model of {vocab}: the tokenizer files are missing or belong to another model")
-    if variant.architecture == "encoder" and None in (tok.mask_token_id, tok.cls_token_id, tok.sep_token_id):
-        raise ValueError(f"{variant.name}: its tokenizer lacks a mask, CLS or SEP token, so it cannot be scored by pseudo-log-likelihood")
-    if variant.architecture == "encoder_decoder" and not _sentinels(tok):
-        raise ValueError(f"{variant.name}: its tokenizer has no <extra_id_0> sentinel, so it cannot fill masked spans")
-
-
-def _context(variant: Variant) -> int:
-    """Tokens the model reads at once, special tokens included."""
-    c, tok = variant.model.config, variant.tokenizer
-    if c.model_type == "t5":
-        n = T5_CONTEXT
-    elif c.model_type == "roberta":
-        n = c.max_position_embeddings - c.pad_token_id - 1  # positions are counted from pad_token_id + 1
-    else:
-        n = c.max_position_embeddings
-    m = tok.model_max_length
-    return min(n, m) if m and m < 1_000_000 else n
+        return f"its tokenizer has {len(tok)} entries for a model of {vocab}: the tokenizer files are missing or belong to another model."
+    if architecture == "encoder" and tok.mask_token_id is None:
+        return "its tokenizer has no mask token, so it cannot be scored by pseudo-log-likelihood."
+    if architecture == "encoder_decoder" and not _sentinels(tok) and tok.mask_token_id is None:
+        return "its tokenizer has neither an <extra_id_0> sentinel nor a mask token, so it cannot fill masked spans."
+    return None
 
 
 def _sentinels(tok) -> tuple[int, ...]:
@@ -229,20 +345,15 @@ def _sentinels(tok) -> tuple[int, ...]:
     return tuple(out)
 
 
-def t5_specials(variant: Variant) -> SpecialIds:
-    """A T5 checkpoint's special ids in `engine.vocab.SpecialIds` form, so that `engine.objectives`
-    corrupts its token ids exactly as it does MaskLab's. ``bos`` is T5's decoder start token (``<pad>``);
-    ``n_regular`` only bounds MLM's random draws, which T5 never uses."""
-    tok, cfg = variant.tokenizer, variant.model.config
-    sentinels = _sentinels(tok)
-    start = getattr(cfg, "decoder_start_token_id", None)
-    if start is None:
-        start = getattr(variant.model.generation_config, "decoder_start_token_id", None)
-    start = cfg.pad_token_id if start is None else start
-    return SpecialIds(
-        vocab_size=max(len(tok), cfg.vocab_size), n_regular=min(sentinels), eos=tok.eos_token_id, pad=tok.pad_token_id,
-        mask=sentinels[0], bos=start, modes={}, sentinels=sentinels,
-    )
+def _frame(tok) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The special tokens the tokenizer itself puts before and after a text (``[CLS]``/``[SEP]``,
+    ``<s>``/``</s>``, Llama 3's BOS, T5's ``</s>``), found by tokenizing a probe both ways."""
+    bare = tok("a", add_special_tokens=False)["input_ids"]
+    full = tok("a", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(bare) + 1):
+        if full[i : i + len(bare)] == bare:
+            return tuple(full[:i]), tuple(full[i + len(bare) :])
+    return (), ()
 
 
 def _token_names(tok, ids) -> list[str]:
@@ -250,244 +361,200 @@ def _token_names(tok, ids) -> list[str]:
     return [s if s is not None else f"<id {i}>" for i, s in zip(ids, tok.convert_ids_to_tokens([int(i) for i in ids]))]
 
 
-@dataclass(frozen=True)
-class HFTokens:
-    """A text in a checkpoint's own tokens: ids, vocabulary entries, character spans (-1 without a fast
-    tokenizer) and the surface text each token stands for (with the whitespace before it)."""
+class HFBackend:
+    """`engine.backend.Backend` for a ``transformers`` model and its tokenizer."""
 
-    ids: list[int]
-    names: list[str]
-    starts: list[int]
-    ends: list[int]
-    surfaces: list[str]
+    def __init__(self, model, tokenizer, architecture: str):
+        self.model, self.tokenizer, self.architecture = model, tokenizer, architecture
+        c = model.config
+        t = c.get_text_config()
+        self.vocab_size = int(t.vocab_size)
+        self.n_layer = int(t.num_hidden_layers)
+        self.n_head = int(t.num_attention_heads)
+        self.n_kv_head = int(getattr(t, "num_key_value_heads", None) or self.n_head)
+        problem = _tokenizer_problem(tokenizer, model, architecture)
+        if problem:
+            raise CheckpointUnavailable(f"{getattr(c, '_name_or_path', '') or c.model_type}: {problem}")
+        self.context = self._context()
+        self.specials = self._specials()
+        import inspect
 
+        self._keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
-def tokenize(variant: Variant, text: str) -> HFTokens:
-    """The checkpoint tokenizer's tokens of ``text``, special tokens neither added nor parsed.
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
-    A token's surface is the text from the end of the previous token to its own end, so a word-initial
-    token carries its leading space as tiktoken's do (" walking", but "s" of "cats"); that is what
-    `engine.categories.token_category` reads. Tokens sharing one character's span (the bytes of an
-    emoji) each get that character.
-    """
-    tok = variant.tokenizer
-    fast = bool(getattr(tok, "is_fast", False))
-    enc = tok(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=fast)
-    ids = list(enc["input_ids"])
-    names = _token_names(tok, ids)
-    if not fast:
-        surfaces = [tok.decode([i]) for i in ids]
-        return HFTokens(ids, names, [-1] * len(ids), [-1] * len(ids), surfaces)
-    starts, ends, surfaces, prev = [], [], [], 0
-    for s, e in enc["offset_mapping"]:
-        starts.append(int(s))
-        ends.append(int(e))
-        surfaces.append(text[min(prev, s) : e] if e > prev else text[s:e])
-        prev = max(prev, e)
-    return HFTokens(ids, names, starts, ends, surfaces)
-
-
-def _score_next_token(variant: Variant, ids: list[int], k: int) -> list:
-    """GPT-2: each token from the ones before it, after ``<|endoftext|>`` (its bos and eos). Texts
-    longer than the context go in windows that keep at least half a context of left context."""
-    tok, model, W = variant.tokenizer, variant.model, _context(variant)
-    start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    seq = ([start] if start is not None else []) + ids
-    out = [None] * len(seq)
-    for c, a, b in _windows(1, len(seq), W):
-        x = torch.tensor([seq[c:b]], device=variant.device)
-        logits = model(input_ids=x).logits[0]  # (b - c, V)
-        pos = torch.arange(a - 1 - c, b - 1 - c, device=x.device)
-        actual = torch.tensor(seq[a:b], device=x.device)
-        for j, row in enumerate(zip(*_collect(logits[pos], actual, k))):
-            out[a + j] = row
-    return out[1:] if start is not None else out
-
-
-def _copies_per_batch(variant: Variant, T: int) -> int:
-    """Copies of a ``T``-token text per forward pass, bounded by the largest tensor a copy makes: the
-    logits at every position for an encoder, eager attention weights or the MLP's hidden layer."""
-    c = variant.model.config
-    d_ff = next((v for v in (getattr(c, k, None) for k in ("d_ff", "intermediate_size", "hidden_dim", "n_inner")) if v), 4 * c.hidden_size)
-    width = max(T * c.num_attention_heads, d_ff)
-    if variant.architecture == "encoder":
-        width = max(width, c.vocab_size)
-    return max(1, min(BATCH, ACTIVATION_BUDGET // (T * width)))
-
-
-def _score_masked(variant: Variant, ids: list[int], k: int) -> list:
-    """One copy per token with that token hidden: the mask token between [CLS] and [SEP] for an
-    encoder (pseudo-log-likelihood), ``<extra_id_0>`` then ``</s>`` for T5, whose decoder predicts the
-    span after ``[start, <extra_id_0>]``. Each copy is a window of the model's context around its token."""
-    tok, model = variant.tokenizer, variant.model
-    t5 = variant.architecture == "encoder_decoder"
-    sp = t5_specials(variant) if t5 else None
-    W = _context(variant) - (1 if t5 else 2)  # room for </s>, or for [CLS] and [SEP]
-    hole = sp.sentinel(0) if t5 else tok.mask_token_id
-    n = len(ids)
-    step = _copies_per_batch(variant, min(n, W) + 2)
-    out = [None] * n
-    for s in range(0, n, step):
-        idx = list(range(s, min(n, s + step)))
-        starts = [min(max(0, i - W // 2), max(0, n - W)) for i in idx]
-        rows = []
-        for i, c in zip(idx, starts):
-            window = list(ids[c : c + W])
-            window[i - c] = hole
-            rows.append(window + [sp.eos] if t5 else [tok.cls_token_id] + window + [tok.sep_token_id])
-        x = torch.tensor(rows, device=variant.device)
-        actual = torch.tensor([ids[i] for i in idx], device=x.device)
-        if t5:
-            dec = torch.tensor([[sp.bos, hole]] * len(idx), device=x.device)
-            logits = model(input_ids=x, decoder_input_ids=dec).logits[:, 1]  # (N, V): the span's first token
+    def _context(self) -> int:
+        c, tok = self.model.config.get_text_config(), self.tokenizer
+        if self.model.config.model_type in ("t5", "mt5", "umt5", "longt5"):
+            n = T5_CONTEXT
+        elif self.model.config.model_type in ("roberta", "xlm-roberta", "camembert") and getattr(c, "pad_token_id", None) is not None:
+            n = c.max_position_embeddings - c.pad_token_id - 1  # positions are counted from pad_token_id + 1
         else:
-            at = torch.tensor([i - c + 1 for i, c in zip(idx, starts)], device=x.device)  # + 1 for [CLS]
-            logits = model(input_ids=x).logits[torch.arange(len(idx), device=x.device), at]  # (N, V)
-        for j, row in enumerate(zip(*_collect(logits, actual, k))):
-            out[idx[j]] = row
-    return out
+            n = next((v for v in (getattr(c, k, None) for k in ("max_position_embeddings", "n_positions", "max_seq_len")) if isinstance(v, int) and v > 0), 2048)
+        m = tok.model_max_length
+        return int(min(n, m) if m and m < 1_000_000 else n)
 
+    def _specials(self) -> Specials:
+        tok, cfg, arch = self.tokenizer, self.model.config, self.architecture
+        prefix, suffix = _frame(tok)
+        banned = list(range(len(tok), self.vocab_size))
+        eos = tok.eos_token_id
+        if arch == "decoder":
+            vocab_eot = tok.convert_tokens_to_ids("<|endoftext|>") if "<|endoftext|>" in tok.get_vocab() else None
+            start = prefix[-1] if prefix else vocab_eot if vocab_eot is not None else tok.bos_token_id if tok.bos_token_id is not None else eos
+            return Specials(start=start, eos=eos, banned=tuple(banned), stop=frozenset({eos, start} - {None}))
+        if arch == "encoder" and not (prefix or suffix) and tok.cls_token_id is not None and tok.sep_token_id is not None:
+            prefix, suffix = (tok.cls_token_id,), (tok.sep_token_id,)  # a tokenizer saved without its post-processor
+        if arch == "encoder_decoder" and not suffix and eos is not None:
+            suffix = (eos,)  # every encoder-decoder's encoder read its text up to end-of-sequence
+        if arch == "encoder":
+            return Specials(prefix=prefix, suffix=suffix, mask=tok.mask_token_id, eos=eos, banned=tuple(banned))
+        sentinels = _sentinels(tok)
+        dstart = getattr(cfg, "decoder_start_token_id", None)
+        if dstart is None:
+            dstart = getattr(getattr(self.model, "generation_config", None), "decoder_start_token_id", None)
+        dstart = cfg.pad_token_id if dstart is None else dstart
+        style = "sentinel" if sentinels else "reconstruct"
+        stop = {eos} | set(sentinels) if style == "sentinel" else {eos}
+        mask = sentinels[0] if sentinels else tok.mask_token_id
+        # engine.objectives.corrupt's view of the vocabulary: T5's sentinels, or BART's one <mask> for every span
+        span_ids = SpecialIds(vocab_size=max(len(tok), self.vocab_size), n_regular=min(sentinels) if sentinels else len(tok), eos=eos,
+                              pad=tok.pad_token_id, mask=mask, bos=dstart, modes={}, sentinels=sentinels or (mask,) * 100)
+        return Specials(prefix=prefix, suffix=suffix, mask=mask, sentinels=sentinels, span_style=style,
+                        decoder_start=dstart, eos=eos, banned=tuple(banned + [dstart]), stop=frozenset(stop - {None}), span_ids=span_ids)
 
-@torch.inference_mode()
-def score(variant: Variant, text: str, top_k: int = 5) -> pd.DataFrame:
-    """One row per token of ``text`` (the checkpoint's tokens, no special tokens) with its loss (nats),
-    probability, rank and top-k predictions: the same columns as `engine.scoring.score`."""
-    t = tokenize(variant, text)
-    arch = variant.architecture
-    k = max(0, min(int(top_k), variant.model.config.vocab_size))
-    results: list = [None] * len(t.ids)
-    if t.ids:
-        results = _score_next_token(variant, t.ids, k) if arch == "decoder" else _score_masked(variant, t.ids, k)
-    rows = []
-    for i, r in enumerate(results):
-        row = {"position": i, "token": t.names[i], "token_id": t.ids[i], "start": t.starts[i], "end": t.ends[i], "method": METHODS[arch], "category": token_category(t.surfaces[i])}
-        if r is None:
-            row.update(loss=float("nan"), prob=float("nan"), rank=0, top_k=[], scored=False)
+    def rows_per_batch(self, width: int) -> int:
+        """At most 64 copies, and at most 2**25 floats in the largest transient tensor of one pass: eager
+        attention weights, the MLP's hidden layer, or logits at every position when the head cannot be
+        restricted to the scored ones."""
+        c = self.model.config.get_text_config()
+        d_ff = next((v for v in (getattr(c, k, None) for k in ("d_ff", "intermediate_size", "hidden_dim", "n_inner", "encoder_ffn_dim")) if v), 4 * c.hidden_size)
+        wide = max(width * self.n_head, d_ff, self.vocab_size if not self._keep else 0)
+        return max(1, min(64, ACTIVATION_BUDGET // (width * wide)))
+
+    def tokens(self, text: str) -> TextTokens:
+        """The tokenizer's tokens of ``text``, special tokens neither added nor parsed. A token's
+        surface is the text from the end of the previous token to its own end, so a word-initial token
+        carries its leading space as tiktoken's do; tokens sharing one character's span (the bytes of
+        an emoji) each get that character."""
+        tok = self.tokenizer
+        fast = bool(getattr(tok, "is_fast", False))
+        enc = tok(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=fast)
+        ids = list(enc["input_ids"])
+        names = _token_names(tok, ids)
+        if not fast:
+            return TextTokens(ids, names, [-1] * len(ids), [-1] * len(ids), [tok.decode([i]) for i in ids])
+        starts, ends, surfaces, prev = [], [], [], 0
+        for s, e in enc["offset_mapping"]:
+            starts.append(int(s))
+            ends.append(int(e))
+            surfaces.append(text[min(prev, s) : e] if e > prev else text[s:e])
+            prev = max(prev, e)
+        return TextTokens(ids, names, starts, ends, surfaces)
+
+    def names(self, ids):
+        return _token_names(self.tokenizer, ids)
+
+    def decode(self, ids):
+        return self.tokenizer.decode(list(ids))
+
+    def logits(self, x, *, at=None, n_prefix=None, decoder=None):
+        if n_prefix is not None:
+            raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
+        if decoder is not None:
+            return gather_rows(self.model(input_ids=x, decoder_input_ids=decoder).logits, at)
+        if at is not None and self._keep:  # the output head only at the positions asked for (49k-wide heads are costly)
+            at = at.reshape(x.shape[0], -1)
+            keep, inverse = torch.unique(at, return_inverse=True)
+            logits = self.model(input_ids=x, logits_to_keep=keep).logits  # (B, len(keep), V)
+            return gather_rows(logits, inverse)
+        return gather_rows(self.model(input_ids=x).logits, at)
+
+    def attention_maps(self, x, *, n_prefix=None, decoder=None):
+        if n_prefix is not None:
+            raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
+        maps = lambda ws: [w[0].float().cpu() for w in ws]  # noqa: E731  per layer (H, T, S)
+        if decoder is not None:
+            out = self.model(input_ids=x, decoder_input_ids=decoder, output_attentions=True)
+            return {"encoder": maps(out.encoder_attentions), "decoder": maps(out.decoder_attentions), "cross": maps(out.cross_attentions)}
+        kw = {"logits_to_keep": 1} if self._keep else {}
+        return {"self": maps(self.model(input_ids=x, output_attentions=True, **kw).attentions)}
+
+    def prefill(self, ids, *, n_prefix=None, encoder_ids=None):
+        dev = self.device
+        if encoder_ids is not None:
+            enc = self.model.get_encoder()(input_ids=torch.tensor([encoder_ids], device=dev))
+            out = self.model(encoder_outputs=enc, decoder_input_ids=torch.tensor([ids], device=dev), use_cache=True)
+            return out.logits[0, -1], Generation(out.past_key_values, {"encoder_outputs": enc})
+        out = self.model(input_ids=torch.tensor([ids], device=dev), use_cache=True)
+        return out.logits[0, -1], Generation(out.past_key_values)
+
+    def extend(self, ids, state):
+        x = torch.tensor([list(ids)], device=self.device)
+        if "encoder_outputs" in state.extra:
+            out = self.model(encoder_outputs=state.extra["encoder_outputs"], decoder_input_ids=x, past_key_values=state.cache, use_cache=True)
         else:
-            lp, rank, top_ids, top_p = r
-            names = _token_names(variant.tokenizer, top_ids.tolist())
-            row.update(loss=-float(lp), prob=float(lp.exp()), rank=int(rank), top_k=[(s, float(p)) for s, p in zip(names, top_p)], scored=True)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+            out = self.model(input_ids=x, past_key_values=state.cache, use_cache=True)
+        state.cache = out.past_key_values
+        return out.logits[0, -1]
 
 
-def _maps(weights) -> list[torch.Tensor]:
-    return [w[0].float().cpu() for w in weights]  # per layer (H, T, S)
-
-
-@torch.inference_mode()
-def attention(variant: Variant, text: str, max_tokens: int = 256, seed: int = 0) -> AttentionResult:
-    """Attention weights per layer and head over the first ``max_tokens`` tokens of ``text``.
-
-    GPT-2 reads the plain tokens; BERT-style models read them between [CLS] and [SEP], as they always
-    did in pretraining. T5 is shown on a span-corrupted copy with its own sentinels (seed ``seed``), as
-    `engine.scoring.attention` shows MaskLab's encoder_decoder: "encoder", "decoder" and "cross" maps.
-    """
-    tok, model, dev = variant.tokenizer, variant.model, variant.device
-    ids = tokenize(variant, text).ids[: max(0, min(int(max_tokens), _context(variant) - 2))]
-    if not ids:
-        return AttentionResult({}, {}, {}, "no tokens")
-    if variant.architecture == "encoder_decoder":
-        c = corrupt(ids, "span_corruption", seed=seed, specials=t5_specials(variant))
-        out = model(input_ids=torch.tensor([c.inputs], device=dev), decoder_input_ids=torch.tensor([c.decoder_inputs], device=dev), output_attentions=True)
-        enc, dec = _token_names(tok, c.inputs), _token_names(tok, c.decoder_inputs)
-        maps = {"encoder": _maps(out.encoder_attentions), "decoder": _maps(out.decoder_attentions), "cross": _maps(out.cross_attentions)}
-        return AttentionResult(maps, {"encoder": enc, "decoder": dec, "cross": dec}, {"encoder": enc, "decoder": dec, "cross": enc}, f"span corruption with T5's sentinels, seed {seed}", c.span_origin)
-    note = ""
-    if variant.architecture == "encoder":
-        ids = [tok.cls_token_id] + ids + [tok.sep_token_id]
-        note = f"with {tok.cls_token} and {tok.sep_token} around the text, as the model always read it"
-    out = model(input_ids=torch.tensor([ids], device=dev), output_attentions=True)
-    labels = _token_names(tok, ids)
-    return AttentionResult({"self": _maps(out.attentions)}, {"self": labels}, {"self": labels}, note)
-
-
-@torch.inference_mode()
-def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature: float = 1.0, top_k: int = 20, seed: int = 0) -> GenerationResult:
-    """Continue ``text`` token by token with the model's key-value cache; ``temperature`` 0 is greedy.
-
-    GPT-2 continues ``<|endoftext|>`` + text and stops at ``<|endoftext|>``. T5 reads
-    "text <extra_id_0> </s>" and writes the span behind ``<extra_id_0>``, stopping at the next sentinel
-    or ``</s>``. Ids past the tokenizer's vocabulary (T5 pads its logits to 32128) are never drawn.
-    """
-    if variant.architecture == "encoder":
-        raise ValueError("an encoder-only model cannot generate: every position attends to every other, so there is no left-to-right order to extend; it can only fill masked positions in place")
-    tok, model, dev = variant.tokenizer, variant.model, variant.device
-    W = _context(variant)
-    ids = tokenize(variant, text).ids
-    g = torch.Generator().manual_seed(seed)
-    banned = list(range(len(tok), model.config.vocab_size))
-    if variant.architecture == "encoder_decoder":
-        sp = t5_specials(variant)
-        stop = set(sp.sentinels) | {sp.eos}
-        banned.append(sp.bos)
-        budget = max(0, min(int(max_new_tokens), W - 2))
-        encoder_outputs = model.get_encoder()(input_ids=torch.tensor([ids[-(W - 2) :] + [sp.sentinel(0), sp.eos]], device=dev))
-        out = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[sp.bos, sp.sentinel(0)]], device=dev), use_cache=True)
-        step = lambda x, cache: model(encoder_outputs=encoder_outputs, decoder_input_ids=x, past_key_values=cache, use_cache=True)  # noqa: E731
-        method = "span filling: the text, then <extra_id_0>; the decoder writes the span"
-    else:
-        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        stop = {tok.eos_token_id} - {None}
-        budget = max(0, min(int(max_new_tokens), W - 1))
-        ctx = ([start] if start is not None else []) + ids
-        ctx = ctx[-(W - budget) :] if len(ctx) + budget > W else ctx
-        if not ctx:
-            raise ValueError("nothing to continue: the text is empty and the tokenizer has no <|endoftext|> token to start from")
-        out = model(input_ids=torch.tensor([ctx], device=dev), use_cache=True)
-        step = lambda x, cache: model(input_ids=x, past_key_values=cache, use_cache=True)  # noqa: E731
-        method = "next-token sampling" if temperature > 0 else "greedy next-token"
-    new: list[int] = []
-    for _ in range(budget):
-        nxt = _sample(out.logits[0, -1], temperature, top_k, g, banned)
-        if nxt in stop:
-            break
-        new.append(nxt)
-        out = step(torch.tensor([[nxt]], device=dev), out.past_key_values)
-    return GenerationResult(text, tok.decode(new), _token_names(tok, new), method)
+# ---------------------------------------------------------------- accounting and discovery
 
 
 def _component(param_name: str) -> str:
-    """Where a parameter belongs, by its name in the GPT-2, BERT, DistilBERT, RoBERTa and T5 modules."""
+    """Where a parameter belongs, by its name in transformers' modules (GPT-2, Llama, GPT-NeoX, BERT,
+    DistilBERT, RoBERTa, ModernBERT, T5, BART ...)."""
     n = param_name.lower()
-    if "norm" in n or re.search(r"(^|\.)ln_", n) or any(k in n for k in ("predictions.transform", "vocab_transform", "lm_head.dense")):
+    if "norm" in n or re.search(r"(^|\.)ln_", n) or any(k in n for k in ("predictions.transform", "vocab_transform", "lm_head.dense", "head.dense")):
         return "other"  # norms, and the MLM heads' dense layer before the output projection
-    if "encdecattention" in n or "crossattention" in n:
+    if "encdecattention" in n or "crossattention" in n or "encoder_attn" in n:
         return "cross_attention"
     if "attn" in n or "attention" in n:  # T5's relative position biases live in its attention
         return "attention"
-    if "mlp" in n or "densereludense" in n or "intermediate" in n or ".ffn." in n or re.search(r"layer\.\d+\.output\.", n):
+    if "mlp" in n or "densereludense" in n or "intermediate" in n or ".ffn." in n or re.search(r"layer\.\d+\.output\.|\.fc[12]\.", n):
         return "mlp"
-    if any(k in n for k in ("embed", "wte", "wpe", "shared", "lm_head", "vocab_projector")):
+    if any(k in n for k in ("embed", "wte", "wpe", "shared", "lm_head", "vocab_projector", "decoder.weight", "decoder.bias")):
         return "embeddings"
     return "other"
 
 
-def describe(variant: Variant) -> dict:
+def describe(variant) -> dict:
     """Cost accounting for a loaded checkpoint: parameters by component (embeddings counts untied
-    output projections too; "other" holds norms, pooler and the MLM heads' transforms), size, and
-    the memory its weights take at the loaded dtype. Tied weights are counted once."""
-    model, c = variant.model, variant.model.config
+    output projections too; "other" holds norms, pooler and the MLM heads' transforms), size, heads
+    (query and key/value), and the memory its weights take at the loaded dtype. Tied weights are
+    counted once."""
+    model, b = variant.model, variant.backend
+    c = model.config.get_text_config()
     parts = dict.fromkeys(("embeddings", "attention", "cross_attention", "mlp", "other"), 0)
     for name, p in model.named_parameters():
         parts[_component(name)] += p.numel()
     tensors = list(model.parameters()) + list(model.buffers())
     out = {
-        "family": FAMILIES[c.model_type].name,
+        "family": family_name(model.config),
         "architecture": variant.architecture,
         "parameters": sum(parts.values()),
         "parameters_by_component": parts,
-        "layers": c.num_hidden_layers,
-        "d_model": c.hidden_size,
-        "n_head": c.num_attention_heads,
-        "vocab_size": c.vocab_size,
-        "context": _context(variant),
+        "layers": b.n_layer,
+        "d_model": int(c.hidden_size),
+        "n_head": b.n_head,
+        "n_kv_head": b.n_kv_head,
+        "vocab_size": int(c.vocab_size),
+        "context": b.context,
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "memory_mb": sum(t.numel() * t.element_size() for t in tensors) / 2**20,
     }
     if variant.architecture == "encoder_decoder":
-        out["decoder_layers"] = c.num_decoder_layers
+        out["decoder_layers"] = getattr(c, "num_decoder_layers", None) or getattr(c, "decoder_layers", None) or b.n_layer
     return out
+
+
+def _supported_type(model_type) -> bool:
+    from transformers.models.auto import modeling_auto as m
+
+    return isinstance(model_type, str) and any(model_type in d for d in (m.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, m.MODEL_FOR_MASKED_LM_MAPPING_NAMES, m.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES))
 
 
 def list_cached() -> list[str]:
@@ -497,10 +564,63 @@ def list_cached() -> list[str]:
         for d in sorted(_hub_cache().glob("models--*")):
             try:
                 configs = sorted(d.glob("snapshots/*/config.json"))
-                if configs and json.loads(configs[-1].read_text()).get("model_type") in FAMILIES:
+                if configs and _supported_type(json.loads(configs[-1].read_text()).get("model_type")):
                     found.append(d.name[len("models--") :].replace("--", "/"))
             except (OSError, ValueError, AttributeError):
                 continue  # one broken entry hides one model, never the list
     except Exception:
         return found
     return found
+
+
+@dataclass(frozen=True)
+class Found:
+    """A published checkpoint found on disk, before it is loaded."""
+
+    name: str  # what engine.load_variant takes: a path or a hub id
+    label: str  # e.g. "SmolLM2 135M Instruct"
+    parameters: int | None
+    source: str  # where it was found, in words
+    format: str  # "GGUF Q4_1", "safetensors" or "hub cache"
+
+
+def _safetensors_parameters(folder: Path) -> int | None:
+    try:
+        from safetensors import safe_open
+
+        total = 0
+        for f in folder.glob("*.safetensors"):
+            with safe_open(str(f), "pt") as s:
+                for k in s.keys():
+                    n = 1
+                    for d in s.get_slice(k).get_shape():
+                        n *= d
+                    total += n
+        return total or None
+    except Exception:
+        return None
+
+
+def find_checkpoints() -> list[Found]:
+    """Published checkpoints on this machine, without loading them: every folder (or ``.gguf`` file)
+    directly inside ``../shared/models`` and ``MASKLAB_MODEL_DIRS`` that holds a supported model,
+    then the Hugging Face cache. Never raises: an unreadable entry is skipped."""
+    out: list[Found] = []
+    for root in model_dirs():
+        try:
+            entries = sorted(root.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            try:
+                g = gguf_file(p)
+                if g is not None:
+                    s = gguf_summary(g)
+                    out.append(Found(str(g.parent if p.is_dir() else g), s["name"], s["parameters"], str(root), f"GGUF {s['quantisation']}"))
+                elif p.is_dir() and (p / "config.json").is_file() and _supported_type(json.loads((p / "config.json").read_text()).get("model_type")):
+                    out.append(Found(str(p), p.name, _safetensors_parameters(p), str(root), "safetensors"))
+            except Exception:
+                continue
+    for name in list_cached():
+        out.append(Found(name, name, None, "Hugging Face cache", "hub cache"))
+    return out

@@ -1,12 +1,16 @@
-"""Per-token scoring, attention maps and generation for MaskLab's own models.
+"""Per-token scoring, attention maps and generation, written once for every model through
+`engine.backend.Backend`: MaskLab's own variants and published checkpoints (`engine.hf`) alike.
 
 Each architecture is scored the way it was trained to predict:
 
-- ``decoder``: next-token loss, the text preceded by ``<|endoftext|>`` so the first token is scored too;
-- ``encoder``: pseudo-log-likelihood: each token replaced by ``<|mask|>`` in turn (one copy per token,
-  batched), all other tokens visible;
+- ``decoder``: next-token loss, the text preceded by the model's start token (``<|endoftext|>`` for
+  MaskLab and GPT-2) so the first token is scored too;
+- ``encoder``: pseudo-log-likelihood (Salazar et al., 2020, "Masked Language Model Scoring"): each
+  token replaced by the mask token in turn (one copy per token, batched), all other tokens visible,
+  inside the model's own frame (``[CLS] … [SEP]`` for BERT);
 - ``encoder_decoder``: each token as a one-token masked span: the encoder reads the text with that
-  token replaced by a sentinel, and the decoder predicts it after the sentinel, as in training;
+  token replaced by a sentinel (T5, MaskLab) and the decoder predicts it after the sentinel, or with a
+  ``<mask>`` while the decoder rewrites the text (BART's text infilling), as in training;
 - ``prefix_lm``: the tokens after ``split`` given a bidirectional prefix; prefix tokens are context
   and get no loss (``scored`` is False).
 
@@ -17,7 +21,10 @@ An encoder's or encoder-decoder's one copy per token makes them the slow ones (t
 tokens x context). ``score(..., stride=k)`` scores them as they were trained instead: k passes, each
 hiding every k-th token at once (k = 7 hides 14%, as BERT and T5 hide 15%), so each token is hidden
 exactly once, beside the other hidden ones; an encoder-decoder's decoder writes every hidden token
-of a pass after its sentinel, teacher-forced, as in its training loss. With ``k`` at least the
+of a pass after its sentinel, teacher-forced, as in its training loss.
+
+Every option works for every model or is refused with the reason: ``split`` is a prefix-LM's prefix
+length; ``stride`` is for the masked methods; ``window`` caps the tokens any pass reads. With ``k`` at least the
 text's length it is the exact one-copy-per-token method.
 """
 
@@ -26,13 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
+from engine.backend import Backend, TextTokens
 from engine.categories import token_category
-from engine.model import KVCache
 from engine.objectives import corrupt
-from engine.tokenizer import get_encoding, token_strings, tokenize
 from engine.variants import Variant
-from engine.vocab import MASKLAB
 
 METHODS = {
     "decoder": "next-token",
@@ -42,11 +48,10 @@ METHODS = {
 }
 STRIDED = {
     "encoder": "masked LM: 1 token in {k} hidden per pass, {k} passes",
-    "encoder_decoder": "masked spans: 1 token in {k} a one-token span per pass, {k} passes",
+    "encoder_decoder": "masked spans: 1 token in {k} hidden as a one-token span per pass, {k} passes",
 }
 COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored"]
-BATCH = 64  # copies per forward pass for published checkpoints' one-copy-per-token methods (engine.hf)
-BATCH_TOKENS = 4_096  # tokens per forward pass of MaskLab's one-copy-per-token methods: big enough matrix products whose operands stay in cache
+PROGRESS_DELAY_S = 3.0  # a progress bar appears when scoring runs longer than this
 
 
 @dataclass
@@ -70,9 +75,9 @@ class Scores:
         self.logprob[start:end], self.rank[start:end], self.top_ids[start:end], self.top_probs[start:end] = lp, rank, top_ids, top_p
         self.scored[start:end] = True
 
-
-def _context(variant: Variant) -> int:
-    return int(variant.model.config.max_len)
+    def drop(self, n: int) -> "Scores":
+        """Without the first ``n`` rows (a start or mode token read before the text)."""
+        return Scores(*(a[n:] for a in (self.logprob, self.rank, self.top_ids, self.top_probs, self.scored)))
 
 
 def _collect(logits: torch.Tensor, actual: torch.Tensor, k: int):
@@ -87,7 +92,13 @@ def _collect(logits: torch.Tensor, actual: torch.Tensor, k: int):
     return lp, rank, top.indices, top.values.exp()
 
 
-def _windows(first: int, end: int, width: int):
+def _progress(total: int, desc: str):
+    """A tqdm bar that shows itself only when the work outlasts `PROGRESS_DELAY_S`; closed on any exit,
+    KeyboardInterrupt included."""
+    return tqdm(total=total, desc=desc, unit="pass", delay=PROGRESS_DELAY_S, leave=False)
+
+
+def windows(first: int, end: int, width: int):
     """Chunks (c, a, b): targets [a, b) predicted from the context window [c, b), b - c <= width.
 
     The first chunk fills a whole window; later ones advance half a window, so every target keeps
@@ -101,56 +112,86 @@ def _windows(first: int, end: int, width: int):
         a = b
 
 
-def _score_causal(variant: Variant, ids: list[int], first: int, k: int, prefix: bool) -> Scores:
-    """Targets ids[first:] predicted from the position before; a prefix_lm sees each chunk's context
-    bidirectionally, a decoder causally. Row j of the result is ids[j]."""
-    model, W, dev = variant.model, _context(variant), variant.device
+def _score_causal(b: Backend, ids: list[int], first: int, k: int, prefix: bool, W: int) -> Scores:
+    """Targets ids[first:] predicted from the position before, in windows of ``W``; a prefix_lm sees
+    each chunk's context bidirectionally, a decoder causally. Row j of the result is ids[j]."""
+    dev = b.device
     out = Scores.empty(len(ids), k)
-    chunks = list(_windows(first, len(ids), W))
-    # The first chunk predicts from nearly all of its positions, later ones from half: two passes, so
-    # that the head and the last layer run only where a target is predicted.
-    for group in (chunks[:1], chunks[1:]):
-        if not group:
-            continue
-        K = max(b - a for _, a, b in group)
-        x = torch.tensor([ids[c:b] for c, _, b in group], device=dev)  # (B, width)
-        # position a - 1 - c + j predicts target a + j; a shorter chunk repeats its last one to fill K
-        at = torch.tensor([[a - 1 - c + min(j, b - a - 1) for j in range(K)] for c, a, b in group], device=dev)  # (B, K)
-        keep = torch.tensor([[j < b - a for j in range(K)] for _, a, b in group], device=dev)  # (B, K)
-        targets = torch.tensor([t for _, a, b in group for t in ids[a:b]], device=dev)
-        kw = {"n_prefix": torch.tensor([a - c for c, a, _ in group], device=dev)} if prefix else {}
-        logits = model(x, at=at, **kw).logits  # (B, K, V)
-        out.fill(group[0][1], logits[keep], targets)
+    chunks = list(windows(first, len(ids), W))
+    # The first chunk predicts from nearly all of its positions, later ones from half: batches of
+    # equal-width chunks, so that the head and the last layer run only where a target is predicted.
+    groups = [chunks[:1]] + [chunks[i : i + max(1, b.rows_per_batch(W))] for i in range(1, len(chunks), max(1, b.rows_per_batch(W)))]
+    with _progress(len(chunks), f"scoring {len(ids) - first} tokens in {len(chunks)} window(s)") as bar:
+        for group in groups:
+            if not group:
+                continue
+            K = max(e - a for _, a, e in group)
+            x = torch.tensor([ids[c:e] for c, _, e in group], device=dev)  # (B, width)
+            # position a - 1 - c + j predicts target a + j; a shorter chunk repeats its last one to fill K
+            at = torch.tensor([[a - 1 - c + min(j, e - a - 1) for j in range(K)] for c, a, e in group], device=dev)  # (B, K)
+            keep = torch.tensor([[j < e - a for j in range(K)] for _, a, e in group], device=dev)  # (B, K)
+            targets = torch.tensor([t for _, a, e in group for t in ids[a:e]], device=dev)
+            n_prefix = torch.tensor([a - c for c, a, _ in group], device=dev) if prefix else None
+            logits = b.logits(x, at=at, n_prefix=n_prefix)  # (B, K, V)
+            out.fill(group[0][1], logits[keep], targets)
+            bar.update(len(group))
     return out
 
 
-def _score_masked(variant: Variant, ids: list[int], k: int, window: int | None = None) -> Scores:
-    """One copy per token with that token hidden: ``<|mask|>`` for an encoder, a sentinel span for an
-    encoder_decoder; each copy is a window of the model's context (or of ``window`` tokens, if
-    smaller) around its token."""
-    model, dev = variant.model, variant.device
-    is_ed = variant.architecture == "encoder_decoder"
-    W = _context(variant) - 1 if is_ed else _context(variant)  # room for the encoder's EOS
+def _frame_ids(b: Backend, x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, w) inside the model's own frame: prefix + x + suffix (``[CLS] … [SEP]``, ``… </s>``)."""
+    sp, N = b.specials, x.shape[0]
+    parts = [torch.tensor(sp.prefix, dtype=x.dtype, device=x.device).expand(N, -1), x, torch.tensor(sp.suffix, dtype=x.dtype, device=x.device).expand(N, -1)]
+    return torch.cat(parts, dim=1)
+
+
+def _reconstruct_decoder(b: Backend, original: torch.Tensor) -> torch.Tensor:
+    """BART's decoder input for a framed original text (N, L): the decoder start, then the text shifted
+    right; position p predicts token p of the framed original."""
+    start = torch.full((original.shape[0], 1), b.specials.decoder_start, dtype=original.dtype, device=original.device)
+    return torch.cat([start, original[:, :-1]], dim=1)
+
+
+def _masked_width(b: Backend, window: int | None) -> int:
+    sp = b.specials
+    W = b.context - len(sp.prefix) - len(sp.suffix)
     if window is not None:
-        W = max(1, min(W, int(window)))
+        W = min(W, int(window))
+    return max(1, W)
+
+
+def _score_masked(b: Backend, ids: list[int], k: int, window: int | None = None) -> Scores:
+    """One copy per token with that token hidden (the mask token, or a one-token span for an
+    encoder_decoder); each copy is a window of the model's context (or of ``window`` tokens, if
+    smaller) around its token, inside the model's own frame."""
+    sp, dev = b.specials, b.device
+    is_ed = b.architecture == "encoder_decoder"
+    W = _masked_width(b, window)
     n = len(ids)
     w = min(W, n)  # every copy is this wide
     out = Scores.empty(n, k)
     base = torch.tensor(ids, device=dev)
     span = torch.arange(w, device=dev)
-    rows = max(1, BATCH_TOKENS // w)
-    for s in range(0, n, rows):
-        i = torch.arange(s, min(n, s + rows), device=dev)  # (N,) the hidden token of each copy
-        c = (i - W // 2).clamp(min=0).clamp(max=max(0, n - W))  # (N,) where each copy starts
-        x = base[c[:, None] + span]  # (N, w)
-        x[torch.arange(len(i), device=dev), i - c] = MASKLAB.sentinel(0) if is_ed else MASKLAB.mask
-        if is_ed:
-            x = torch.cat([x, torch.full((len(i), 1), MASKLAB.eos, device=dev)], dim=1)  # (N, w + 1)
-            dec = torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]], device=dev).expand(len(i), 2)
-            logits = model(x, decoder_idx=dec).logits[:, 1]  # (N, V): the span's first token
-        else:
-            logits = model(x, at=i - c).logits[:, 0]
-        out.fill(s, logits, base[i])
+    rows = b.rows_per_batch(w + len(sp.prefix) + len(sp.suffix))
+    hole = sp.sentinels[0] if is_ed and sp.span_style == "sentinel" else sp.mask
+    with _progress(n, f"scoring {n} tokens, one masked copy each") as bar:
+        for s in range(0, n, rows):
+            i = torch.arange(s, min(n, s + rows), device=dev)  # (N,) the hidden token of each copy
+            c = (i - W // 2).clamp(min=0).clamp(max=max(0, n - W))  # (N,) where each copy starts
+            original = base[c[:, None] + span]  # (N, w)
+            x = original.clone()
+            x[torch.arange(len(i), device=dev), i - c] = hole
+            pos = i - c + len(sp.prefix)  # the hidden token's position in the framed copy
+            if not is_ed:
+                logits = b.logits(_frame_ids(b, x), at=pos[:, None])[:, 0]
+            elif sp.span_style == "sentinel":
+                dec = torch.tensor([[sp.decoder_start, sp.sentinels[0]]], device=dev).expand(len(i), 2)
+                logits = b.logits(_frame_ids(b, x), decoder=dec, at=torch.ones(len(i), 1, dtype=torch.long, device=dev))[:, 0]  # the span's first token
+            else:
+                dec = _reconstruct_decoder(b, _frame_ids(b, original))
+                logits = b.logits(_frame_ids(b, x), decoder=dec, at=pos[:, None])[:, 0]
+            out.fill(s, logits, base[i])
+            bar.update(len(i))
     return out
 
 
@@ -179,53 +220,59 @@ def strided_copies(n: int, width: int, stride: int) -> list[tuple[int, list[int]
     return copies
 
 
-def _score_strided(variant: Variant, ids: list[int], k: int, stride: int) -> Scores:
+def _score_strided(b: Backend, ids: list[int], k: int, stride: int, window: int | None = None) -> Scores:
     """``stride`` passes per window, pass r hiding every token whose position is r modulo ``stride``
-    (``<|mask|>`` for an encoder; a sentinel each, in order, for an encoder_decoder); each token is
-    scored in the pass that hides it, inside its segment's window."""
-    model, dev = variant.model, variant.device
-    is_ed = variant.architecture == "encoder_decoder"
-    W = _context(variant) - 1 if is_ed else _context(variant)
+    (the mask token for an encoder; a sentinel each, in order, for a T5-style encoder_decoder; a
+    ``<mask>`` each for BART, whose decoder rewrites the text); each token is scored in the pass that
+    hides it, inside its segment's window."""
+    sp, dev = b.specials, b.device
+    is_ed = b.architecture == "encoder_decoder"
+    sentinel = is_ed and sp.span_style == "sentinel"
+    W = _masked_width(b, window)
     n = len(ids)
     w = min(W, n)
-    if is_ed and -(-w // stride) > len(MASKLAB.sentinels):
-        raise ValueError(f"stride {stride} hides up to {-(-w // stride)} tokens per window, but there are only {len(MASKLAB.sentinels)} sentinels; use a stride of at least {-(-w // len(MASKLAB.sentinels))}")
+    if sentinel and -(-w // stride) > len(sp.sentinels):
+        raise ValueError(f"stride {stride} hides up to {-(-w // stride)} tokens per window, but the model has only {len(sp.sentinels)} sentinels; use a stride of at least {-(-w // len(sp.sentinels))}")
     out = Scores.empty(n, k)
     base = torch.tensor(ids, device=dev)
     copies = strided_copies(n, W, stride)
-    rows = max(1, BATCH_TOKENS // (w + 1))
+    rows = b.rows_per_batch(w + len(sp.prefix) + len(sp.suffix))
+    P = len(sp.prefix)
     logits_all, actual_all, where_all = [], [], []
-    for s in range(0, len(copies), rows):
-        group = copies[s : s + rows]
-        x = torch.stack([base[c : c + w] for c, _, _ in group])  # (B, w)
-        K = max(len(sc) for _, _, sc in group)
-        if is_ed:
-            m = max(len(h) for _, h, _ in group)
-            dec = torch.full((len(group), 2 * m), MASKLAB.eos, device=dev)  # padding after the last span: a causal decoder never sees it
+    with _progress(len(copies), f"scoring {n} tokens in {len(copies)} passes, 1 in {stride} hidden") as bar:
+        for s in range(0, len(copies), rows):
+            group = copies[s : s + rows]
+            original = torch.stack([base[c : c + w] for c, _, _ in group])  # (B, w)
+            x = original.clone()
+            K = max(len(sc) for _, _, sc in group)
             at = torch.zeros(len(group), K, dtype=torch.long, device=dev)
-            for j, (c, hidden, scored) in enumerate(group):
-                sentinels = torch.tensor([MASKLAB.sentinel(i) for i in range(len(hidden))], device=dev)
-                h = torch.tensor(hidden, device=dev)
-                x[j, h - c] = sentinels
-                dec[j, 0] = MASKLAB.bos
-                dec[j, 1 : 2 * len(hidden) : 2] = sentinels
-                dec[j, 2 : 2 * len(hidden) : 2] = base[h][:-1]
-                first = hidden.index(scored[0])
-                at[j] = 1 + 2 * (first + torch.arange(K, device=dev).clamp(max=len(scored) - 1))
-            x = torch.cat([x, torch.full((len(group), 1), MASKLAB.eos, device=dev)], dim=1)
-            logits = model(x, decoder_idx=dec).logits  # (B, 2m, V)
-            logits = logits[torch.arange(len(group), device=dev)[:, None], at]  # (B, K, V)
-        else:
-            at = torch.zeros(len(group), K, dtype=torch.long, device=dev)
-            for j, (c, hidden, scored) in enumerate(group):
-                x[j, torch.tensor(hidden, device=dev) - c] = MASKLAB.mask
-                at[j] = torch.tensor(scored, device=dev)[torch.arange(K, device=dev).clamp(max=len(scored) - 1)] - c
-            logits = model(x, at=at).logits  # (B, K, V)
-        keep = torch.tensor([[i < len(sc) for i in range(K)] for _, _, sc in group], device=dev)
-        logits_all.append(logits[keep])
-        where = torch.tensor([p for _, _, sc in group for p in sc], device=dev)
-        where_all.append(where)
-        actual_all.append(base[where])
+            if sentinel:
+                m = max(len(h) for _, h, _ in group)
+                dec = torch.full((len(group), 2 * m), sp.eos, device=dev)  # padding after the last span: a causal decoder never sees it
+                for j, (c, hidden, scored) in enumerate(group):
+                    sentinels = torch.tensor(sp.sentinels[: len(hidden)], device=dev)
+                    h = torch.tensor(hidden, device=dev)
+                    x[j, h - c] = sentinels
+                    dec[j, 0] = sp.decoder_start
+                    dec[j, 1 : 2 * len(hidden) : 2] = sentinels
+                    dec[j, 2 : 2 * len(hidden) : 2] = base[h][:-1]
+                    first = hidden.index(scored[0])
+                    at[j] = 1 + 2 * (first + torch.arange(K, device=dev).clamp(max=len(scored) - 1))
+                logits = b.logits(_frame_ids(b, x), decoder=dec, at=at)  # (B, K, V)
+            else:
+                for j, (c, hidden, scored) in enumerate(group):
+                    x[j, torch.tensor(hidden, device=dev) - c] = sp.mask
+                    at[j] = torch.tensor(scored, device=dev)[torch.arange(K, device=dev).clamp(max=len(scored) - 1)] - c + P
+                if is_ed:  # BART: the decoder rewrites the framed original
+                    logits = b.logits(_frame_ids(b, x), decoder=_reconstruct_decoder(b, _frame_ids(b, original)), at=at)
+                else:
+                    logits = b.logits(_frame_ids(b, x), at=at)  # (B, K, V)
+            keep = torch.tensor([[i < len(sc) for i in range(K)] for _, _, sc in group], device=dev)
+            logits_all.append(logits[keep])
+            where = torch.tensor([p for _, _, sc in group for p in sc], device=dev)
+            where_all.append(where)
+            actual_all.append(base[where])
+            bar.update(len(group))
     where = torch.cat(where_all)
     order = where.argsort()
     assert torch.equal(where[order], torch.arange(n, device=dev)), "every token is scored exactly once"
@@ -233,67 +280,74 @@ def _score_strided(variant: Variant, ids: list[int], k: int, stride: int) -> Sco
     return out
 
 
+def _check_options(arch: str, split, window, stride) -> None:
+    """Every option of `score` means something for the model, or is refused with the reason."""
+    if split is not None and arch != "prefix_lm":
+        raise ValueError(f"split is the prefix length of a prefix-LM; a {arch} model has no prefix")
+    if stride is not None:
+        if arch not in STRIDED:
+            raise ValueError(f"stride is for masked scoring (encoders and encoder-decoders); a {arch} model predicts every token in one pass already")
+        if int(stride) < 1:
+            raise ValueError(f"stride must be at least 1, not {stride}")
+    if window is not None and int(window) < 2:
+        raise ValueError(f"window must be at least 2 tokens, not {window}")
+
+
 @torch.inference_mode()
-def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None, window: int | None = None, stride: int | None = None) -> pd.DataFrame:
-    """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions.
+def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None, window: int | None = None, stride: int | None = None, max_tokens: int | None = None) -> pd.DataFrame:
+    """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions;
+    columns `COLUMNS`. Works the same for MaskLab's variants and published checkpoints.
 
-    ``window`` caps the tokens each copy holds for the one-copy-per-token methods (encoder,
-    encoder_decoder); by default a copy is the model's whole context. Their cost grows as tokens x
-    copy width: a window of 64 instead of a context of 320 runs a fifth of the token positions on a
-    long text, and each token loses the context further than about 32 tokens away. A text that fits
-    in the window is scored exactly as without it.
+    ``split`` (prefix_lm only): the prefix length; by default half the text. ``window`` caps the tokens
+    any one pass reads: the context window of next-token scoring, or the copy width of the masked
+    methods (their cost grows as tokens x copy width: a window of 64 instead of a context of 320 runs
+    a fifth of the token positions on a long text, and each token loses the context further than
+    about 32 tokens away). A text that fits in the window is scored exactly as without it.
+    ``stride`` (encoder, encoder_decoder) scores them as they were trained instead: ``stride``
+    passes, each hiding every ``stride``-th token at once (see the module's docstring).
+    ``max_tokens``: refuse a longer text (ValueError) instead of running for minutes.
 
-    ``stride`` (encoder, encoder_decoder) scores them as they were trained instead: ``stride`` passes,
-    each hiding every ``stride``-th token at once (see the module's docstring); ``window`` is then unused.
+    Raises ValueError for an option the model has no use for, or a text over ``max_tokens``. Shows a
+    tqdm progress bar past a few seconds; KeyboardInterrupt stops it cleanly.
     """
-    if variant.source == "huggingface":
-        from engine import hf
-
-        return hf.score(variant, text, top_k)
-    tokens = tokenize(text, variant.encoding)
-    ids = [t.id for t in tokens]
+    b = variant.backend
+    arch = b.architecture
+    _check_options(arch, split, window, stride)
+    t = b.tokens(text)
+    ids = t.ids
     n = len(ids)
-    arch = variant.architecture
+    if max_tokens is not None and n > int(max_tokens):
+        raise ValueError(f"the text has {n:,} tokens, more than max_tokens={int(max_tokens):,}; score a shorter part, or raise the limit")
     method = METHODS[arch]
     s = Scores.empty(n, top_k)
+    W = min(b.context, int(window)) if window is not None else b.context
     if n:
         if arch == "decoder":
-            full = _score_causal(variant, [MASKLAB.eos] + ids, 1, top_k, prefix=False)
-            s = Scores(full.logprob[1:], full.rank[1:], full.top_ids[1:], full.top_probs[1:], full.scored[1:])
+            sp = b.specials
+            lead = [sp.start] if sp.start is not None else []
+            s = _score_causal(b, lead + ids, 1, top_k, prefix=False, W=W).drop(len(lead))
         elif arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
             method = f"prefix LM: {split} prefix token(s) as bidirectional context, the rest scored"
-            mode = _mode_tokens(variant)
+            mode = list(b.specials.modes)
             if mode:  # a UL2 model reads its sequential denoiser's mode token first, as in training
-                method = f"prefix LM after UL2's <|S|> mode token: {split} prefix token(s) as bidirectional context, the rest scored"
-            full = _score_causal(variant, mode + ids, split + len(mode), top_k, prefix=True)
-            s = Scores(*(a[len(mode):] for a in (full.logprob, full.rank, full.top_ids, full.top_probs, full.scored)))
+                method = f"prefix LM after UL2's {b.names(mode)[0]} mode token: {split} prefix token(s) as bidirectional context, the rest scored"
+            s = _score_causal(b, mode + ids, split + len(mode), top_k, prefix=True, W=W).drop(len(mode))
         elif stride is not None:
-            stride = int(stride)
-            if stride < 1:
-                raise ValueError(f"stride must be at least 1, not {stride}")
-            method = STRIDED[arch].format(k=stride)
-            s = _score_strided(variant, ids, top_k, stride)
+            method = STRIDED[arch].format(k=int(stride))
+            s = _score_strided(b, ids, top_k, int(stride), window)
         else:
-            s = _score_masked(variant, ids, top_k, window)
-    return _frame(tokens, s, method, variant.encoding)
+            s = _score_masked(b, ids, top_k, window)
+    return to_frame(t, s, method, b)
 
 
-def _mode_tokens(variant: Variant) -> list[int]:
-    """``[<|S|>]`` for a prefix-LM trained on the UL2 mixture: its prefix-LM (sequential) denoiser
-    always began with that mode token. Nothing for any other model."""
-    return [MASKLAB.modes["S"]] if variant.objective == "ul2" and variant.architecture == "prefix_lm" else []
-
-
-def _frame(tokens, s: Scores, method: str, encoding: str) -> pd.DataFrame:
-    """The DataFrame of ``score``, built a column at a time; each distinct id is decoded once."""
-    if not tokens:
+def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
+    """The DataFrame of ``score``, built a column at a time; each distinct surface is categorised once."""
+    if not t.ids:
         return pd.DataFrame([], columns=COLUMNS)
-    enc = get_encoding(encoding)
-    ids = [t.id for t in tokens]
-    category = {i: token_category(enc.decode_single_token_bytes(i).decode("utf-8", "replace")) for i in set(ids)}
+    category = {x: token_category(x) for x in set(t.surfaces)}
     shown = np.unique(s.top_ids[s.scored])
-    name = dict(zip(shown.tolist(), token_strings(shown.tolist(), encoding)))
+    name = dict(zip(shown.tolist(), b.names(shown.tolist())))
     top_k = [
         [(name[i], p) for i, p in zip(row_ids, row_p)] if ok else []
         for row_ids, row_p, ok in zip(s.top_ids.tolist(), s.top_probs.tolist(), s.scored.tolist())
@@ -301,17 +355,17 @@ def _frame(tokens, s: Scores, method: str, encoding: str) -> pd.DataFrame:
     lp = s.logprob.astype(np.float64)
     return pd.DataFrame(
         {
-            "position": [t.index for t in tokens],
-            "token": [t.text for t in tokens],
-            "token_id": ids,
-            "start": [t.start for t in tokens],
-            "end": [t.end for t in tokens],
+            "position": list(range(len(t.ids))),
+            "token": t.names,
+            "token_id": t.ids,
+            "start": t.starts,
+            "end": t.ends,
             "loss": -lp,
             "prob": np.exp(s.logprob).astype(np.float64),
             "rank": s.rank,
             "top_k": top_k,
-            "method": [method] * len(tokens),
-            "category": [category[i] for i in ids],
+            "method": [method] * len(t.ids),
+            "category": [category[x] for x in t.surfaces],
             "scored": s.scored,
         },
         columns=COLUMNS,
@@ -338,49 +392,66 @@ def by_category(df: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class AttentionResult:
-    maps: dict[str, list[torch.Tensor]]  # name -> per layer (H, T, S) weights
+    maps: dict[str, list[torch.Tensor]]  # name -> per layer (H, T, S) weights, one map per query head
     query_tokens: dict[str, list[str]]
     key_tokens: dict[str, list[str]]
     note: str = ""
     span_origin: list[tuple[int, int]] | None = None  # encoder_decoder: the encoder span each sentinel replaced
+    n_kv_head: int | None = None  # key/value heads; fewer than the query heads under grouped-query attention
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head query head ``head`` shares (itself without grouped-query attention)."""
+        H = next((len(m[0]) for m in self.maps.values() if m), 1)
+        kv = self.n_kv_head or H
+        return head // max(1, H // kv)
 
 
 @torch.inference_mode()
 def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | None = None, seed: int = 0) -> AttentionResult:
-    """Learned attention weights per layer and head over the user's tokens (the first ``max_tokens``).
+    """Learned attention weights per layer and query head over the user's tokens (the first
+    ``max_tokens``), each (H, T, S) float32.
 
-    An encoder_decoder is shown on a span-corrupted copy of the text, as it was trained: its encoder
-    reads the text with sentinels, its decoder writes the spans, and cross-attention shows where each
-    sentinel looks in the encoder.
+    An encoder reads the text inside its own frame (``[CLS] … [SEP]``), as in pretraining. An
+    encoder_decoder is shown on a span-corrupted copy of the text (seed ``seed``), as it was trained:
+    its encoder reads the text with sentinels (or BART's ``<mask>``), its decoder writes the spans (or
+    rewrites the text), and cross-attention shows where each decoder position looks in the encoder.
+    A prefix_lm reads its first ``split`` tokens (default: half) bidirectionally.
     """
-    if variant.source == "huggingface":
-        from engine import hf
-
-        return hf.attention(variant, text, max_tokens)
-    ids = [t.id for t in tokenize(text, variant.encoding)][: min(max_tokens, _context(variant) - 16)]
-    names = lambda xs: token_strings(list(xs), variant.encoding)  # noqa: E731
-    model = variant.model
+    b = variant.backend
+    sp, dev, arch = b.specials, b.device, b.architecture
+    room = 16 if arch == "encoder_decoder" else len(sp.prefix) + len(sp.suffix) + len(sp.modes)
+    if split is not None and arch != "prefix_lm":
+        raise ValueError(f"split is the prefix length of a prefix-LM; a {arch} model has no prefix")
+    ids = b.tokens(text).ids[: max(0, min(int(max_tokens), b.context - room))]
     if not ids:
-        return AttentionResult({}, {}, {}, "no tokens")
-    if variant.architecture == "encoder_decoder":
-        c = corrupt(ids, "span_corruption", seed=seed)
-        out = model(torch.tensor([c.inputs], device=variant.device), decoder_idx=torch.tensor([c.decoder_inputs], device=variant.device), need_weights=True)
-        maps = {k: [w[0].float().cpu() for w in v] for k, v in out.attentions.items()}
-        enc, dec = names(c.inputs), names(c.decoder_inputs)
-        q = {"encoder": enc, "decoder": dec, "cross": dec, "joint": dec}
-        kk = {"encoder": enc, "decoder": dec, "cross": enc, "joint": enc + dec}
-        return AttentionResult(maps, {k: q[k] for k in maps}, {k: kk[k] for k in maps}, f"span corruption, seed {seed}", c.span_origin)
-    kw = {}
-    note = ""
-    if variant.architecture == "prefix_lm":
+        return AttentionResult({}, {}, {}, "no tokens", n_kv_head=b.n_kv_head)
+    if arch == "encoder_decoder":
+        c = corrupt(ids, "span_corruption", seed=seed, specials=sp.span_ids)
+        enc = list(sp.prefix) + list(c.inputs)  # c.inputs ends with the eos
+        if sp.span_style == "sentinel":
+            dec, how = list(c.decoder_inputs), f"span corruption with {b.names([sp.sentinels[0]])[0]}-style sentinels, seed {seed}"
+        else:
+            dec = [sp.decoder_start] + (list(sp.prefix) + ids + list(sp.suffix))[:-1]
+            how = f"text infilling: each span one {b.names([sp.mask])[0]}, the decoder rewrites the text; seed {seed}"
+        maps = b.attention_maps(torch.tensor([enc], device=dev), decoder=torch.tensor([dec], device=dev))
+        e, d = b.names(enc), b.names(dec)
+        q = {"encoder": e, "decoder": d, "cross": d, "joint": d}
+        kk = {"encoder": e, "decoder": d, "cross": e, "joint": e + d}
+        return AttentionResult(maps, {k: q[k] for k in maps}, {k: kk[k] for k in maps}, how, c.span_origin, b.n_kv_head)
+    note, n_prefix = "", None
+    x = list(ids)
+    if arch == "encoder":
+        x = list(sp.prefix) + ids + list(sp.suffix)
+        if sp.prefix or sp.suffix:
+            note = f"with {' '.join(b.names(list(sp.prefix))) or 'nothing'} before and {' '.join(b.names(list(sp.suffix))) or 'nothing'} after the text, as the model always read it"
+    elif arch == "prefix_lm":
         n_prefix = max(1, min(len(ids), len(ids) // 2 if split is None else int(split)))
-        kw["n_prefix"] = n_prefix
         note = f"prefix of {n_prefix} token(s)"
-    # logits at one position only: the maps are what is wanted, and the output head would cost as much again
-    at = torch.zeros(1, dtype=torch.long, device=variant.device)
-    out = model(torch.tensor([ids], device=variant.device), need_weights=True, at=at, **kw)
-    labels = names(ids)
-    return AttentionResult({"self": [w[0].float().cpu() for w in out.attentions["self"]]}, {"self": labels}, {"self": labels}, note)
+    maps = b.attention_maps(torch.tensor([x], device=dev), n_prefix=n_prefix)
+    labels = b.names(x)
+    if b.n_kv_head < b.n_head:
+        note = (note + "; " if note else "") + f"grouped-query attention: {b.n_head} query heads share {b.n_kv_head} key/value heads, {b.n_head // b.n_kv_head} each"
+    return AttentionResult(maps, {"self": labels}, {"self": labels}, note, None, b.n_kv_head)
 
 
 @dataclass
@@ -391,9 +462,9 @@ class GenerationResult:
     method: str
 
 
-def _sample(logits: torch.Tensor, temperature: float, top_k: int, g: torch.Generator, banned: list[int]) -> int:
+def _sample(logits: torch.Tensor, temperature: float, top_k: int, g: torch.Generator, banned) -> int:
     logits = logits.float().clone()
-    logits[banned] = float("-inf")
+    logits[list(banned)] = float("-inf")
     if temperature <= 0:
         return int(logits.argmax())
     logits = logits / temperature
@@ -405,47 +476,56 @@ def _sample(logits: torch.Tensor, temperature: float, top_k: int, g: torch.Gener
 
 @torch.inference_mode()
 def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature: float = 1.0, top_k: int = 20, seed: int = 0) -> GenerationResult:
-    """Continue ``text`` token by token with a KV cache. ``temperature`` 0 is greedy.
+    """Continue ``text`` token by token with a KV cache. ``temperature`` 0 is greedy; ``top_k`` 0 keeps
+    every token. Same seed, same continuation.
 
-    A decoder continues after ``<|endoftext|>`` + text; a prefix_lm reads the text as its bidirectional
-    prefix; an encoder_decoder reads "text <sentinel_0>" and writes the span behind the sentinel, the
-    way it learned to fill spans. An encoder-only model has no causal part and cannot generate.
+    A decoder continues after its start token + text and stops at its end-of-text token; a prefix_lm
+    reads the text as its bidirectional prefix (after UL2's ``<|S|>`` when it was trained with it); an
+    encoder_decoder reads "text <sentinel_0>" and writes the span behind the sentinel, stopping at the
+    next sentinel or end-of-sequence (BART reads "text <mask>" and rewrites the text, then the span).
+    An encoder-only model has no causal part and cannot generate: ValueError.
     """
-    arch = variant.architecture
+    b = variant.backend
+    sp, arch, W = b.specials, b.architecture, b.context
     if arch == "encoder":
-        raise ValueError("an encoder-only model cannot generate: every position attends to every other, so there is no left-to-right order to extend; it can only fill masked positions in place")
-    if variant.source == "huggingface":
-        from engine import hf
-
-        return hf.generate(variant, text, max_new_tokens, temperature, top_k, seed)
-    model, dev = variant.model, variant.device
-    W = _context(variant)
-    ids = [t.id for t in tokenize(text, variant.encoding)]
+        raise ValueError("An encoder-only model cannot generate text: every position attends to every other, so there is no left-to-right order to extend; it can only fill masked positions in place.")
+    ids = b.tokens(text).ids
     g = torch.Generator().manual_seed(seed)
-    special = list(range(MASKLAB.n_regular, MASKLAB.vocab_size))
-    cache = KVCache.empty(model.config.n_layer)
-    new: list[int] = []
     if arch == "encoder_decoder":
-        enc_in = ids[-(W - 2) :] + [MASKLAB.sentinel(0), MASKLAB.eos]
-        logits = model(torch.tensor([enc_in], device=dev), decoder_idx=torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)]], device=dev), cache=cache).logits[0, -1]
-        budget = min(max_new_tokens, W - 2)
-        method = "span filling: the text, then <|sentinel_0|>; the decoder writes the span"
+        budget = max(0, min(int(max_new_tokens), W - 2))
+        room = W - 2 - len(sp.prefix) - len(sp.suffix)
+        if sp.span_style == "sentinel":
+            enc = list(sp.prefix) + ids[-room:] + [sp.sentinels[0]] + list(sp.suffix)
+            dec = [sp.decoder_start, sp.sentinels[0]]
+            method = f"span filling: the text, then {b.names([sp.sentinels[0]])[0]}; the decoder writes the span"
+        else:
+            kept = ids[-room:]
+            enc = list(sp.prefix) + kept + [sp.mask] + list(sp.suffix)
+            dec = [sp.decoder_start] + list(sp.prefix) + kept
+            method = f"text infilling: the text, then {b.names([sp.mask])[0]}; the decoder rewrites the text and writes the span"
+        logits, state = b.prefill(dec, encoder_ids=enc)
     else:
-        mode = _mode_tokens(variant)
-        ctx = ([MASKLAB.eos] if arch == "decoder" else []) + ids
-        budget = min(max_new_tokens, max(0, W - 1 - len(mode)))
+        mode = list(sp.modes)
+        lead = [sp.start] if arch == "decoder" and sp.start is not None else []
+        ctx = lead + ids
+        budget = max(0, min(int(max_new_tokens), W - 1 - len(mode)))
         ctx = mode + (ctx[-(W - budget - len(mode)) :] if len(ctx) + len(mode) + budget > W else ctx)
         if not ctx:
-            ctx = [MASKLAB.eos]
-        kw = {"n_prefix": len(ctx)} if arch == "prefix_lm" else {}
-        logits = model(torch.tensor([ctx], device=dev), cache=cache, **kw).logits[0, -1]
-        method = "next-token sampling" if arch == "decoder" else "prefix LM: the text as a bidirectional prefix, then causal sampling"
-        if mode:
-            method = "prefix LM after UL2's <|S|> mode token: the text as a bidirectional prefix, then causal sampling"
+            if sp.eos is None:
+                raise ValueError("Nothing to continue: the text is empty and the model has no end-of-text token to start from.")
+            ctx = [sp.eos]
+        logits, state = b.prefill(ctx, n_prefix=len(ctx) if arch == "prefix_lm" else None)
+        method = "next-token sampling" if temperature > 0 else "greedy next-token"
+        if arch == "prefix_lm":
+            method = "prefix LM: the text as a bidirectional prefix, then causal sampling"
+            if mode:
+                method = f"prefix LM after UL2's {b.names(mode)[0]} mode token: the text as a bidirectional prefix, then causal sampling"
+    new: list[int] = []
     for _ in range(budget):
-        nxt = _sample(logits, temperature, top_k, g, special)
+        nxt = _sample(logits, temperature, top_k, g, sp.banned)
+        if nxt in sp.stop:
+            break
         new.append(nxt)
-        x = torch.tensor([[nxt]], device=dev)
-        logits = (model(None, decoder_idx=x, cache=cache) if arch == "encoder_decoder" else model(x, cache=cache)).logits[0, -1]
-    enc = get_encoding(variant.encoding)
-    return GenerationResult(text, enc.decode(new, errors="replace"), token_strings(new, variant.encoding), method)
+        if len(new) < budget:
+            logits = b.extend([nxt], state)
+    return GenerationResult(text, b.decode(new), b.names(new), method)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from engine.backend import MaskLabBackend
 from engine.checkpoint import CheckpointError, load_model
 from engine.cost import count_params
 from engine.device import pick_device
@@ -49,6 +50,11 @@ class Variant:
     card: dict | None = None
     source: str = "shipped"
     tokenizer: object = field(default=None, repr=False)  # a transformers tokenizer for published checkpoints
+    backend: object = field(default=None, repr=False)  # an engine.backend.Backend; MaskLabBackend when not given
+
+    def __post_init__(self):
+        if self.backend is None:
+            self.backend = MaskLabBackend(self.model, self.encoding, self.objective)
 
     @property
     def device(self) -> torch.device:
@@ -116,7 +122,9 @@ def random_model(architecture: str, seed: int = 0, **overrides) -> Transformer:
 
 def load_variant(name: str, device=None, models_dir: Path | None = None) -> Variant:
     """Load a variant by name: a shipped one, ``random-<architecture>``, or a published checkpoint
-    (a Hugging Face id or a local folder saved with ``save_pretrained``, through ``engine.hf``)."""
+    (a Hugging Face id, a local folder saved with ``save_pretrained``, a ``.gguf`` file or a folder
+    holding one, through ``engine.hf``). Raises ValueError (unknown or refused name),
+    `engine.hf.CheckpointUnavailable` and `CheckpointError` with one sentence each."""
     dev = pick_device(device)
     if name.startswith("random-") and name[7:] in ARCHITECTURES:
         arch = name[7:]
@@ -129,10 +137,11 @@ def load_variant(name: str, device=None, models_dir: Path | None = None) -> Vari
     known = ", ".join(v.name for v in list_variants(models_dir))
     if hf.looks_like_checkpoint(name):
         try:
-            return hf.load(name, dev)
+            c = hf.load(name, dev)
         except hf.CheckpointUnavailable as e:  # perhaps a misspelt MaskLab variant: name them too
-            raise hf.CheckpointUnavailable(f"{e} MaskLab's own variants are: {known}.") from None
-    raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id / folder saved with save_pretrained")
+            raise hf.CheckpointUnavailable(f"{str(e).rstrip('.')}. MaskLab's own variants are: {known}.") from None
+        return Variant(name, c.architecture, c.objective, c.model, f"hf:{name}", c.card, "huggingface", c.tokenizer, c.backend)
+    raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id, a folder saved with save_pretrained, or a .gguf file")
 
 
 def _load_shipped(name: str, models_dir: Path, dev: torch.device) -> Variant:
