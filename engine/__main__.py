@@ -7,6 +7,8 @@
     python -m engine score --variant decoder-clm "It was a dark and stormy night"
     python -m engine generate --variant decoder-clm "It was a dark and stormy night"
     python -m engine cost --architecture decoder --seq-len 256
+
+A text may start with '-' ("-hello"); '--' ends the options, so ``tokenize -- --help`` reads "--help".
 """
 
 import argparse
@@ -18,8 +20,35 @@ import sys
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one clear line, no usage dump
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        hint = "; a text that starts with '-' may also follow '--', which ends the options" if "argument" in message else ""
+        print(f"{self.prog}: error: {message}{hint} (see --help)", file=sys.stderr)
         sys.exit(2)
+
+
+TEXT_HELP = "the text (one that starts with '-' is read as text too; '--' ends the options, so '-- TEXT' always works)"
+
+
+def _dashed_texts(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argparse reads every argument that starts with '-' as an option, so "-hello" would be refused (or
+    read as -h). For a command that takes text, an argument of one dash that names none of its options
+    is text: it is swapped for a placeholder argparse reads as a positional; the originals come back."""
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sp = commands.get(argv[0]) if argv else None
+    if sp is None or not any(a.dest == "text" for a in sp._actions):
+        return argv, {}
+    out, originals, value_next = [argv[0]], {}, False
+    for i, a in enumerate(argv[1:], 1):
+        if a == "--":
+            return out + argv[i:], originals
+        action = sp._option_string_actions.get(a.split("=", 1)[0])
+        if value_next or a == "-" or not a.startswith("-") or a.startswith("--") or action is not None:
+            value_next = not value_next and action is not None and action.nargs is None and "=" not in a and action.const is None
+            out.append(a)
+            continue
+        placeholder = f"\x00{len(originals)}"
+        originals[placeholder] = a
+        out.append(placeholder)
+    return out, originals
 
 
 def _emit(args, data, text: str) -> None:
@@ -112,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("tokenize", cmd_tokenize, "split text into tokens")
     sp.add_argument("--encoding", default="masklab", choices=list(ENCODINGS), help="which tokenizer")
-    sp.add_argument("text", help="the text")
+    sp.add_argument("text", help=TEXT_HELP)
     sp = add("masks", cmd_masks, "print an architecture's attention masks")
     sp.add_argument("--architecture", required=True, choices=ARCHITECTURES, help="which architecture")
     sp.add_argument("--n-input", type=int, required=True, help="input tokens (the prefix, or the encoder's)")
@@ -122,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--objective", required=True, choices=OBJECTIVES, help="which objective")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--params", default="", help='objective parameters as JSON, e.g. \'{"mask_rate": 0.3}\'')
-    sp.add_argument("text", help="the text")
+    sp.add_argument("text", help=TEXT_HELP)
     add("variants", cmd_variants, "list the models available")
     for name, fn, help in (("score", cmd_score, "per-token losses of a model on text"), ("generate", cmd_generate, "continue text with a model")):
         sp = add(name, fn, help)
@@ -135,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--max-new-tokens", type=int, default=30, help="tokens to write")
             sp.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
             sp.add_argument("--seed", type=int, default=0, help="sampling seed")
-        sp.add_argument("text", help="the text")
+        sp.add_argument("text", help=TEXT_HELP)
     sp = add("cost", cmd_cost, "parameters and FLOPs per token of a configuration")
     sp.add_argument("--architecture", default="decoder", choices=ARCHITECTURES, help="which architecture")
     sp.add_argument("--n-layer", type=int, default=4, help="layers per stack")
@@ -146,7 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv, originals = _dashed_texts(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
+    for name, value in vars(args).items():
+        if isinstance(value, str) and value in originals:
+            setattr(args, name, originals[value])
     if isinstance(getattr(args, "text", None), str):
         # Bytes that are not UTF-8 reach argv as lone surrogates, which no output can encode; the engine
         # reads each as U+FFFD anyway (engine.tokenize), so the echoed text says what was read.

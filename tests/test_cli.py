@@ -53,3 +53,22 @@ def test_bad_arguments_give_one_line(args):
     r = cli(*args)
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("text", ["-hello", "-x y", "-5", "--"])
+def test_a_text_that_starts_with_a_dash_is_text(text):
+    args = ["tokenize", "--json", "--encoding", "r50k_base"] + (["--", text] if text == "--" else [text])
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "".join(t["text"] for t in json.loads(r.stdout)["tokens"]) == text
+
+
+def test_options_still_work_around_a_dashed_text_and_help_says_how():
+    from engine.__main__ import main
+
+    assert main(["tokenize", "-hello", "--encoding", "r50k_base"]) == 0
+    r = cli("tokenize", "--json", "--encoding", "r50k_base", "--", "--help")
+    assert r.returncode == 0 and "".join(t["text"] for t in json.loads(r.stdout)["tokens"]) == "--help"
+    assert "'--' ends the options" in cli("tokenize", "--help").stdout
+    r = cli("tokenize", "--encoding")
+    assert r.returncode == 2 and "'--'" in r.stderr
