@@ -409,6 +409,8 @@ class HFBackend:
             prefix, suffix = (tok.cls_token_id,), (tok.sep_token_id,)  # a tokenizer saved without its post-processor
         if arch == "encoder_decoder" and not suffix and eos is not None:
             suffix = (eos,)  # every encoder-decoder's encoder read its text up to end-of-sequence
+        if arch == "encoder_decoder" and not prefix and not _sentinels(tok) and tok.bos_token_id is not None:
+            prefix = (tok.bos_token_id,)  # BART read <s> text </s>
         if arch == "encoder":
             return Specials(prefix=prefix, suffix=suffix, mask=tok.mask_token_id, eos=eos, banned=tuple(banned))
         sentinels = _sentinels(tok)

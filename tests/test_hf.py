@@ -15,8 +15,9 @@ import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
-    BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig,
-    PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM, T5Config, T5ForConditionalGeneration,
+    BartConfig, BartForConditionalGeneration, BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, GPT2Config,
+    GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM, ModernBertConfig, ModernBertForMaskedLM,
+    PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, RobertaConfig, RobertaForMaskedLM, T5Config, T5ForConditionalGeneration,
 )
 
 import engine
@@ -30,7 +31,9 @@ CORPUS = [
     "The cat sat on the mat, and the dog sat on the log.",
     "We hold these truths to be self evident: walking, talking, 1984!",
 ] * 4
-FAMILIES = ["gpt2", "bert", "distilbert", "roberta", "t5"]
+FAMILIES = ["gpt2", "llama", "qwen2", "gpt_neox", "bert", "distilbert", "roberta", "modernbert", "t5", "bart"]
+DECODERS = ("gpt2", "llama", "qwen2", "gpt_neox")
+ENCODER_DECODERS = ("t5", "bart")
 CONTEXT = 64  # positions of the tiny models; long-text tests go past it
 N_SENTINELS = 10
 
@@ -67,6 +70,22 @@ def build_checkpoint(family: str, folder) -> None:
     if family == "gpt2":
         tok = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<|endoftext|>"]), bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
         model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=CONTEXT, n_layer=2, n_head=2, n_embd=32, bos_token_id=0, eos_token_id=0))
+    elif family in ("llama", "qwen2", "gpt_neox"):  # Llama and Qwen2 with grouped-query attention: 2 query heads share 1 key/value head
+        tok = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<|endoftext|>"]), bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+        ids = dict(vocab_size=len(tok), bos_token_id=0, eos_token_id=0, max_position_embeddings=CONTEXT, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+        if family == "llama":
+            model = LlamaForCausalLM(LlamaConfig(num_key_value_heads=1, **ids))
+        elif family == "qwen2":
+            model = Qwen2ForCausalLM(Qwen2Config(num_key_value_heads=1, **ids))
+        else:
+            model = GPTNeoXForCausalLM(GPTNeoXConfig(**ids))
+    elif family == "modernbert":
+        tok = PreTrainedTokenizerFast(tokenizer_object=_wordpiece(), unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        model = ModernBertForMaskedLM(ModernBertConfig(vocab_size=len(tok), pad_token_id=0, bos_token_id=2, eos_token_id=3, cls_token_id=2, sep_token_id=3, global_attn_every_n_layers=1, **small))
+    elif family == "bart":
+        tok = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]), bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+        model = BartForConditionalGeneration(BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+                                                        encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=CONTEXT, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2))
     elif family in ("bert", "distilbert"):
         tok = PreTrainedTokenizerFast(tokenizer_object=_wordpiece(), unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
         if family == "bert":
@@ -124,7 +143,7 @@ def _reference_losses(v, ids: list[int]) -> list[float]:
     tok, m = v.tokenizer, v.model
     with torch.no_grad():
         if v.architecture == "decoder":
-            x = torch.tensor([[tok.eos_token_id] + ids])
+            x = torch.tensor([[tok.eos_token_id] + ids])  # <|endoftext|> first, so the first token is scored too
             return torch.nn.functional.cross_entropy(m(x).logits[0, :-1], x[0, 1:], reduction="none").tolist()
         out = []
         for i, target in enumerate(ids):
@@ -132,6 +151,10 @@ def _reference_losses(v, ids: list[int]) -> list[float]:
             if v.architecture == "encoder":
                 hidden[i] = tok.mask_token_id
                 logits = m(torch.tensor([[tok.cls_token_id] + hidden + [tok.sep_token_id]])).logits[0, i + 1]
+            elif v.card["model_type"] == "bart":  # text infilling: <mask> in the encoder, the decoder rewrites <s> text </s>
+                hidden[i] = tok.mask_token_id
+                full = [tok.bos_token_id] + ids + [tok.eos_token_id]
+                logits = m(input_ids=torch.tensor([[tok.bos_token_id] + hidden + [tok.eos_token_id]]), decoder_input_ids=torch.tensor([[m.config.decoder_start_token_id] + full[:-1]])).logits[0, i + 1]
             else:
                 sentinel = tok.convert_tokens_to_ids("<extra_id_0>")
                 hidden[i] = sentinel
@@ -143,7 +166,7 @@ def _reference_losses(v, ids: list[int]) -> list[float]:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loads_each_family_as_a_variant(variants, family):
     v = variants[family]
-    expected = {"gpt2": ("decoder", "clm"), "t5": ("encoder_decoder", "span_corruption")}.get(family, ("encoder", "mlm"))
+    expected = ("decoder", "clm") if family in DECODERS else ("encoder_decoder", "span_corruption") if family in ENCODER_DECODERS else ("encoder", "mlm")
     assert (v.architecture, v.objective, v.source) == (*expected, "huggingface")
     assert v.encoding.startswith("hf:") and not v.model.training
     assert v.card["model_type"] == family and v.card["parameters"] == sum(p.numel() for p in v.model.parameters())
@@ -201,7 +224,7 @@ def test_windows_give_each_token_the_context_of_its_window(variants):
     assert df.loss.iloc[-1] == pytest.approx(_reference_losses(bert, ids[-W:])[-1], abs=1e-4)
 
 
-@pytest.mark.parametrize("family", ["gpt2", "bert", "roberta"])
+@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2", "gpt_neox", "bert", "roberta", "modernbert"])
 def test_self_attention_matches_transformers(variants, family):
     v = variants[family]
     r = engine.attention(v, TEXT)
@@ -217,6 +240,52 @@ def test_self_attention_matches_transformers(variants, family):
         assert torch.allclose(got, want[0], atol=1e-4)
     if v.architecture == "decoder":
         assert r.maps["self"][0].triu(1).abs().max() < 1e-6  # nothing attends to the future
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_grouped_query_attention_shows_each_query_head_and_its_key_value_head(variants, family):
+    r = engine.attention(variants[family], TEXT)
+    assert r.n_kv_head == 1 and r.maps["self"][0].shape[0] == 2  # two query heads, one key/value head
+    assert [r.kv_head(h) for h in range(2)] == [0, 0] and "grouped-query attention" in r.note
+    assert engine.attention(variants["gpt2"], TEXT).kv_head(1) == 1
+
+
+def test_bart_attention_is_on_infilled_text_and_matches_transformers(variants):
+    v = variants["bart"]
+    r = engine.attention(v, TEXT)
+    enc = v.tokenizer.convert_tokens_to_ids(r.key_tokens["encoder"])
+    dec = v.tokenizer.convert_tokens_to_ids(r.query_tokens["decoder"])
+    assert "<mask>" in r.key_tokens["encoder"] and r.key_tokens["encoder"][0] == "<s>" and r.key_tokens["encoder"][-1] == "</s>"
+    assert dec[1:] == [v.tokenizer.bos_token_id] + _ids(v)  # the decoder rewrites the whole text
+    with torch.no_grad():
+        out = v.model(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]), output_attentions=True)
+    for name, expected in (("encoder", out.encoder_attentions), ("decoder", out.decoder_attentions), ("cross", out.cross_attentions)):
+        for got, want in zip(r.maps[name], expected):
+            assert torch.allclose(got, want[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["bert", "modernbert", "t5", "bart"])
+def test_strided_scoring_hides_one_token_in_k_per_pass_with_the_models_own_tokens(variants, family):
+    """stride=len(text) hides one token per pass: the exact method; every token scored either way."""
+    v = variants[family]
+    exact = engine.score(v, TEXT)
+    assert torch.allclose(torch.tensor(engine.score(v, TEXT, stride=len(exact)).loss.tolist()), torch.tensor(exact.loss.tolist()), atol=1e-4)
+    strided = engine.score(v, TEXT, stride=5)  # the tiny T5 has 10 sentinels: at most 10 hidden tokens a pass
+    assert strided.scored.all() and strided.method.iloc[0].startswith("masked") and not torch.allclose(torch.tensor(strided.loss.tolist()), torch.tensor(exact.loss.tolist()), atol=1e-4)
+
+
+def test_options_a_model_has_no_use_for_are_refused_not_dropped(variants):
+    with pytest.raises(ValueError, match="no prefix"):
+        engine.score(variants["llama"], TEXT, split=3)
+    with pytest.raises(ValueError, match="stride is for masked scoring"):
+        engine.score(variants["gpt2"], TEXT, stride=7)
+    with pytest.raises(ValueError, match="max_tokens"):
+        engine.score(variants["gpt2"], TEXT, max_tokens=5)
+    short = engine.score(variants["gpt2"], " ".join(CORPUS[:3]) * 2, window=16)  # windows of 16 that advance by 8
+    ids = _ids(variants["gpt2"], " ".join(CORPUS[:3]) * 2)
+    with torch.no_grad():  # <|endoftext|> + ids: ids[31] is the first target of the window that starts at ids[23]
+        want = -variants["gpt2"].model(torch.tensor([ids[23:31]])).logits[0, -1].log_softmax(-1)[ids[31]].item()
+    assert short.loss.iloc[31] == pytest.approx(want, abs=1e-4)
 
 
 def test_t5_attention_is_on_span_corrupted_text_and_matches_transformers(variants):
@@ -237,17 +306,22 @@ def test_t5_attention_is_on_span_corrupted_text_and_matches_transformers(variant
 def _generate_without_cache(v, ids: list[int], n: int, temperature: float, seed: int) -> list[int]:
     """The generation loop the slow way: the whole sequence again at every step, no key-value cache."""
     tok, m = v.tokenizer, v.model
+    kind = v.card["model_type"]
     sentinel = tok.convert_tokens_to_ids("<extra_id_0>")
-    t5 = v.architecture == "encoder_decoder"
-    seq = [0, sentinel] if t5 else [tok.eos_token_id] + ids
-    stop = {tok.eos_token_id} | ({tok.convert_tokens_to_ids(f"<extra_id_{i}>") for i in range(N_SENTINELS)} if t5 else set())
-    banned = list(range(len(tok), m.config.vocab_size)) + ([0] if t5 else [])  # T5 never writes its decoder start
+    if kind == "t5":
+        enc, seq = ids + [sentinel, tok.eos_token_id], [0, sentinel]
+    elif kind == "bart":  # text infilling: the decoder rewrites "<s> text" and then writes the span
+        enc, seq = [tok.bos_token_id] + ids + [tok.mask_token_id, tok.eos_token_id], [m.config.decoder_start_token_id, tok.bos_token_id] + ids
+    else:
+        enc, seq = None, [tok.eos_token_id] + ids
+    stop = {tok.eos_token_id} | ({tok.convert_tokens_to_ids(f"<extra_id_{i}>") for i in range(N_SENTINELS)} if kind == "t5" else set())
+    banned = list(range(len(tok), m.config.vocab_size)) + ([seq[0]] if enc else [])  # an encoder-decoder never writes its decoder start
     g = torch.Generator().manual_seed(seed)
     new = []
     with torch.no_grad():
         for _ in range(n):
-            if t5:
-                logits = m(input_ids=torch.tensor([ids + [sentinel, tok.eos_token_id]]), decoder_input_ids=torch.tensor([seq])).logits[0, -1]
+            if enc:
+                logits = m(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([seq])).logits[0, -1]
             else:
                 logits = m(torch.tensor([seq])).logits[0, -1]
             nxt = engine.scoring._sample(logits, temperature, 0, g, banned)
@@ -258,7 +332,7 @@ def _generate_without_cache(v, ids: list[int], n: int, temperature: float, seed:
     return new
 
 
-@pytest.mark.parametrize("family, seed", [("gpt2", 3), ("t5", 3)])
+@pytest.mark.parametrize("family, seed", [("gpt2", 3), ("llama", 3), ("t5", 3), ("bart", 3)])
 def test_generation_is_seeded_and_matches_a_loop_without_cache(variants, family, seed):
     v = variants[family]
     ids = _ids(v, "the cat sat")
@@ -284,7 +358,7 @@ def test_describe_counts_every_parameter_once(variants, family):
     parts = d["parameters_by_component"]
     assert d["parameters"] == sum(p.numel() for p in v.model.parameters()) == sum(parts.values())
     assert parts["embeddings"] > 0 and parts["attention"] > 0 and parts["mlp"] > 0
-    assert (parts["cross_attention"] > 0) == (family == "t5")
+    assert (parts["cross_attention"] > 0) == (family in ENCODER_DECODERS)
     assert d["layers"] == 2 and d["d_model"] == 32 and d["vocab_size"] == v.model.config.vocab_size
     assert d["memory_mb"] == pytest.approx(d["parameters"] * 4 / 2**20, rel=0.05)
 
