@@ -193,6 +193,14 @@ def test_bad_link_parameters_fall_back_with_a_notice():
     assert at.session_state["archs"] == state.FIELDS["archs"].default
 
 
+def test_a_refused_link_value_is_quoted_as_plain_text():
+    at = open_page("tokenization", params={"temp": "nan", "seed": "-3"})
+    warnings = " ".join(texts_of(at, "warning"))
+    assert "The link's temp “nan” was ignored (not a finite number); using the default." in warnings
+    assert "The link's seed “\\-3” was ignored (not between 0 and 1,000,000)" in warnings  # Markdown shows -3
+    assert "`" not in warnings and "=" not in warnings
+
+
 def test_a_published_checkpoint_that_is_not_here_is_explained():
     at = open_page("losses", TEXTS["typical"], params={"variants": "random-decoder,nobody/no-such-model"})
     assert any("nobody/no-such-model could not be scored" in t for t in texts_of(at, "warning"))

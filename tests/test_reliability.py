@@ -314,9 +314,10 @@ def test_garbage_in_the_link_falls_back_with_a_plain_notice(page, rotation):
     warnings = shown(at, "warning")
     for name, raw in params.items():
         if name in state.FIELDS and not parses(name, raw):
-            assert any(f"link's {name}=" in w for w in warnings), (name, raw, warnings)
+            assert any(f"link's {name} “" in w for w in warnings), (name, raw, warnings)
     assert any("Unknown link parameter" in w and "sneaky" in w for w in warnings)
-    for w in warnings:  # quoted in code spans, never live: no link (Streamlit links bare URLs too) or directive
+    for w in warnings:  # quoted as plain, escaped text, never live: no link (Streamlit links bare URLs too) or directive
+        assert "`" not in w, w
         live = outside_code(w)
         assert "](" not in live and ":red[" not in live and "evil.example" not in live and "<" not in live, w
     check_inert(at)

@@ -89,6 +89,17 @@ def md_literal(text) -> str:
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
+def md_plain(text) -> str:
+    """``text`` quoted as plain words for a Markdown message (a refused value in a notice): in curly
+    quotes, every ASCII punctuation mark backslash-escaped (``<`` and ``>`` as entities) so that nothing
+    becomes markup or one of Streamlit's directives, and a zero-width space after each ".", ":" and "@"
+    so that nothing becomes a link. Line breaks become spaces."""
+    body = " ".join(str(text).split())
+    body = re.sub(r"([!-/:-@\[-`{-~])", lambda m: {"<": "&lt;", ">": "&gt;"}.get(m[1], "\\" + m[1]), body)
+    body = re.sub(r"(\\[.:@])", "\\1\u200b", body)
+    return f"“{body}”"
+
+
 def visible(text: str, show_ws: bool) -> str:
     """A token's text, escaped, with line breaks and tabs always shown as glyphs, spaces on request."""
     out = []

@@ -77,7 +77,7 @@ def page(page_id: str, title: str, intro: str, keys=()) -> None:
 
 
 def show_notices() -> None:
-    """The notices about the link (state.notice): Markdown whose quotes of user text are code spans."""
+    """The notices about the link (state.notice): Markdown whose quotes of user text are plain (ui.html.md_plain)."""
     for message in state.take_notices():
         st.warning(message, icon=":material/link_off:")
 

@@ -16,7 +16,7 @@ import streamlit as st
 from engine.masks import ARCHITECTURES
 from engine.objectives import OBJECTIVES
 from engine.tokenizer import ENCODINGS
-from ui.html import md_literal
+from ui.html import md_plain
 
 MAX_CHARS = 20_000  # longer text is refused with a message
 MAX_TOKENS = 2_048  # model pages use at most this many tokens of the text
@@ -58,7 +58,7 @@ def _int(lo: int, hi: int) -> Callable[[str], int]:
         except ValueError:
             raise ValueError("not a whole number") from None
         if not lo <= value <= hi:
-            raise ValueError(f"outside {lo}..{hi}")
+            raise ValueError(f"not between {lo:,} and {hi:,}")
         return value
 
     return parse
@@ -70,8 +70,10 @@ def _float(lo: float, hi: float) -> Callable[[str], float]:
             value = float(raw)
         except ValueError:
             raise ValueError("not a number") from None
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise ValueError(f"outside {lo:g}..{hi:g}")
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        if not lo <= value <= hi:
+            raise ValueError(f"not between {lo:g} and {hi:g}")
         return value
 
     return parse
@@ -192,11 +194,11 @@ def init() -> None:
                 value = f.parse(raw)
             except (ValueError, TypeError) as e:
                 shown = raw if len(raw) <= 40 else raw[:40] + "…"
-                notices.append(f"The link's {name}={md_literal(repr(shown))} was ignored ({e}); using the default.")
+                notices.append(f"The link's {name} {md_plain(shown)} was ignored ({e}); using the default.")
         st.session_state[name] = value
     unknown = sorted(set(params) - set(FIELDS))
     if unknown:
-        names = ", ".join(md_literal(n[:40]) for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        names = ", ".join(md_plain(n[:40]) for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         notices.append(f"Unknown link parameter(s) ignored: {names}.")
     st.session_state["_notices"] = notices
     st.session_state["_state_ready"] = True
@@ -218,7 +220,7 @@ def take_notices() -> list[str]:
 
 
 def notice(message: str) -> None:
-    """Show ``message`` (Markdown) at the top of the page's next run; quote user text with ui.html.md_literal."""
+    """Show ``message`` (Markdown) at the top of the page's next run; quote user text with ui.html.md_plain."""
     st.session_state.setdefault("_notices", []).append(message)
 
 
