@@ -1,0 +1,85 @@
+"""A real published checkpoint, read offline from ../shared/models: SmolLM2-135M-Instruct (Apache-2.0),
+a GGUF file that transformers de-quantises to float32. MaskLab's numbers on it must equal
+transformers' own forward pass on the same weights."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import engine
+from engine import hf
+from engine.probes import run_probes
+
+FOLDER = Path(__file__).resolve().parents[2] / "shared" / "models" / "smollm2-135m-instruct-q4_1"
+GGUF = FOLDER / "SmolLM2-135M-Instruct.Q4_1.gguf"
+TEXT = "The Eiffel Tower stands 324 meters tall in Paris, France."
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.shared,
+    pytest.mark.skipif(not GGUF.is_file(), reason=f"needs {GGUF} (../shared/models beside the checkout)"),
+]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return engine.load_variant(str(FOLDER), device="cpu")
+
+
+def test_a_gguf_folder_loads_as_a_decoder_with_its_card(smol):
+    assert (smol.architecture, smol.objective, smol.source) == ("decoder", "clm", "huggingface")
+    c = smol.card
+    assert c["format"] == "GGUF" and c["quantisation"] == "Q4_1" and "de-quantised from GGUF Q4_1 to float32" in c["note"]
+    assert c["layers"] == 30 and c["query_heads"] == 9 and c["key_value_heads"] == 3
+    assert c["parameters"] == pytest.approx(134.5e6, rel=0.01)
+    assert next(smol.model.parameters()).dtype == torch.float32
+
+
+def test_per_token_losses_equal_transformers_forward_pass(smol):
+    df = engine.score(smol, TEXT)
+    tok, b = smol.tokenizer, smol.backend
+    ids = tok(TEXT, add_special_tokens=False)["input_ids"]
+    assert df.token_id.tolist() == ids
+    x = torch.tensor([[b.specials.start] + ids])
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(smol.model(x).logits[0, :-1], x[0, 1:], reduction="none")
+    assert torch.allclose(torch.tensor(df.loss.tolist(), dtype=torch.float32), want, atol=1e-4)
+    loss = dict(zip(df.token, df.loss))
+    assert loss["ĠTower"] < 0.5 and loss["ĠParis"] < 2.0  # a real model knows where the tower stands
+
+
+def test_the_gguf_file_itself_loads_too(smol):
+    assert hf.looks_like_checkpoint(str(GGUF))
+    assert hf.gguf_file(FOLDER) == GGUF
+
+
+def test_attention_every_layer_and_query_head_with_its_shared_key_value_head(smol):
+    r = engine.attention(smol, TEXT)
+    maps = r.maps["self"]
+    n = len(smol.tokenizer(TEXT, add_special_tokens=False)["input_ids"])
+    assert len(maps) == 30 and maps[0].shape == (9, n, n)
+    assert [r.kv_head(h) for h in range(9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and "9 query heads share 3 key/value heads" in r.note
+    assert torch.allclose(maps[5].sum(-1), torch.ones(9, n), atol=1e-4) and maps[5].triu(1).abs().max() < 1e-6
+
+
+def test_greedy_generation_with_the_kv_cache_equals_the_uncached_loop(smol):
+    r = engine.generate(smol, "The capital of France is", max_new_tokens=6, temperature=0)
+    tok = smol.tokenizer
+    seq = [smol.backend.specials.start] + tok("The capital of France is", add_special_tokens=False)["input_ids"]
+    new = []
+    with torch.no_grad():
+        for _ in range(6):
+            nxt = int(smol.model(torch.tensor([seq])).logits[0, -1].argmax())
+            if nxt in smol.backend.specials.stop:
+                break
+            new.append(nxt)
+            seq.append(nxt)
+    assert tok.convert_tokens_to_ids(r.tokens) == new and "Paris" in r.text
+
+
+def test_the_multitask_probes_come_out_mostly_right_for_a_real_model(smol):
+    df = run_probes(smol, "multitask")
+    assert len(df) == 7 and df.margin.notna().all()
+    assert (df.margin > 0).sum() >= 5, df[["skill", "margin"]]
+    assert df.set_index("skill").loc["world knowledge", "margin"] > 0
