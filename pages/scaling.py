@@ -11,9 +11,9 @@ DASHES = ("solid", "dash", "dot", "dashdot")
 layout.page(
     PAGE,
     "Scaling and training",
-    "More compute — more data, bigger models — lowers the loss predictably. But the loss is a sum of many small "
-    "tasks that improve at different rates: some early (grammar), some late and suddenly. So plot the curves, plot "
-    "the middle point, and look inside the sum.",
+    "In large studies, more compute — more data, bigger models — lowers the loss predictably. But the loss is a sum "
+    "of many small tasks that improve at different rates: some early (grammar), some late and suddenly. So plot the "
+    "curves, plot the middle point, and look inside the sum. The runs here are small; the captions say what they show.",
     keys=("x", "job"),
 )
 
@@ -41,8 +41,12 @@ else:
     if curves:
         layout.chart(charts.loss_curves(curves, x=x, styles=styles, title="Validation loss on each model's own objective"),
                      key=f"{PAGE}.curves", data=pd.DataFrame(rows), name="loss-curves")
-        st.caption("Each model is trained on the same corpus with the same compute budget, and evaluated on its own "
-                   "objective: a masked-LM loss and a next-token loss measure different tasks, so compare shapes, not heights.")
+        spent = [float(cards[n]["training_flops"]) for n in curves if cards[n].get("training_flops")]
+        budget = ("the same compute budget" if len(spent) == len(curves) and max(spent) <= 1.01 * min(spent)
+                  else f"budgets from {min(spent):.3g} to {max(spent):.3g} training FLOPs" if spent else "budgets their cards do not give")
+        st.caption(f"Each model is trained on the same corpus with {budget}, and evaluated on its own objective: a "
+                   "masked-LM loss and a next-token loss measure different tasks, so compare shapes, not heights. "
+                   + charts.trend_sentence(curves, x, "from the first evaluation to the last"))
     named = list(cards)
     pick = st.selectbox("Loss by token category, for", named, key=f"{PAGE}.card")
     cats = cards[pick].get("category_curves") or {}
@@ -51,8 +55,8 @@ else:
         flat = pd.DataFrame([{"category": c, **r} for c, df in frames.items() for r in df.to_dict("records")])
         layout.chart(charts.loss_curves(frames, x="tokens", title=f"{pick}: validation loss by token category"),
                      key=f"{PAGE}.categories", data=flat, name=f"category-curves-{pick}")
-        st.caption("One loss, many tasks: punctuation and function words (grammar) fall fast and flatten; content "
-                   "words and names (meaning, knowledge of the world) keep falling.")
+        st.caption("One loss, many tasks: look for categories that fall early and flatten (grammar) and ones that keep "
+                   "falling (meaning, knowledge of the world). " + charts.trend_sentence(frames, "tokens", "from the first evaluation to the last"))
     else:
         st.caption("This model's card has no per-category curves.")
 
@@ -65,10 +69,16 @@ else:
     table = runs.drop(columns=[c for c in ("curve", "final_categories") if c in runs.columns])
     layout.chart(charts.scaling_scatter(runs), key=f"{PAGE}.sweep", data=table, name="scaling-sweep")
     sizes = runs.groupby("architecture")["parameters"].nunique().min()
-    budget = f"on the same {runs['corpus_tokens'].max():,.0f} corpus tokens" if "corpus_tokens" in runs.columns else "on the same budget"
+    if "corpus_tokens" in runs.columns:
+        lo, hi = runs["corpus_tokens"].min(), runs["corpus_tokens"].max()
+        budget = f"on the same {hi:,.0f} corpus tokens" if lo == hi else f"on {lo:,.0f} to {hi:,.0f} corpus tokens"
+    else:
+        budget = "on a budget the sweep file does not give"
+    by_arch = {charts.ARCH_NAMES.get(a, a): part.rename(columns={"final_val_loss": "loss"}) for a, part in runs.groupby("architecture")}
     st.caption(f"Each architecture at {sizes} sizes ({runs['parameters'].min():,.0f} to {runs['parameters'].max():,.0f} parameters), every run "
                f"{budget}: a small budget, so these are curves of early training, not converged models. Each loss is on the "
-               "architecture's own objective: compare slopes within a colour, not heights across colours.")
+               "architecture's own objective: compare slopes within a colour, not heights across colours. "
+               + charts.trend_sentence(by_arch, "training_flops", "from each architecture's cheapest run to its costliest"))
     if "curve" in runs.columns:
         curves, styles, flat = {}, {}, []
         for i, run in enumerate(runs.sort_values(["architecture", "parameters"]).to_dict("records")):
@@ -96,7 +106,8 @@ else:
             layout.chart(charts.loss_curves(frames, x="parameters", title="Final loss by category against model size"),
                          key=f"{PAGE}.sweep_categories", data=flat, name="sweep-categories")
             st.caption("Two sizes draw a straight line through anything; the middle point shows whether a task is still "
-                       "improving, has saturated, or has not started.")
+                       "improving, has saturated, or has not started. "
+                       + charts.trend_sentence(frames, "parameters", "from the smallest model to the largest"))
 
 st.subheader("Train one yourself")
 st.caption("A tiny model (engine.pretrain's smoke preset) on the same novels, in a background thread: watch the loss "

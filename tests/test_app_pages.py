@@ -318,6 +318,31 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
     assert any("Each architecture at 3 sizes (100,000 to 1,600,000 parameters)" in t for t in texts_of(at, "caption"))
 
 
+def test_scaling_captions_say_what_the_data_shows_even_when_a_loss_rises(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    (models / "encoder-mlm").mkdir(parents=True)
+    curve = [{"step": s, "tokens": 1000 * s, "flops": 1e9 * s, "val_loss": 5.0 + s} for s in (1, 2, 4)]  # rising
+    card = {"architecture": "encoder", "objective": "mlm", "curve": curve, "training_flops": 4e9,
+            "category_curves": {"punctuation": [[1000, 5.0], [4000, 6.0]], "content word": [[1000, 8.0], [4000, 7.0]]}}
+    (models / "encoder-mlm" / "card.json").write_text(json.dumps(card))
+    sweep = tmp_path / "scaling.json"
+    runs = [{"architecture": arch, "size": size, "parameters": p, "training_flops": p * 1e6, "corpus_tokens": 1000,
+             "final_val_loss": loss, "final_categories": {"punctuation": loss}}
+            for arch, losses in (("encoder", (5.0, 5.5)), ("decoder", (5.0, 4.0)))
+            for (size, p), loss in zip((("tiny", 1e5), ("small", 4e5)), losses)]
+    sweep.write_text(json.dumps({"runs": runs}))
+    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    at = open_page("scaling")
+    captions = " ".join(texts_of(at, "caption"))
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert not any("lower loss" in t for t in titles)
+    assert "falls for decoder-only; rises for encoder-only" in captions
+    assert "rises for encoder-mlm" in captions
+    assert "falls for content word; rises for punctuation" in captions
+    assert "fall fast and flatten" not in captions  # no claim the data does not back
+
+
 def test_scaling_page_says_when_files_are_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "MODELS_DIR", tmp_path / "none")
     monkeypatch.setattr(cache, "SCALING_FILE", tmp_path / "none.json")

@@ -139,6 +139,22 @@ def test_scaling_scatter_one_line_per_architecture():
     assert list(fig.data[0].y) == [5.0, 4.5, 4.2]
 
 
+def test_scaling_titles_name_what_is_plotted_and_trends_come_from_the_data():
+    runs = pd.DataFrame({
+        "architecture": ["decoder", "decoder", "encoder", "encoder", "encoder_decoder", "encoder_decoder"],
+        "parameters": [1e5, 4e5, 1e5, 4e5, 1e5, 4e5], "training_flops": [1e12, 4e12] * 3,
+        "final_val_loss": [5.0, 4.0, 6.0, 6.6, 5.5, 5.52],  # the encoder-only rises, the encoder-decoder is flat
+    })
+    title = charts.scaling_scatter(runs).layout.title.text
+    assert "lower" not in title and "training FLOPs" in title and "loss" in title
+    frames = {charts.ARCH_NAMES[a]: part.rename(columns={"final_val_loss": "loss"}) for a, part in runs.groupby("architecture")}
+    assert charts.trends(frames, "training_flops") == {"decoder-only": "falls", "encoder-only": "rises", "encoder-decoder": "flat"}
+    assert charts.trend_sentence(frames, "training_flops", "from the cheapest run to the costliest") == (
+        "Loss from the cheapest run to the costliest: falls for decoder-only; rises for encoder-only; "
+        "stays within 1% for encoder-decoder.")
+    assert charts.trend_sentence({"one point": runs.iloc[:1].rename(columns={"final_val_loss": "loss"})}, "training_flops", "x") == ""
+
+
 def test_params_bars_stack_to_the_totals():
     table = pd.DataFrame({"model": ["a", "a", "b", "b"], "component": ["mlp", "attention", "mlp", "attention"], "parameters": [3, 1, 5, 2]})
     fig = charts.params_bars(table)

@@ -371,7 +371,31 @@ def scaling_scatter(runs: pd.DataFrame) -> go.Figure:
         )
     fig.update_xaxes(type="log", title_text="training FLOPs", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(type="log", title_text="final validation loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    return _finish(fig, "Scaling sweep: more compute, lower loss", 400, legend=dict(orientation="h", y=-0.2))
+    return _finish(fig, "Scaling sweep: final validation loss against training FLOPs", 400, legend=dict(orientation="h", y=-0.2))
+
+
+def trends(frames: dict[str, pd.DataFrame], x: str, tolerance: float = 0.01) -> dict[str, str]:
+    """What each series' loss did from its smallest ``x`` to its largest: "falls", "rises" or "flat"
+    (the last within ``tolerance`` of the first, relatively). Series with fewer than two points are left out."""
+    out = {}
+    for name, df in frames.items():
+        part = df.dropna(subset=[x, "loss"]).sort_values(x)
+        if len(part) < 2:
+            continue
+        first, last = float(part["loss"].iloc[0]), float(part["loss"].iloc[-1])
+        out[name] = "falls" if last < first * (1 - tolerance) else "rises" if last > first * (1 + tolerance) else "flat"
+    return out
+
+
+def trend_sentence(frames: dict[str, pd.DataFrame], x: str, span: str) -> str:
+    """One sentence, computed from the data, on which series' loss fell, rose or stayed flat over ``span``
+    (e.g. "from the first evaluation to the last"); empty when no series has two points."""
+    found = trends(frames, x)
+    words = {"falls": "falls for", "rises": "rises for", "flat": "stays within 1% for"}
+    parts = [f"{words[t]} {', '.join(n for n, v in found.items() if v == t)}" for t in words if t in found.values()]
+    if not parts:
+        return ""
+    return f"Loss {span}: " + "; ".join(parts) + "."
 
 
 def params_bars(table: pd.DataFrame) -> go.Figure:
