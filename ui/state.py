@@ -171,6 +171,7 @@ FIELDS: dict[str, Field] = {
     "sw": Field("", _switches),  # encoder-decoder switches that are on
     "x": Field("tokens", _choice(("tokens", "flops"))),  # x axis of the loss curves
     "score": Field("trained", _choice(("trained", "exact"))),  # how encoders and encoder-decoders are scored
+    "probes": Field("multitask", _choice(("multitask", "novel"))),  # probe set on the losses page (engine.probes.PROBE_SETS)
     "job": Field("", _job),  # the live training run (ui.training.find), so that a reload finds it again
 }
 
