@@ -50,7 +50,10 @@ if results:
     counts = pd.DataFrame(rows)
     metric_cols = st.columns(len(rows))
     for col, r in zip(metric_cols, rows):
-        col.metric(r["label"], f"{r['tokens']:,} tokens", f"{r['chars_per_token']:.2f} chars/token", delta_color="off", delta_arrow="off")
+        col.metric(r["label"], f"{r['tokens']:,} tokens", f"{r['chars_per_token']:.2f} chars/token" if r["tokens"] else None, delta_color="off", delta_arrow="off")
+    if not any(r["tokens"] for r in rows):
+        st.info("No tokens: the text is empty. Type something above to see how each vocabulary splits it.", icon=":material/edit:")
+        st.stop()
 
     per_row = 1 if state.presenting() else min(2, len(results))
     names = list(results)
@@ -67,8 +70,9 @@ if results:
 
     if any(t.partial for toks in results.values() for t in toks):
         st.caption(
-            "A dashed box is one character that a vocabulary splits into byte pieces (striped): none of them "
-            "decodes to text alone, and the model must learn that they belong together."
+            "A dashed box is one grapheme (what a reader sees as one character, though it may be several code points, "
+            "listed beside it) that a vocabulary splits into byte pieces (striped): none of them decodes to text alone, "
+            "and the model must learn that they belong together."
         )
     if "<|" in text:
         st.caption(

@@ -152,6 +152,14 @@ def test_bad_link_fields_are_rejected(name, raw):
         state.FIELDS[name].parse(raw)
 
 
+def test_an_empty_text_shows_a_plain_no_tokens_state():
+    at = open_page("tokenization", "")
+    assert at.metric[0].value == "0 tokens" and all(m.proto.delta == "" for m in at.metric)
+    assert any("No tokens" in t for t in texts_of(at, "info"))
+    assert not at.get("plotly_chart")
+    assert "[0]" not in everything(at) and "chars/token" not in everything(at)
+
+
 def test_emoji_bytes_are_grouped():
     at = open_page("tokenization", "🦜")
     bodies = "".join(h.proto.body for h in at.html)

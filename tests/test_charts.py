@@ -190,6 +190,31 @@ def test_visible_whitespace():
     assert html.visible("<b>", show_ws=False) == "&lt;b&gt;"
 
 
+def test_characters_that_draw_nothing_are_named_in_every_chip():
+    for show_ws in (False, True):
+        assert "‹ZWJ›" in html.visible("\u200d", show_ws=show_ws)
+        assert "‹ZWSP›" in html.visible("a\u200bb", show_ws=show_ws)
+        assert "‹U+2066›" in html.visible("\u2066", show_ws=show_ws)
+    assert html.visible("é", show_ws=True) == "é"  # visible characters stay as they are
+    assert "‹ZWJ›" in html.chip("\u200d", show_ws=True)  # a token that is a zero-width joiner alone
+    text = "a\u200db"  # r50k_base splits the joiner into byte pieces: the group lists its code points
+    assert '<span class="ml-cps">U+0061 U+200D</span>' in html.token_chips(text, tokenize(text, "r50k_base"), show_ws=True)
+
+
+def test_a_grapheme_of_several_code_points_is_called_one_grapheme_and_lists_them():
+    text = "👩\u200d👩\u200d👧"
+    out = html.token_chips(text, tokenize(text, "masklab"))
+    assert out.count('class="ml-group"') == 1
+    assert "one grapheme of 5 code point(s)" in out and "character" not in out.split("ml-chip")[0]
+    assert '<span class="ml-cps">U+1F469 U+200D U+1F469 U+200D U+1F467</span>' in out
+
+
+def test_token_count_bar_with_no_tokens_has_no_negative_axis():
+    fig = charts.token_count_bar([{"label": "MaskLab", "tokens": 0, "chars_per_token": 0.0}])
+    assert fig.layout.xaxis.rangemode == "nonnegative"
+    assert list(fig.data[0].text) == ["no tokens"]
+
+
 def test_loss_interlinear_aligns_models_and_escapes():
     frames = {"m<1>": _scores([1.0, 2.0]), "m2": _scores([3.0, float("nan")], [True, False])}
     frames["m<1>"].loc[0, "token"] = "<i>"

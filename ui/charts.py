@@ -237,13 +237,13 @@ def token_count_bar(rows: list[dict]) -> go.Figure:
             x=[r["tokens"] for r in rows],
             orientation="h",
             marker_color=[SERIES[i % len(SERIES)] for i in range(len(rows))],
-            text=[f"{r['tokens']:,} · {r['chars_per_token']:.2f} chars/token" for r in rows],
+            text=[f"{r['tokens']:,} · {r['chars_per_token']:.2f} chars/token" if r["tokens"] else "no tokens" for r in rows],
             textposition="auto",
             hovertemplate="%{y}: %{x} tokens<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="tokens", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(title_text="tokens", showgrid=True, gridcolor="rgba(128,128,128,0.2)", rangemode="nonnegative")
     return _finish(fig, "Tokens per encoding", 80 + 42 * max(1, len(rows)), showlegend=False)
 
 

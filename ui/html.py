@@ -8,7 +8,9 @@ text, which read the same on the light and the dark theme.
 import html
 import math
 import re
+import unicodedata
 
+import regex  # tiktoken's own dependency; knows grapheme clusters (\X)
 from plotly.colors import sample_colorscale
 
 # Light tints of the Okabe-Ito colours: neighbouring tokens differ without any hue carrying meaning.
@@ -33,6 +35,7 @@ STYLE = """
 .ml-ws{opacity:.5}
 .ml-group{display:inline-block;border:2px dashed #D55E00;border-radius:.45em;padding:0 .1em;margin:0 .12em;vertical-align:middle}
 .ml-group .ml-char{font-size:.8em;padding:0 .25em;opacity:.85}
+.ml-group .ml-cps{font-family:'JetBrains Mono',ui-monospace,Menlo,Consolas,monospace;font-size:.68em;opacity:.75;padding:0 .25em}
 .ml-bytes{background-image:repeating-linear-gradient(135deg,rgba(0,0,0,.07) 0 4px,transparent 4px 8px)}
 .ml-id{display:block;font-size:.62em;opacity:.7;line-height:1.1;text-align:center}
 .k-mask{background:#0072B2!important;color:#fff!important;font-weight:600}
@@ -100,11 +103,34 @@ def md_plain(text) -> str:
     return f"“{body}”"
 
 
+INVISIBLE = {"\u200b": "ZWSP", "\u200c": "ZWNJ", "\u200d": "ZWJ", "\u2060": "WJ", "\ufeff": "BOM", "\u00ad": "SHY",
+             "\u200e": "LRM", "\u200f": "RLM", "\ufe0f": "VS16", "\ufe0e": "VS15"}
+
+
+def invisible_name(ch: str) -> str | None:
+    """A short name for a character that draws nothing (a zero-width joiner, a control, a format or
+    variation character): ‹ZWJ›, or ‹U+2066› for one without a short name; None for a visible one."""
+    if ch in INVISIBLE:
+        return INVISIBLE[ch]
+    if ch not in "\n\t\r" and unicodedata.category(ch) in ("Cc", "Cf", "Mn") and not unicodedata.combining(ch) or 0xFE00 <= ord(ch) <= 0xFE0F:
+        return f"U+{ord(ch):04X}"
+    return None
+
+
+def code_points(text: str) -> str:
+    """``"U+1F469 U+200D U+1F467"``: each code point of ``text``."""
+    return " ".join(f"U+{ord(ch):04X}" for ch in text)
+
+
 def visible(text: str, show_ws: bool) -> str:
-    """A token's text, escaped, with line breaks and tabs always shown as glyphs, spaces on request."""
+    """A token's text, escaped, with line breaks and tabs always shown as glyphs, spaces on request, and
+    characters that draw nothing (a zero-width joiner) always named: ‹ZWJ›."""
     out = []
     for ch in text:
-        if ch == "\n":
+        name = invisible_name(ch)
+        if name:
+            out.append(f'<span class="ml-ws" title="{code_points(ch)}">‹{name}›</span>')
+        elif ch == "\n":
             out.append('<span class="ml-ws">↵</span>')
         elif ch == "\t":
             out.append('<span class="ml-ws">⇥</span>')
@@ -143,14 +169,21 @@ def token_chips(text: str, tokens, *, show_ws: bool = False, show_ids: bool = Fa
         if len(members) > 1 and any(t.partial for t in members):
             start, end = members[0].start, members[-1].end
             char = text[start:end]
-            title = f"{end - start} character(s) spelled by {len(members)} tokens"
-            parts.append(f'<span class="ml-group" title="{esc(title)}"><span class="ml-char">{esc(char)}</span>{"".join(chips)}</span>')
+            graphemes = "one grapheme" if _one_grapheme(char) else "graphemes"
+            title = f"{graphemes} of {end - start} code point(s), {code_points(char)}, spelled by {len(members)} tokens"
+            cps = f'<span class="ml-cps">{code_points(char)}</span>' if end - start > 1 else ""
+            parts.append(f'<span class="ml-group" title="{esc(title)}"><span class="ml-char">{esc(char)}</span>{cps}{"".join(chips)}</span>')
         else:
             parts.extend(chips)
         if any("\n" in t.text for t in members):
             parts.append("<br>")
     more = f' <span class="ml-ws">… {len(tokens) - len(shown):,} more tokens</span>' if limit and len(tokens) > limit else ""
     return f'<div class="ml-chips">{"".join(parts)}{more}</div>'
+
+
+def _one_grapheme(chars: str) -> bool:
+    """Whether ``chars`` is one user-perceived character (one grapheme cluster, however many code points)."""
+    return len(regex.findall(r"\X", chars)) <= 1
 
 
 def legend(kinds) -> str:
