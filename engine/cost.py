@@ -142,22 +142,33 @@ def chat_cost(c: ModelConfig, turn_lengths: list[int]) -> list[TurnCost]:
 
 
 @torch.inference_mode()
-def time_chat(model: Transformer, turns: list[list[int]], bidirectional: bool) -> list[float]:
-    """Measured seconds per turn: re-encoding the full history bidirectionally, or feeding only the
-    new tokens through a causal model's KV cache. ``model`` must be a single-stack model."""
-    if model.config.architecture == "encoder_decoder":
+def time_chat(model, turns: list[list[int]], bidirectional: bool) -> list[float]:
+    """Measured seconds per turn: re-encoding the full history (bidirectionally, for a model that can),
+    or feeding only the new tokens through the model's KV cache.
+
+    ``model``: a MaskLab `Transformer`, or any `engine.Variant` (a published checkpoint too: its
+    `engine.backend.Backend` does the work); single-stack only (ValueError for an encoder-decoder, and
+    for an encoder asked to cache). ``turns``: token ids per turn, in the model's vocabulary (only their
+    number matters to the time). Returns one float per turn, in seconds."""
+    from engine.backend import MaskLabBackend
+
+    b = getattr(model, "backend", None) or MaskLabBackend(model, "masklab", "clm")
+    arch = b.architecture
+    if arch == "encoder_decoder":
         raise ValueError("time_chat needs a single-stack model")
-    seconds, history = [], []
-    cache = KVCache.empty(model.config.n_layer)
+    if arch == "encoder" and not bidirectional:
+        raise ValueError("an encoder has no causal part to cache")
+    seconds, history, state = [], [], None
     for turn in turns:
         history += list(turn)
-        x = torch.tensor([history if bidirectional else list(turn)], device=model.device)
         start = time.perf_counter()
         if bidirectional:
-            model(x, n_prefix=len(history)) if model.config.architecture == "prefix_lm" else model(x)
+            b.logits(torch.tensor([history], device=b.device), n_prefix=len(history) if arch == "prefix_lm" else None)
+        elif state is None:
+            _, state = b.prefill(list(turn), n_prefix=0 if arch == "prefix_lm" else None)
         else:
-            model(x, cache=cache, n_prefix=0) if model.config.architecture == "prefix_lm" else model(x, cache=cache)
-        if x.device.type == "cuda":
+            b.extend(list(turn), state)
+        if b.device.type == "cuda":
             torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     return seconds

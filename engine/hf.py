@@ -586,6 +586,23 @@ class Found:
     format: str  # "GGUF Q4_1", "safetensors" or "hub cache"
 
 
+def peek_architecture(name: str) -> str | None:
+    """The architecture ``name`` would load as, from its config (or GGUF header) alone; None when it
+    cannot tell (a hub id not in the cache, an unsupported model type)."""
+    folder = checkpoint_folder(name)
+    try:
+        import transformers
+
+        if folder is not None:
+            g = gguf_file(folder)
+            if g is not None:
+                return architecture_of(transformers.AutoConfig.from_pretrained(str(g.parent), gguf_file=g.name, local_files_only=True))
+            return architecture_of(transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False))
+        return architecture_of(transformers.AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False))
+    except Exception:
+        return None
+
+
 def _safetensors_parameters(folder: Path) -> int | None:
     try:
         from safetensors import safe_open
@@ -618,7 +635,8 @@ def find_checkpoints() -> list[Found]:
                 g = gguf_file(p)
                 if g is not None:
                     s = gguf_summary(g)
-                    out.append(Found(str(g.parent if p.is_dir() else g), s["name"], s["parameters"], str(root), f"GGUF {s['quantisation']}"))
+                    label = re.sub(r"[.-](I?Q\d\w*|F16|F32|BF16)$", "", g.stem, flags=re.I)  # the file's name without its quantisation
+                    out.append(Found(str(g.parent if p.is_dir() else g), label, s["parameters"], str(root), f"GGUF {s['quantisation']}"))
                 elif p.is_dir() and (p / "config.json").is_file() and _supported_type(json.loads((p / "config.json").read_text()).get("model_type")):
                     out.append(Found(str(p), p.name, _safetensors_parameters(p), str(root), "safetensors"))
             except Exception:

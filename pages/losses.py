@@ -16,7 +16,7 @@ layout.page(
     "Predicting the next word is many small tasks at once: grammar, word meaning, facts about the world, "
     "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
     f"gave the actual token, out of all {VOCAB_SIZE:,}. Dark tokens taught the model the most.",
-    keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new"),
+    keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new", "probes"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "each model's loss on every token")
@@ -24,12 +24,14 @@ tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
 
 infos = {v.name: v for v in cache.variants()}
 shipped = [n for n, v in infos.items() if v.source == "shipped"]
-published = [n for n in state.get("variants") if n not in infos and cache.is_checkpoint_name(n)]
+found = [f.name for f in cache.published()]  # published checkpoints on this machine: ../shared/models, MASKLAB_MODEL_DIRS, the HF cache
+linked = [n for n in state.get("variants") if n not in infos and n not in found and cache.is_checkpoint_name(n)]
+published = found + linked
 chosen = [n for n in state.get("variants") if n in infos or n in published][:6]
 if len(chosen) != len(state.get("variants")):
     state.notice("Some models in the link are not available here and were left out.")
-if not state.get("variants"):
-    chosen = shipped[:4] or ["random-decoder", "random-encoder"]
+if not state.get("variants"):  # a real published model beside MaskLab's tiny ones is the point of the page
+    chosen = (found[:1] + shipped[:4]) or ["random-decoder", "random-encoder"]
 state.put("variants", tuple(chosen))
 if not shipped:
     st.info("No trained models are shipped yet, so only tiny untrained `random-*` models can be scored: their losses sit "
@@ -38,11 +40,7 @@ if not shipped:
 
 
 def describe(name: str) -> str:
-    if name not in infos:
-        return f"{name} · published checkpoint"
-    v = infos[name]
-    kind = "trained" if v.source == "shipped" else "untrained"
-    return f"{name} · {charts.ARCH_NAMES.get(v.architecture, v.architecture)}, {kind}"
+    return cache.model_label(name)
 
 
 def add_checkpoint() -> None:
@@ -56,9 +54,9 @@ def add_checkpoint() -> None:
 names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos) + published, format_func=describe,
                    to_widget=list, from_widget=tuple, max_selections=6, placeholder="Choose models to compare")
 if not state.presenting():
-    with st.expander("Add a published checkpoint (GPT-2, BERT, RoBERTa, T5)"):
+    with st.expander("Add a published checkpoint (any causal LM, masked LM or sequence-to-sequence model transformers loads)"):
         cached = cache.cached_checkpoints()
-        st.text_input("Hugging Face id or a folder saved with save_pretrained", key=f"{PAGE}.hf", on_change=add_checkpoint,
+        st.text_input("Hugging Face id, a folder saved with save_pretrained, or a .gguf file", key=f"{PAGE}.hf", on_change=add_checkpoint,
                       placeholder=cached[0] if cached else "gpt2")
         st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
                    "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
@@ -92,7 +90,7 @@ every = {**frames, **others}
 
 rows = []
 for name, df in every.items():
-    rows.append({"model": name, "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
+    rows.append({"model": cache.model_label(name).split(" · ")[0], "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
 summary = pd.DataFrame(rows)
 st.dataframe(
     summary, hide_index=True,
@@ -121,9 +119,10 @@ if frames:
     start, end = layout.window(PAGE, len(tokens), WINDOW)
     layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
 for name, df in others.items():
-    layout.html_block(html.row(f"{name}, on its own tokens", html.loss_interlinear({name: df}, vmax=UNIFORM, stop=WINDOW)))
+    short = cache.model_label(name).split(" · ")[0]
+    layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: df}, vmax=UNIFORM, stop=WINDOW)))
     if len(df) > WINDOW:
-        st.caption(f"{name}: the first {WINDOW} of its {len(df):,} tokens.")
+        st.caption(f"{short}: the first {WINDOW} of its {len(df):,} tokens.")
 
 everything = pd.concat([df.assign(model=name) for name, df in every.items()], ignore_index=True)
 everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3f}" for t, p in xs))
@@ -141,17 +140,28 @@ with probes_col:
     st.subheader("Probes")
     st.caption("One prompt, a right and a wrong next word: does the model give the right one more probability? "
                "Each probe is one of the small tasks hidden in next-word prediction.")
+    probe_set = state.bind(PAGE, "probes", st.segmented_control, "Probe set", required=True, options=["multitask", "novel"],
+                           format_func=lambda o: {"multitask": "Next-word prediction is multi-task", "novel": "In the novels' words"}[o],
+                           help="Multi-task: the seven probes of the talk (grammar, lexical semantics, world knowledge, sentiment, "
+                                "translation, spatial reasoning, arithmetic), which need a model that has read the web. "
+                                "In the novels' words: twelve probes in the kind of sentence MaskLab's own models learned from.")
     results = []
     for name in every:
         try:
-            results.append(cache.probes(name))
+            short = cache.model_label(name).split(" · ")[0]
+            results.append(cache.probes(name, probe_set).assign(model=short, variant=short))
         except Exception as e:
             st.warning(f"{name}: probes failed ({e})", icon=":material/error:")
     if results:
         probes = pd.concat(results, ignore_index=True)
-        layout.chart(charts.probe_chart(probes), key=f"{PAGE}.probes", data=probes, name="probes")
-        wins = probes.assign(ok=probes["margin"] > 0).groupby("variant", sort=False)["ok"].agg(["sum", "count"])
+        layout.chart(charts.probe_chart(probes), key=f"{PAGE}.probe_chart", data=probes, name="probes")
+        wins = probes.assign(ok=probes["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
         st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
+        shown = probes.assign(verdict=probes["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
+        st.dataframe(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]], hide_index=True,
+                     column_config={"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
+                                    "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
+                                    "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")})
 
 with gen_col:
     st.subheader("Generate")

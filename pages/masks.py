@@ -39,14 +39,22 @@ if not archs:
     st.stop()
 
 start, end = layout.window(PAGE, n, WINDOW)
-picked = {a: cache.pick_variant(a) for a in archs}
 infos = {v.name: v for v in cache.variants()}
+picked = {}
+for a in archs:  # MaskLab's trained variant by default; the published checkpoints found here are one choice away
+    options = cache.models_for(a)
+    picked[a] = cache.pick_variant(a)
+    if len(options) > 2 and not state.presenting():
+        picked[a] = st.selectbox(f"Learned attention of the {charts.ARCH_NAMES[a].lower()} from", options, index=options.index(picked[a]) if picked[a] in options else 0,
+                                 format_func=cache.model_label, key=f"{PAGE}.model.{a}")
+    elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
+        picked[a] = st.session_state[f"{PAGE}.model.{a}"]
 
 dims = {}
 for name in picked.values():
     try:
-        cfg = cache.variant(name).model.config
-        dims[name] = (cfg.n_layer, cfg.n_head)
+        b = cache.variant(name).backend
+        dims[name] = (b.n_layer, b.n_head)
     except Exception as e:  # shown where the learned map would be
         dims[name] = (1, 1)
 max_layers = max(L for L, _ in dims.values())
@@ -96,8 +104,10 @@ def model_caption(name: str, result: dict, part: str) -> str:
     L, H = result["maps"][part].shape[:2]
     shown_layer = min(layer, L - 1)
     shown_head = "mean of heads" if head < 0 or head >= H else f"head {head + 1} of {H}"
-    kind = "trained" if infos.get(name) and infos[name].source == "shipped" else "untrained"
-    return f"{name} ({kind}) · layer {shown_layer + 1} of {L} · {shown_head}"
+    kv = result.get("n_kv_head") or H
+    if 0 <= head < H and kv < H:  # grouped-query attention: say which key/value head this query head reads
+        shown_head += f" (shares key/value head {result['kv_head'][head] + 1} of {kv})"
+    return f"{cache.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
 
 
 for arch in archs:

@@ -79,12 +79,57 @@ def cached_checkpoints() -> list[str]:
 
 
 def version(name: str) -> str:
-    """What identifies a variant's weights: its card's folder and modification time, for a shipped one."""
+    """What identifies a variant's weights, so that every cache below keys a model on them: a shipped
+    variant's card and weights files (size and modification time); a published checkpoint's weights
+    files (`engine.hf.weights_identity`); "builtin" for the random models."""
     card = MODELS_DIR / name / "card.json"
     try:
-        return f"{card.parent}@{card.stat().st_mtime_ns}"
-    except (OSError, ValueError):  # no card (a random or published model), or a name no file can have
+        if card.exists():
+            return "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(card.parent.iterdir()) if f.suffix in (".json", ".safetensors"))
+    except (OSError, ValueError):  # a name no file can have
         return "builtin"
+    if name.startswith("random-"):
+        return "builtin"
+    try:
+        from engine import hf
+
+        return hf.weights_identity(name)
+    except Exception:
+        return "unknown"
+
+
+@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
+def published() -> list:
+    """Published checkpoints found on this machine (`engine.hf.find_checkpoints`): ../shared/models,
+    MASKLAB_MODEL_DIRS and the Hugging Face cache, not loaded yet."""
+    try:
+        from engine import hf
+
+        return hf.find_checkpoints()
+    except Exception:
+        return []
+
+
+def published_label(name: str) -> str | None:
+    """"SmolLM2 135M Instruct · published checkpoint, 134.5M parameters, GGUF Q4_1", or None."""
+    for f in published():
+        if f.name == name:
+            size = f" · {f.parameters / 1e6:,.1f}M parameters" if f.parameters else ""
+            return f"{f.label} · published checkpoint{size} · {f.format}"
+    return None
+
+
+def model_label(name: str) -> str:
+    """How every model picker names a model: a shipped or random variant by its name and kind, a
+    published checkpoint by its own name, size and source."""
+    label = published_label(name)
+    if label:
+        return label
+    info = {v.name: v for v in variants()}.get(name)
+    if info is None:
+        return f"{name} · published checkpoint"
+    kind = "trained" if info.source == "shipped" else "untrained"
+    return f"{name} · MaskLab {info.architecture.replace('_', '-')}, {info.parameters / 1e6:.1f}M, {kind}"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
@@ -143,7 +188,9 @@ def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: 
 def _attention(name: str, text: str, max_tokens: int, split, seed: int, device: str, version: str) -> dict:
     r = engine.attention(_variant(name, device, version), text, max_tokens=max_tokens, split=split, seed=seed)
     maps = {k: np.stack([w.float().numpy() for w in layers]).astype(np.float32) for k, layers in r.maps.items()}  # (L, H, T, S)
-    return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin}
+    heads = next((m.shape[1] for m in maps.values()), 0)
+    return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin,
+            "kv_head": [r.kv_head(h) for h in range(heads)], "n_kv_head": r.n_kv_head}
 
 
 def attention(name: str, text: str, max_tokens: int, split=None, seed: int = 0) -> dict:
@@ -221,7 +268,7 @@ def chat_cost(size: str, lengths: tuple) -> pd.DataFrame:
 @st.cache_data(max_entries=16, show_spinner="Timing each turn on the model…")
 def _time_chat(name: str, turns: tuple, repeats: int, nonce: int, device: str, version: str) -> pd.DataFrame:
     """Seconds per turn, the best of ``repeats`` runs (the least disturbed by other work)."""
-    model = _variant(name, device, version).model
+    model = _variant(name, device, version)
     turns = [list(t) for t in turns]
     best = {}
     engine.time_chat(model, turns[:1], bidirectional=True)  # warm-up: first calls pay for allocation
@@ -236,12 +283,13 @@ def time_chat(name: str, turns: tuple, repeats: int = 3, nonce: int = 0) -> pd.D
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the probes…")
-def _probes(name: str, device: str, version: str) -> pd.DataFrame:
-    return run_probes(_variant(name, device, version))
+def _probes(name: str, probe_set: str, device: str, version: str) -> pd.DataFrame:
+    return run_probes(_variant(name, device, version), probe_set)
 
 
-def probes(name: str) -> pd.DataFrame:
-    return _probes(name, DEVICE, version(name))
+def probes(name: str, probe_set: str = "novel") -> pd.DataFrame:
+    """engine.run_probes with one of engine.probes.PROBE_SETS ("novel" or "multitask")."""
+    return _probes(name, probe_set, DEVICE, version(name))
 
 
 def _read_json(path: Path):
@@ -301,6 +349,25 @@ def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
     layer = min(layer, per_layer.shape[0] - 1)
     w = per_layer[layer]
     return w.mean(axis=0) if head < 0 or head >= w.shape[0] else w[head]
+
+
+def models_for(architecture: str) -> list[str]:
+    """Every model a page can show for an architecture: MaskLab's trained variant(s), then the
+    published checkpoints found here whose architecture is known to match (decoder-only GGUF files
+    and folders whose config names a causal LM, masked LM or seq2seq head), then the random one."""
+    shipped = [v.name for v in variants() if v.source == "shipped" and v.architecture == architecture]
+    return shipped + [f.name for f in published() if published_architecture(f.name) == architecture] + [f"random-{architecture}"]
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
+def published_architecture(name: str) -> str | None:
+    """The architecture a found checkpoint will load as, read from its config without loading weights."""
+    try:
+        from engine import hf
+
+        return hf.peek_architecture(name)
+    except Exception:
+        return None
 
 
 def pick_variant(architecture: str) -> str:

@@ -13,10 +13,16 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def warm() -> list[str]:
-    """Import the engine and load every shipped variant into the app's resource cache; their names."""
+    """Import the engine and load every shipped variant, and the first published checkpoint found on
+    this machine (`engine.hf.find_checkpoints`: the losses page shows it by default), into the app's
+    resource cache; their names. ``MASKLAB_WARM_PUBLISHED=0`` skips the published one."""
+    import os
+
     from ui import cache
 
     names = [v.name for v in cache.variants() if v.source == "shipped"]
+    if os.environ.get("MASKLAB_WARM_PUBLISHED", "1") != "0":
+        names += [f.name for f in cache.published()[:1]]
     for name in names:
         try:
             cache.engine.score(cache.variant(name), "Warm up.", top_k=1)  # loads, and runs PyTorch's first kernels
