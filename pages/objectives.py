@@ -26,7 +26,7 @@ layout.page(
     "An objective turns text into a question and its answer: what the model reads, and which tokens it must "
     "predict. Only those send a training signal, so the share of tokens that receive loss — loss exposure — "
     "decides how much a model learns from each pass over the data.",
-    keys=("obj", "rate", "span", "split", "mode", "seed", "size"),
+    keys=("obj", "rate", "span", "split", "mode", "roll", "seed", "size"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "what each objective makes of it")
@@ -68,11 +68,19 @@ with cols[3]:
         state.put("seed", min(seed + 1, 1_000_000))
         st.rerun()
 
+if objective in ("span_corruption", "ul2"):
+    if state.bind(PAGE, "roll", st.toggle, "Roll the span layout",
+                  help="T5's random_roll: shift the whole noise mask by a random offset, so that a lone span need not be last."):
+        params["random_roll"] = True
+
 try:
     c = cache.corruption(ids, objective, seed, tuple(sorted(params.items())))
 except ValueError as e:  # e.g. more spans than the 100 sentinels
     st.error(f"These settings do not work on this text: {e}. Lower the noise density or lengthen the spans.", icon=":material/block:")
     st.stop()
+if c.span_style and "random_roll" not in params and len(c.span_origin) == 1:
+    st.caption("Resample changes nothing here: this text gets one noise span, and T5's layout always puts a lone span "
+               "at the end, so every seed gives the same example. Roll the span layout to move it.")
 inputs = cache.token_texts(tuple(c.inputs))
 original = [t.text for t in tokens]
 

@@ -242,6 +242,25 @@ def test_resample_draws_with_the_next_seed():
     assert at.session_state["seed"] == 1
 
 
+def test_resample_on_a_short_text_says_why_nothing_changes_and_rolling_moves_the_span():
+    at = open_page("objectives", TEXTS["typical"], params={"obj": "span_corruption"})
+    why = "Resample changes nothing here"
+    assert any(why in t for t in texts_of(at, "caption"))
+    before = [h.proto.body for h in at.html if "Encoder input" in h.proto.body]
+    at.button(key="objectives.resample").click().run()
+    assert at.session_state["seed"] == 1
+    assert [h.proto.body for h in at.html if "Encoder input" in h.proto.body] == before  # the same example, as said
+    at.toggle(key="objectives.roll").set_value(True).run()
+    assert at.session_state["roll"] is True and at.query_params.get("roll") in ("1", ["1"])
+    assert not any(why in t for t in texts_of(at, "caption"))
+    seen = set()
+    for seed in range(6):
+        at.session_state["seed"] = seed
+        at.run()
+        seen.add(tuple(h.proto.body for h in at.html if "Encoder input" in h.proto.body))
+    assert len(seen) > 1  # rolled, the seed moves the span
+
+
 def test_objective_settings_that_cannot_work_say_why():
     text = "word " * 400
     at = open_page("objectives", text, params={"obj": "span_corruption", "rate": "0.5", "span": "1"})

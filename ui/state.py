@@ -161,6 +161,7 @@ FIELDS: dict[str, Field] = {
     "rate": Field(0.15, _float(0.0, 1.0)),  # mask rate (MLM) or noise density (span corruption)
     "span": Field(3.0, _float(1.0, 32.0)),  # mean span length (the objectives page's slider goes to 32)
     "mode": Field("auto", _choice(("auto", "R", "S", "X"))),  # UL2 denoiser
+    "roll": Field(False, _bool),  # span layouts rolled by a random offset (T5's random_roll)
     "seed": Field(0, _int(0, 1_000_000)),
     "size": Field("medium", _choice(SIZES)),  # model size for the cost views
     "variants": Field((), _names),  # empty: the page picks
