@@ -24,10 +24,14 @@ layout.page(
 
 if state.CHAT_TURNS not in st.session_state:
     st.session_state[state.CHAT_TURNS] = pd.DataFrame(DEFAULT_CHAT, columns=["role", "text"])
+# A new row gets a role, alternating, so that a message typed into it is kept (a required cell left empty
+# keeps the row from being added at all). Rows added in this session count too.
+added = st.session_state.get(f"{PAGE}.editor", {}).get("added_rows", [])
+new_role = state.next_chat_role(list(st.session_state[state.CHAT_TURNS]["role"]) + [r.get("role") for r in added])
 edited = st.data_editor(
     st.session_state[state.CHAT_TURNS], key=f"{PAGE}.editor", num_rows="dynamic", hide_index=True,
     column_config={
-        "role": st.column_config.SelectboxColumn("role", options=["user", "assistant", "system"], required=True, width="small"),
+        "role": st.column_config.SelectboxColumn("role", options=list(state.CHAT_ROLES), required=True, default=new_role, width="small"),
         "text": st.column_config.TextColumn("message", max_chars=4000, width="large"),
     },
 )

@@ -315,6 +315,19 @@ def test_presentation_mode_hides_secondary_controls():
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
 
 
+def test_a_new_chat_row_gets_a_role_alternating():
+    assert state.next_chat_role(["user", "assistant"]) == "user"
+    assert state.next_chat_role(["assistant", "user"]) == "assistant"
+    assert state.next_chat_role(["system"]) == state.next_chat_role([]) == state.next_chat_role([None]) == "user"
+    assert state.next_chat_role(["user", None]) == "assistant"  # a row whose role was cleared is skipped
+    at = open_page("chat")
+    role = json.loads(at.dataframe[0].proto.columns)["role"]
+    assert role["required"] and role["default"] == "user"  # the default chat ends with the assistant
+    at.session_state[state.CHAT_TURNS] = at.session_state[state.CHAT_TURNS].iloc[:1]  # ends with the user
+    at.run()
+    assert json.loads(at.dataframe[0].proto.columns)["role"]["default"] == "assistant"
+
+
 def test_chat_editor_changes_the_counts():
     at = open_page("chat")
     base = int(at.metric[1].value.replace(",", ""))

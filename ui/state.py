@@ -136,6 +136,14 @@ def _dump(value) -> str:
 # Session keys that never go into a link: objects a page keeps between runs. Widget keys are
 # "page.name"; the canonical fields are FIELDS below; keys starting with "_" are this module's own.
 CHAT_TURNS = "chat.turns"  # the conversation being edited (a DataFrame of role, text)
+CHAT_ROLES = ("user", "assistant", "system")
+
+
+def next_chat_role(roles) -> str:
+    """The role a new chat row starts with, so that a typed message is never dropped for want of one:
+    the other party after a user or an assistant (alternating), "user" after a system message or none."""
+    last = next((r for r in reversed(list(roles)) if r in CHAT_ROLES), None)
+    return "assistant" if last == "user" else "user"
 CHAT_NONCE = "chat.nonce"  # bumped by "Measure again", so the chat is timed afresh
 TRAINING_JOB = "scaling.job"  # the live training run (ui.training.Job)
 
