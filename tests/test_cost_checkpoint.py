@@ -77,12 +77,19 @@ def test_chat_cost_bidirectional_grows_quadratically_causal_linearly():
     assert sum(r.causal_flops for r in rows) == whole["layers"] + whole["attention_scores"]
 
 
-def test_time_chat_runs_both_ways():
+def test_time_chat_reencodes_the_history_or_feeds_only_the_new_tokens():
     torch.manual_seed(0)
     model = Transformer(ModelConfig(architecture="decoder", **TINY)).eval()
     turns = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
+    fed = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: fed.append(list((args[0] if args else kwargs["idx"])[0].tolist())), with_kwargs=True)
     assert len(time_chat(model, turns, bidirectional=True)) == 3
-    assert all(t >= 0 for t in time_chat(model, turns, bidirectional=False))
+    assert fed == [[1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]  # the whole history, every turn
+    fed.clear()
+    assert len(time_chat(model, turns, bidirectional=False)) == 3
+    assert sum(fed, []) == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # each token once: the cache holds the rest
+    with pytest.raises(ValueError):
+        time_chat(Transformer(ModelConfig(architecture="encoder_decoder", **TINY)), turns, bidirectional=True)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -166,10 +165,8 @@ def test_the_list_survives_every_broken_card(models):
 
 @pytest.mark.parametrize("name, message", BROKEN.items())
 def test_a_broken_variant_gives_a_clear_error(models, name, message):
-    start = time.perf_counter()
     with pytest.raises(CheckpointError, match=re.escape(message)):
         load_variant(name, device="cpu", models_dir=models)
-    assert time.perf_counter() - start < 20
     assert not (models.parent / "UNPICKLED").exists()
     v = load_variant(GOOD, device="cpu", models_dir=models)  # and the good one still loads
     assert v.architecture == "decoder" and v.source == "shipped"

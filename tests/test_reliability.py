@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,10 +96,8 @@ def check_tokens(text: str, tokens: list, encoding: str) -> None:
 @pytest.mark.parametrize("case", cases())
 def test_engine_tokenizes_every_case_in_every_encoding(case):
     for encoding in ENCODINGS:
-        start = time.perf_counter()
         tokens = tokenize(case.text, encoding)
         check_tokens(case.text, tokens, encoding)
-        assert time.perf_counter() - start < 60, f"{encoding} took too long"
         if case.blank:
             assert bool(tokens) == bool(case.text)  # whitespace is tokens too; only "" has none
 
@@ -363,15 +360,20 @@ def test_invisible_and_direction_characters_are_kept_not_stripped():
     assert "<0xE2><0x80><0x8B>" in shown_text  # U+200B is shown as its bytes, never silently invisible
 
 
-def test_the_case_table_covers_the_issue():
-    ids = {c.id for c in CASES}
-    need = {"empty", "whitespace", "one-char", "control-chars", "lone-surrogates", "invalid-utf8", "zero-width", "right-to-left",
-            "combining", "emoji-zwj", "one-megabyte", "script", "img-onerror", "markdown-js-link", "html-entities",
-            "endoftext", "mask-token", "sentinel"}
-    assert need <= ids
-    assert len(MEGABYTE) == 1_000_000
-    assert any(re.search("[\ud800-\udfff]", c.text) for c in CASES)
-    assert MASKLAB.mask not in encode("<|mask|>")
+def test_the_app_receives_each_awkward_case_as_it_promises():
+    """What the cases exercise, asserted of the app's own functions rather than of the case table."""
+    by_id = {c.id: c for c in CASES}
+    assert state.clean_text(by_id["lone-surrogates"].text) == "abc\ufffddef\ufffd ghi"  # each surrogate: one U+FFFD
+    assert state.clean_text(by_id["emoji-zwj"].text) == by_id["emoji-zwj"].text  # a valid text arrives unchanged
+    with pytest.raises(ValueError, match="longer than 20,000 characters"):
+        state.FIELDS["text"].parse(MEGABYTE)  # a megabyte in a link is refused, with the limit named
+    assert state.FIELDS["text"].parse(MEGABYTE[: state.MAX_CHARS]) == MEGABYTE[: state.MAX_CHARS]
+    for case_id in ("endoftext", "mask-token", "sentinel"):  # typed special-token strings stay ordinary text
+        ids = encode(by_id[case_id].text)
+        assert ids and max(ids) < MASKLAB.n_regular, case_id
+    for case in CASES:
+        if case.blank:
+            assert not case.as_sent.strip() and bool(tokenize(case.as_sent)) == bool(case.as_sent)
 
 
 def test_every_cache_is_bounded():
