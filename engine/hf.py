@@ -285,7 +285,7 @@ def load(name: str, device=None) -> Loaded:
             f"{folder} has no safetensors weights, and MaskLab never loads pickled ones (pytorch_model.bin): "
             f"convert it once with `AutoModel.from_pretrained(...).save_pretrained(folder)` where you trust the file."
         )
-    weights = {} if gguf is not None else {"use_safetensors": True}
+    weights = {} if gguf is not None else dict(use_safetensors=True)  # never a pickle
     try:
         model, info = getattr(transformers, _loader(arch)).from_pretrained(
             source, config=config, attn_implementation="eager", output_loading_info=True,
@@ -299,6 +299,7 @@ def load(name: str, device=None) -> Loaded:
         raise ValueError(f"{name}: its weights have no language-model head ({missing[0]} is missing), so it cannot predict tokens; load a checkpoint saved with its pretraining head.")
     model = model.eval().to(dev)
     backend = HFBackend(model, tokenizer, arch)
+    _TOKENIZERS[(name, weights_identity(name))] = tokenizer  # the tokenization page reuses it
     params = sum(p.numel() for p in model.parameters())
     card = {
         "family": family_name(config),
@@ -628,8 +629,11 @@ def _safetensors_parameters(folder: Path) -> int | None:
 def find_checkpoints() -> list[Found]:
     """Published checkpoints on this machine, without loading them: every folder (or ``.gguf`` file)
     directly inside ``../shared/models`` and ``MASKLAB_MODEL_DIRS`` that holds a supported model,
-    then the Hugging Face cache. Never raises: an unreadable entry is skipped."""
+    then the Hugging Face cache. Never raises: an unreadable entry is skipped. ``MASKLAB_FIND_PUBLISHED=0``
+    turns the search off (the app then shows MaskLab's own variants only)."""
     out: list[Found] = []
+    if os.environ.get("MASKLAB_FIND_PUBLISHED", "1") == "0":
+        return out
     for root in model_dirs():
         try:
             entries = sorted(root.iterdir())
@@ -725,3 +729,61 @@ def fetch(name: str, dest: Path | None = None, log=print) -> Path:
         part.replace(gguf)
     log(f"{name}: {gguf} (SHA-256 {item['sha256'][:12]}… checked)")
     return target
+
+
+# ---------------------------------------------------------------- a checkpoint's tokenizer alone (the tokenization page)
+
+_TOKENIZERS: dict = {}
+
+
+def load_tokenizer(name: str):
+    """A checkpoint's own tokenizer, without its weights (a GGUF file's is read from the file); one per
+    name and weights identity, kept for the process. Raises CheckpointUnavailable in one sentence."""
+    key = (name, weights_identity(name))
+    if key not in _TOKENIZERS:
+        import transformers
+
+        folder = checkpoint_folder(name)
+        g = gguf_file(folder) if folder is not None else None
+        source = str(g.parent if g else folder) if folder is not None else name
+        kw = dict(local_files_only=os.environ.get(ALLOW_DOWNLOADS_ENV) != "1", trust_remote_code=False)
+        if g is not None:
+            kw["gguf_file"] = g.name
+        try:
+            _TOKENIZERS[key] = transformers.AutoTokenizer.from_pretrained(source, **kw)
+        except (OSError, ValueError) as e:
+            raise _load_error(e, name, folder, kw["local_files_only"]) from None
+    return _TOKENIZERS[key]
+
+
+def _byte_decoder() -> dict:
+    """Byte-level BPE's printable stand-in for each byte, reversed (GPT-2's ``bytes_to_unicode``,
+    openai/gpt-2 encoder.py): "Ġ" is the space byte."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = list(bs), 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def text_tokens(name: str, text: str) -> list:
+    """``text`` in a checkpoint tokenizer's tokens, as `engine.tokenizer.Token` rows (so the
+    tokenization page draws them like tiktoken's): the bytes each token stands for (byte-level BPE
+    pieces decoded, so an emoji's byte pieces are flagged ``partial``), the character span, and a
+    group per grapheme cluster that several tokens share."""
+    from engine.tokenizer import Token, display_text, is_utf8
+
+    tok = load_tokenizer(name)
+    t = HFBackend.tokens(type("T", (), {"tokenizer": tok})(), text)  # the same rows engine.score shows
+    byte_of = _byte_decoder()
+    out, group, last_end = [], -1, -1
+    for i, (tid, name_, s, e, surface) in enumerate(zip(t.ids, t.names, t.starts, t.ends, t.surfaces)):
+        piece = bytes(byte_of[c] for c in name_) if name_ and all(c in byte_of for c in name_) else surface.encode("utf-8")
+        if s >= last_end or s < 0:  # tokens whose spans overlap spell one character between them
+            group += 1
+        last_end = max(last_end, e)
+        out.append(Token(index=i, id=int(tid), bytes=piece, text=display_text(piece), start=max(0, s), end=max(0, e), partial=not is_utf8(piece), group=group))
+    return out

@@ -36,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from engine.backend import Backend, TextTokens
-from engine.categories import token_category
+from engine.categories import token_categories
 from engine.objectives import corrupt
 from engine.variants import Variant
 
@@ -342,10 +342,11 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
 
 
 def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
-    """The DataFrame of ``score``, built a column at a time; each distinct surface is categorised once."""
+    """The DataFrame of ``score``, built a column at a time; a token's category reads the token before
+    it (whether it starts a word), so a text's first word is classed as it is mid-line."""
     if not t.ids:
         return pd.DataFrame([], columns=COLUMNS)
-    category = {x: token_category(x) for x in set(t.surfaces)}
+    category = token_categories(t.surfaces)
     shown = np.unique(s.top_ids[s.scored])
     name = dict(zip(shown.tolist(), b.names(shown.tolist())))
     top_k = [
@@ -365,7 +366,7 @@ def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
             "rank": s.rank,
             "top_k": top_k,
             "method": [method] * len(t.ids),
-            "category": [category[x] for x in t.surfaces],
+            "category": category,
             "scored": s.scored,
         },
         columns=COLUMNS,

@@ -241,6 +241,16 @@ def _is_utf8(b: bytes) -> bool:
         return False
 
 
+def display_text(b: bytes) -> str:
+    """A token's bytes as text: undecodable bytes spelled ``<0xXY>`` (a piece of a character)."""
+    return _display_text(b)
+
+
+def is_utf8(b: bytes) -> bool:
+    """Whether ``b`` decodes as UTF-8 on its own."""
+    return _is_utf8(b)
+
+
 def _display_text(b: bytes) -> str:
     # surrogateescape turns each undecodable byte 0xXY into U+DCXY, which we spell <0xXY>.
     s = b.decode("utf-8", errors="surrogateescape")

@@ -64,21 +64,27 @@ st.caption("The bidirectional cost grows with the whole history at every turn, s
            "the conversation's length; the causal model's grows with the new tokens alone.")
 
 st.subheader("Measured on a model")
-name = next((v.name for v in cache.variants() if v.source == "shipped" and v.architecture == "decoder"), "random-decoder")
+options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
+name = options[0]
+if len(options) > 1 and not state.presenting():  # MaskLab's decoder, or a published one found on this machine
+    name = st.selectbox("Model", options, format_func=cache.model_label, key=f"{PAGE}.model",
+                        help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
+label = cache.model_label(name).split(" · ")[0]
 try:
-    model = cache.variant(name).model
+    room = cache.variant(name).backend.context
+    # the model's own tokens: a published model reads the turns with its own tokenizer
+    model_ids = ids if name in {v.name for v in cache.variants()} else [tuple(t.id for t in cache.tokens(f"{role}: {message}\n", name)) for role, message in turns]
 except Exception as e:
-    st.warning(f"{name} could not be loaded: {e}", icon=":material/error:")
+    st.warning(f"{label} could not be loaded: {e}", icon=":material/error:")
     st.stop()
-room = model.config.max_len
 kept, used = [], 0
-for x in ids:
+for x in model_ids:
     if used + len(x) > room:
         break
     kept.append(x)
     used += len(x)
-if len(kept) < len(ids):
-    st.caption(f"{name} reads at most {room} tokens, so the timing covers the first {len(kept)} turns.")
+if len(kept) < len(model_ids):
+    st.caption(f"{label} reads at most {room} tokens, so the timing covers the first {len(kept)} turns.")
 if not kept:
     st.info("The first message alone is longer than the model's context.", icon=":material/content_cut:")
     st.stop()
@@ -86,7 +92,7 @@ if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
     st.session_state[state.CHAT_NONCE] = st.session_state.get(state.CHAT_NONCE, 0) + 1
 seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=st.session_state.get(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
-layout.chart(charts.chat_cost_chart(ms, "ms", f"Measured time per turn on {name} ({cache.device_label()})"), key=f"{PAGE}.time", data=ms, name="chat-time")
+layout.chart(charts.chat_cost_chart(ms, "ms", f"Measured time per turn on {label} ({cache.device_label()})"), key=f"{PAGE}.time", data=ms, name="chat-time")
 st.caption(
     "engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
     "only the new tokens through its KV cache. Same layers, same width; only the mask differs. Small models on a busy "

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pandas as pd
 import streamlit as st
@@ -48,7 +49,7 @@ def add_checkpoint() -> None:
     if name and cache.is_checkpoint_name(name) and name not in state.get("variants"):
         state.put("variants", (state.get("variants") + (name,))[:6])
     elif name:
-        state.notice(f"{html.md_literal(repr(name))} is neither a Hugging Face id nor an allowed checkpoint folder.")
+        state.notice(f"{html.md_plain(name)} is neither a Hugging Face id nor an allowed checkpoint folder or .gguf file.")
 
 
 names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(infos) + published, format_func=describe,
@@ -82,8 +83,12 @@ for name in names:
             frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens, exact=exact)
         else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
             others[name] = cache.score(name, text)
-    except Exception as e:  # one model failing to load or score must not hide the others
-        st.warning(f"{name} could not be scored: {e}", icon=":material/error:")
+    except Exception as e:  # one model failing to load or score must not hide the others; offer to drop it
+        label = cache.model_label(name).split(" · ")[0]
+        why = re.sub(r"`([^`]*)`", r"“\1”", str(e))  # a command in the engine's message, quoted as plain text
+        st.warning(f"{label} could not be scored: {why}", icon=":material/error:")
+        st.button(f"Remove {label} from the comparison", key=f"{PAGE}.drop.{name}", icon=":material/close:",
+                  on_click=lambda n=name: state.put("variants", tuple(x for x in state.get("variants") if x != n)))
 if not frames and not others:
     st.stop()
 every = {**frames, **others}
@@ -189,7 +194,7 @@ with gen_col:
         try:
             cache.generate(gen, text, 1, 1.0, 1, 0)
         except ValueError as e:
-            st.info(f"**{html.esc(gen)} cannot write text.** {html.esc(e)}.", icon=":material/block:")
+            st.info(f"**{html.esc(cache.model_label(gen).split(' · ')[0])} cannot write text.** {html.esc(e)}", icon=":material/block:")
         df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
         upto = int(df["scored"].sum())
         st.markdown("What it can do is fill a blank: hide a token and it guesses what was there.")

@@ -14,7 +14,7 @@ layout.page(
     "A model never sees letters, only token ids, and where one token ends depends on the vocabulary. "
     "The same text becomes different sequences of different lengths; an emoji can take several tokens, "
     "none of which means anything alone. Before any model, look at the data.",
-    keys=("enc", "ws", "ids"),
+    keys=("enc", "ptok", "ws", "ids"),
 )
 text = layout.text_box(PAGE)
 
@@ -27,6 +27,15 @@ with c2:
 with c3:
     show_ids = state.bind(PAGE, "ids", st.toggle, "Show ids", help="The number the model actually receives, under each token.")
 
+found = [f.name for f in cache.published()]  # published checkpoints on this machine: their own tokenizers too
+if state.get("ptok") is None:
+    state.put("ptok", tuple(found[:1]))
+state.put("ptok", tuple(n for n in state.get("ptok") if n in found))
+if found and not state.presenting():
+    state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=cache.encoding_label,
+               to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
+chosen = tuple(chosen) + tuple(state.get("ptok"))
+
 if not chosen:
     st.info("Choose at least one encoding.", icon=":material/checklist:")
     st.stop()
@@ -35,15 +44,15 @@ results, problems = {}, {}
 for name in chosen:
     try:
         results[name] = cache.tokens(text, name)
-    except EncodingUnavailable as e:
+    except (EncodingUnavailable, ValueError) as e:  # a checkpoint whose tokenizer cannot load raises CheckpointUnavailable, a ValueError
         problems[name] = str(e)
 
 for name, why in problems.items():
-    st.warning(f"**{ENCODINGS[name]} is unavailable.** {html.esc(why)}", icon=":material/cloud_off:")
+    st.warning(f"**{cache.encoding_label(name)} is unavailable.** {html.esc(why)}", icon=":material/cloud_off:")
 
 if results:
     rows = [
-        {"label": ENCODINGS[n], "encoding": n, "tokens": len(toks), "characters": len(text),
+        {"label": cache.encoding_label(n), "encoding": n, "tokens": len(toks), "characters": len(text),
          "chars_per_token": len(text) / len(toks) if toks else 0.0}
         for n, toks in results.items()
     ]
@@ -62,7 +71,7 @@ if results:
         for col, name in zip(cols, names[i : i + per_row]):
             toks = results[name]
             with col.container(border=True):
-                st.markdown(f"**{html.esc(ENCODINGS[name])}** · {len(toks):,} tokens")
+                st.markdown(f"**{html.esc(cache.encoding_label(name))}** · {len(toks):,} tokens")
                 if not toks:
                     st.caption("No tokens: the text is empty.")
                 else:

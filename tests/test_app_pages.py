@@ -63,7 +63,7 @@ def check_page(page: str, at: AppTest, text: str) -> None:
         assert "what does each objective teach" in at.title[0].value
     elif page == "tokenization":
         assert at.metric[0].value == f"{n_tokens(text):,} tokens"
-        assert len(at.metric) == 5  # all five encodings load from the shared cache
+        assert len(at.metric) == 5 + len(cache.published()[:1])  # all five encodings load from the shared cache, and a published model's own tokenizer
     elif page in ("masks", "objectives", "losses") and blank:
         assert any("Type some text" in t for t in texts_of(at, "info"))
     elif page == "masks":
@@ -78,7 +78,8 @@ def check_page(page: str, at: AppTest, text: str) -> None:
         assert len(table) == len(chosen) - len(failed)  # one row per chosen model, or a warning that says why not
         own = [m for m in chosen if m in {v.name for v in cache.variants()}]
         assert own and set(own) <= set(table["model"])  # MaskLab's own models need no download: always scored
-        assert (table["tokens"] == n).all()
+        assert (table[table["model"].isin(own)]["tokens"] == n).all()  # MaskLab's tokens; a published model counts its own
+        assert (table["tokens"] > 0).all()
     elif page == "switches":
         assert len(at.metric) >= 7
     elif page == "chat":
@@ -134,7 +135,7 @@ def test_an_unavailable_encoding_is_explained_and_the_rest_still_work(monkeypatc
     at = open_page("tokenization", "A text only this test uses.")
     warning = " ".join(texts_of(at, "warning"))
     assert "GPT-4o (o200k_base) is unavailable" in warning and "TIKTOKEN_CACHE_DIR" in warning
-    assert len(at.metric) == 4 and at.metric[0].value == f"{n_tokens('A text only this test uses.')} tokens"
+    assert len(at.metric) == 4 + len(cache.published()[:1]) and at.metric[0].value == f"{n_tokens('A text only this test uses.')} tokens"
 
 
 @pytest.mark.parametrize("name, raw, expected", [
@@ -213,8 +214,12 @@ def test_a_refused_link_value_is_quoted_as_plain_text():
 
 def test_a_published_checkpoint_that_is_not_here_is_explained():
     at = open_page("losses", TEXTS["typical"], params={"variants": "random-decoder,nobody/no-such-model"})
-    assert any("nobody/no-such-model could not be scored" in t for t in texts_of(at, "warning"))
+    warned = [t for t in texts_of(at, "warning") if "nobody/no-such-model could not be scored" in t]
+    assert warned and "`" not in warned[0] and "hf download nobody/no-such-model" in warned[0]
     assert list(at.dataframe[0].value["model"]) == ["random-decoder"]
+    at.button(key="losses.drop.nobody/no-such-model").click().run()  # offered a way out: remove it, and the warning goes
+    assert at.session_state["variants"] == ("random-decoder",)
+    assert not any("could not be scored" in t for t in texts_of(at, "warning"))
 
 
 def test_encoder_only_cannot_generate_but_fills_a_blank():
@@ -418,3 +423,17 @@ def test_the_losses_page_scores_only_the_tokens_it_shows(monkeypatch, architectu
     part, stride = seen[0]
     assert n_tokens(part) == expected and text.startswith(part)
     assert stride == (None if architecture == "decoder" or exact else cache.STRIDE)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not cache.published(), reason="needs a published checkpoint in ../shared/models (CI has one)")
+def test_the_losses_page_shows_a_real_published_model_beside_the_shipped_ones():
+    at = open_page("losses", "The capital of Azerbaijan is Baku.")
+    table = at.dataframe[0].value
+    real = cache.model_label(cache.published()[0].name).split(" · ")[0]
+    assert real in set(table["model"]) and len(table) >= 2
+    assert any(o.endswith(cache.published()[0].format) and "published checkpoint" in o for o in at.multiselect[0].options)
+    probes = at.dataframe[1].value
+    assert set(probes["skill"]) >= {"world knowledge", "arithmetic", "translation"} and set(probes["verdict"]) <= {"right", "wrong", "tie"}
+    mine = probes[probes["model"] == real]
+    assert len(mine) == 7 and (mine["margin"] > 0).sum() >= 5  # the real model gets most of the multitask probes right

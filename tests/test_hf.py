@@ -481,3 +481,35 @@ def test_list_cached_finds_supported_models_and_never_raises(tmp_path, monkeypat
     assert hf.list_cached() == ["org/tiny-gpt", "t5-small"]
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "absent"))
     assert hf.list_cached() == []
+
+
+def test_a_folder_saved_again_with_new_weights_is_a_new_model_to_every_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(tmp_path))
+    build_checkpoint("gpt2", tmp_path / "gpt")
+    before = hf.weights_identity(str(tmp_path / "gpt"))
+    a = engine.score(engine.load_variant(str(tmp_path / "gpt"), device="cpu"), TEXT).loss.tolist()
+    torch.manual_seed(1)
+    GPT2LMHeadModel(GPT2Config(vocab_size=engine.load_variant(str(tmp_path / "gpt"), device="cpu").backend.vocab_size, n_positions=CONTEXT, n_layer=2, n_head=2, n_embd=32)).save_pretrained(tmp_path / "gpt")
+    assert hf.weights_identity(str(tmp_path / "gpt")) != before
+    assert engine.score(engine.load_variant(str(tmp_path / "gpt"), device="cpu"), TEXT).loss.tolist() != a
+
+
+def test_published_checkpoints_are_found_without_loading_them(folders, monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(folders))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty Hugging Face home: nothing cached, nothing fetched
+    found = {f.name: f for f in hf.find_checkpoints()}
+    for family in FAMILIES:
+        f = found[str(folders / family)]
+        assert f.format == "safetensors" and f.parameters == pytest.approx(sum(p.numel() for p in engine.load_variant(f.name, device="cpu").model.parameters()), rel=0.02)  # BART also saves its final_logits_bias buffer
+    assert hf.peek_architecture(str(folders / "bart")) == "encoder_decoder" and hf.peek_architecture(str(folders / "qwen2")) == "decoder"
+    monkeypatch.setenv("MASKLAB_FIND_PUBLISHED", "0")
+    assert hf.find_checkpoints() == []
+
+
+def test_time_chat_runs_on_a_published_model_through_its_backend(variants):
+    turns = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+    for bidirectional in (True, False):
+        seconds = engine.time_chat(variants["llama"], turns, bidirectional=bidirectional)
+        assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    with pytest.raises(ValueError, match="no causal part to cache"):
+        engine.time_chat(variants["bert"], turns, bidirectional=False)

@@ -33,10 +33,27 @@ def device_label(device: str = DEVICE) -> str:
     return engine.device_info(device)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
 def tokens(text: str, encoding: str) -> list:
-    """engine.tokenize; raises EncodingUnavailable (not cached, so a later run retries)."""
-    return engine.tokenize(text, encoding)
+    """engine.tokenize with one of engine.ENCODINGS, or a published checkpoint's own tokenizer
+    (`engine.hf.text_tokens`) when ``encoding`` names one; raises EncodingUnavailable or
+    CheckpointUnavailable (not cached, so a later run retries)."""
+    return _tokens(text, encoding, "" if encoding in engine.ENCODINGS else version(encoding))
+
+
+@st.cache_data(max_entries=256, show_spinner="Reading the tokenizer…")
+def _tokens(text: str, encoding: str, version: str) -> list:
+    if encoding in engine.ENCODINGS:
+        return engine.tokenize(text, encoding)
+    from engine import hf
+
+    return hf.text_tokens(encoding, text)
+
+
+def encoding_label(encoding: str) -> str:
+    """"GPT-2 (r50k_base)", or "SmolLM2-135M-Instruct's tokenizer" for a published checkpoint."""
+    if encoding in engine.ENCODINGS:
+        return engine.ENCODINGS[encoding]
+    return f"{model_label(encoding).split(' · ')[0]} (its own tokenizer)"
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

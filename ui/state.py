@@ -158,6 +158,7 @@ FIELDS: dict[str, Field] = {
     "text": Field(DEFAULT_TEXT, _text),
     "pres": Field(False, _bool),  # presentation mode
     "enc": Field(tuple(ENCODINGS), _choices(tuple(ENCODINGS))),  # encodings shown side by side
+    "ptok": Field(None, _names),  # published checkpoints whose own tokenizers are shown too (None: the first one found)
     "ws": Field(False, _bool),  # show whitespace
     "ids": Field(False, _bool),  # show token ids under the chips
     "archs": Field(tuple(ARCHITECTURES), _choices(tuple(ARCHITECTURES))),

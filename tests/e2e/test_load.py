@@ -23,10 +23,10 @@ def test_eight_sessions_at_once(tmp_path):
     if not Path(load_test.CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {load_test.CHROMIUM}: apt-get install -y chromium")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    models = tmp_path / "models"  # the random models only: the load, not whichever models are shipped today
+    models = tmp_path / "models"  # the random models only: the load, not whichever models are shipped or found today
     models.mkdir()
     result = load_test.run(sessions=SESSIONS, duration_s=DURATION_S, timeout_s=120, warm_up=True,
-                           env={"MASKLAB_MODELS_DIR": str(models), "OMP_NUM_THREADS": "1"}, log=ARTIFACTS / "load-test-streamlit.log")
+                           env={"MASKLAB_MODELS_DIR": str(models), "MASKLAB_FIND_PUBLISHED": "0", "OMP_NUM_THREADS": "1"}, log=ARTIFACTS / "load-test-streamlit.log")
     (ARTIFACTS / "load-test.json").write_text(json.dumps(result, indent=1))
     t, rss = result["interaction_s"], result["server_rss_mb"]
     print(f"\nload test: {SESSIONS} sessions, {result['interactions']} interactions in {result['elapsed_s']} s; interaction time "
