@@ -16,7 +16,8 @@ layout.page(
     "Per-token losses",
     "Predicting the next word is many small tasks at once: grammar, word meaning, facts about the world, "
     "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
-    f"gave the actual token, out of all {VOCAB_SIZE:,}. Dark tokens taught the model the most.",
+    f"gave the actual token, out of its whole vocabulary ({VOCAB_SIZE:,} tokens for MaskLab's models, 49,152 for SmolLM2). "
+    "Dark tokens taught the model the most.",
     keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new", "probes"),
 )
 text = layout.text_box(PAGE)
@@ -134,7 +135,7 @@ everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3
 if frames:
     layout.chart(charts.loss_strip(frames, vmax=UNIFORM), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
 
-table = pd.concat([cache.by_category(df).assign(variant=name) for name, df in every.items()], ignore_index=True)
+table = pd.concat([cache.by_category(df).assign(variant=cache.model_label(name).split(" · ")[0]) for name, df in every.items()], ignore_index=True)
 if len(table):
     layout.chart(charts.category_bars(table), key=f"{PAGE}.categories", data=table, name="loss-by-category")
     st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
