@@ -193,6 +193,12 @@ def markdown(r: dict) -> str:
         out += _table(["architecture", "batch", "engine tokens/s", "transformers tokens/s", "speed-up", "engine utilisation", "transformers utilisation"],
                       [[x["architecture"], x["batch"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['reference']['tokens_per_s']:,.0f}", _x(x["speedup"]),
                         f"{x['engine']['utilisation']:.0%}", f"{x['reference']['utilisation']:.0%}"] for x in t["rows"]])
+        bf = [x for x in t["rows"] if "engine_bf16" in x]
+        if bf:
+            out += ["", "The engine as `engine.train` runs on this CPU (native bf16 detected): bf16 autocast, float32 weights and "
+                    "optimizer state, against float32, same batch, same run (utilisation against the float32 matmul rate):", ""]
+            out += _table(["architecture", "float32 tokens/s", "bf16 tokens/s", "bf16 speed-up"],
+                          [[x["architecture"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['engine_bf16']['tokens_per_s']:,.0f}", _x(x["bf16_speedup"])] for x in bf])
     b = r.get("browser", {})
     out += ["## 4. The app in Chromium", ""]
     if b.get("rows"):

@@ -11,7 +11,7 @@ import torch
 
 from bench.common import clock, median_ms, repeat
 from bench.reference import build, train_loss
-from engine.device import autocast
+from engine.device import autocast, cpu_has_bf16, training_autocast
 from engine.model import ModelConfig, Transformer
 from engine.train import TrainConfig, batch_flops, make_batch, make_optimizer
 from engine.variants import NATURAL_OBJECTIVE
@@ -37,11 +37,13 @@ def training_batch(architecture: str, batch_size: int, seq_len: int, seed: int =
     return make_batch(windows, NATURAL_OBJECTIVE[architecture], architecture, seed)
 
 
-def _stepper(model: torch.nn.Module, loss_fn, device):
+def _stepper(model: torch.nn.Module, loss_fn, device, precision: str | None = None):
+    """One training step; ``precision`` "bf16"/"fp32" as `engine.train` runs it (None: `autocast`, the
+    twin's way: bf16 on a GPU, float32 on a CPU)."""
     opt = make_optimizer(model, TrainConfig())  # the engine's AdamW: weight decay on matrices only
 
     def step():
-        with autocast(device):
+        with (autocast(device) if precision is None else training_autocast(device, precision)):
             loss = loss_fn()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -62,6 +64,10 @@ def measure(mc: ModelConfig, batch_size: int, seq_len: int, reps: int, warmup: i
         "engine": _stepper(ours, lambda: ours(b.idx, b.targets, **b.model_kwargs()).loss, device),
         "reference": _stepper(theirs, lambda: train_loss(theirs, arch, b), device),
     }
+    if device.type == "cpu" and cpu_has_bf16():  # what engine.train does on this CPU: bf16 autocast, float32 weights
+        torch.manual_seed(0)
+        bf = Transformer(mc).to(device).train()
+        steps["engine_bf16"] = _stepper(bf, lambda: bf(b.idx, b.targets, **b.model_kwargs()).loss, device, "bf16")
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -76,4 +82,6 @@ def measure(mc: ModelConfig, batch_size: int, seq_len: int, reps: int, warmup: i
         ms = median_ms(s)
         out[k] = {"median_ms": ms, "samples_ms": [1e3 * x for x in s], "tokens_per_s": tokens / (ms / 1e3), "utilisation": flops / (ms / 1e3) / rate}
     out["speedup"] = out["engine"]["tokens_per_s"] / out["reference"]["tokens_per_s"]
+    if "engine_bf16" in out:
+        out["bf16_speedup"] = out["engine_bf16"]["tokens_per_s"] / out["engine"]["tokens_per_s"]
     return out

@@ -1,8 +1,16 @@
-"""Where the engine runs: CUDA with bf16 autocast when there is a GPU, float32 on the CPU otherwise."""
+"""Where the engine runs: CUDA with bf16 autocast when there is a GPU, float32 on the CPU otherwise.
+
+Training alone may use bf16 on a CPU too (`training_autocast`): on a CPU with AVX512-BF16 or AMX a
+bf16 matrix product runs about twice as fast as a float32 one. Analysis (scoring, attention, the
+parity tests) always runs in float32 on the CPU.
+"""
 
 import contextlib
+import functools
 
 import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def pick_device(device=None) -> torch.device:
@@ -17,6 +25,36 @@ def pick_device(device=None) -> torch.device:
 def autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (the ``avx512_bf16`` or ``amx_bf16`` flag in
+    /proc/cpuinfo): detected, never assumed. False where the file cannot be read (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def training_precision(device: torch.device, precision: str = "auto") -> str:
+    """``"bf16"`` or ``"fp32"``: what training runs its forward and backward passes in. ``auto`` is
+    bf16 on CUDA and on a CPU that has native bf16 (`cpu_has_bf16`), float32 elsewhere. Master weights
+    and optimizer state stay float32 either way. ValueError for an unknown precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or cpu_has_bf16() else "fp32"
+
+
+def training_autocast(device: torch.device, precision: str = "auto"):
+    """The autocast context for a training step: bf16 (weights stay float32) or nothing."""
+    if training_precision(device, precision) == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -23,7 +23,7 @@ from engine.categories import CATEGORIES, category_table
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import count_params, training_flops
 from engine.data import sample_windows, token_stream
-from engine.device import autocast
+from engine.device import PRECISIONS, autocast, training_autocast, training_precision
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
@@ -64,6 +64,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | bf16 | fp32: bf16 autocast on CUDA and on CPUs with native bf16 (engine.device)
     out: str = "runs/run"
     eval_interval: int = 100  # steps between evaluations on the valid split
     eval_batches: int = 4
@@ -80,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"{self.architecture} cannot be trained with {self.objective}; it takes {', '.join(COMPATIBLE[self.architecture])}")
         if self.size not in SIZES:
             raise ValueError(f"unknown size {self.size!r}; choose one of {', '.join(SIZES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError("schedule must be cosine or constant")
         if self.seq_len < 8 or self.batch_size < 1 or self.tokens < 1 or self.lr <= 0:
@@ -326,7 +329,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         for group in opt.param_groups:
             group["lr"] = lr
         b = batch_for(step, train_tokens, cfg.seed).to(info.device)
-        with autocast(info.device):
+        with training_autocast(info.device, cfg.precision):
             out_ = ddp_model(b.idx, b.targets, **b.model_kwargs())
         opt.zero_grad(set_to_none=True)
         out_.loss.backward()
@@ -373,6 +376,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
             "final_categories": last_eval.get("categories", {}),
             "wall_time_s": elapsed_before + time.perf_counter() - t0,
             "device": str(info.device),
+            "precision": training_precision(info.device, cfg.precision),
             "world_size": info.world,
             "model_config": asdict(mc),
             "train_config": asdict(cfg),
@@ -400,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay on matrices")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation, data order and corruption")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS, help="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), float32 elsewhere; weights and optimizer state stay float32")
     p.add_argument("--out", default=d.out, help="run folder for checkpoints, log.jsonl and summary.json")
     p.add_argument("--eval-interval", type=int, default=d.eval_interval, help="steps between validation evaluations")
     p.add_argument("--eval-batches", type=int, default=d.eval_batches, help="validation batches per evaluation")
