@@ -196,7 +196,11 @@ def masked_lm(
     3. `apply_bert_replacements`; ``targets[t]`` is the original token at chosen positions, ignored elsewhere.
 
     The whole sequence is visible (``n_prefix = len(inputs)``): labels are in place, not next-token.
-    Generator draws, in order: ``randperm(n)``, ``rand(k)``, ``randint(n_regular, (k,))``.
+    Special tokens (ids from ``specials.n_regular`` on: the document separator ``<|endoftext|>``, mode
+    tokens) are never chosen, as BERT's ``create_pretraining_data.py`` skips [CLS]/[SEP] and Hugging
+    Face's ``DataCollatorForLanguageModeling`` zeroes their probability (``special_tokens_mask``): the
+    positions are drawn among the n' ordinary tokens, k = round(mask_rate * n').
+    Generator draws, in order: ``randperm(n')``, ``rand(k)``, ``randint(n_regular, (k,))``.
     Example with 13 tokens, k = round(1.95) = 2, chosen positions [1, 9], kinds ["mask", "random"]:
 
         original the cat    sat on the mat and the dog sat on the log
@@ -211,7 +215,8 @@ def masked_lm(
             f"need mask_frac, random_frac >= 0 and mask_frac + random_frac <= 1, got {mask_frac}, {random_frac}"
         )
     n = len(ids)
-    positions = choose_mask_positions(n, mask_rate, generator)
+    eligible = [i for i, t in enumerate(ids) if t < specials.n_regular]  # special tokens are never masked
+    positions = [eligible[j] for j in choose_mask_positions(len(eligible), mask_rate, generator)]
     chosen_kinds = bert_replacement_kinds(len(positions), generator, mask_frac, random_frac)
     inputs = apply_bert_replacements(ids, positions, chosen_kinds, generator, specials)
     targets, kinds, loss_mask = [IGNORE_INDEX] * n, [""] * n, [False] * n
@@ -361,6 +366,9 @@ def denoise(ids: list[int], noise_mask: list[bool], specials: SpecialIds, object
     )
 
 
+MAX_REDRAWS = 100  # span layouts drawn before special tokens are taken out of the noise by force
+
+
 def span_corruption(
     ids: list[int],
     generator: torch.Generator,
@@ -376,13 +384,29 @@ def span_corruption(
     (see `random_spans_noise_mask`) is always its last 3 tokens unless ``random_roll=True``. For fewer
     than 2 tokens nothing is noise: inputs = original + [eos], targets = [eos], exposure 0.
     The encoder sees all of ``inputs`` (``n_prefix = len(inputs)``); more than 100 spans is an error
-    (there are 100 sentinels).
+    (there are 100 sentinels). Special tokens (the document separator ``<|endoftext|>`` between two
+    documents of one training window, mode tokens) are never noise, so a sentinel never stands for a
+    separator: a layout that would make one noise is drawn again from the same generator (up to
+    `MAX_REDRAWS` times, then as many times rolled, since T5's layout always ends in noise and a
+    window may end with a separator), which keeps T5's numbers of noise tokens and spans and so every
+    example of a training batch the same length; a text with no special token is corrupted exactly as
+    T5 does it. Should every draw hit one (a text nearly all special tokens), the special positions are
+    taken out of the last one.
     """
     if not 0 <= noise_density <= 1:
         raise ValueError(f"noise_density must lie in [0, 1], got {noise_density}")
     if mean_span_length < 1:
         raise ValueError(f"mean_span_length must be at least 1, got {mean_span_length}")
-    noise_mask = random_spans_noise_mask(len(ids), noise_density, mean_span_length, generator, random_roll)
+    special = [t >= specials.n_regular for t in ids]
+    for attempt in range(2 * MAX_REDRAWS):
+        # T5's layout always ends in noise, so a window that ends with a separator needs the rolled layout;
+        # a roll that wraps a span round the end would make one span two (a longer example): drawn again
+        roll = random_roll or attempt >= MAX_REDRAWS
+        noise_mask = random_spans_noise_mask(len(ids), noise_density, mean_span_length, generator, roll)
+        wraps = roll and not random_roll and len(ids) > 1 and noise_mask[0] and noise_mask[-1]
+        if not wraps and not any(m and s for m, s in zip(noise_mask, special)):
+            break
+    noise_mask = [m and not s for m, s in zip(noise_mask, special)]  # special tokens are never noise
     return denoise(ids, noise_mask, specials, "span_corruption")
 
 

@@ -27,7 +27,7 @@ from engine.device import PRECISIONS, autocast, training_autocast, training_prec
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
-from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt
+from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt, draw_ul2_mode
 from engine.vocab import MASKLAB
 
 SIZES = {
@@ -132,15 +132,24 @@ def make_batch(windows: list[list[int]], objective: str, architecture: str, seed
         return Batch(torch.tensor([c.inputs for c in cs]), torch.tensor([c.targets for c in cs]), corpus_tokens=n)
     if architecture == "encoder_decoder":
         enc, dec, tgt = zip(*(_encoder_decoder_layout(c) for c in cs))
-        return Batch(torch.tensor(enc), torch.tensor(tgt), decoder_idx=torch.tensor(dec), corpus_tokens=n)
+        return Batch(_rectangle(enc, MASKLAB.pad), _rectangle(tgt, IGNORE_INDEX), decoder_idx=_rectangle(dec, MASKLAB.pad), corpus_tokens=n)
     seqs, labels, prefixes = zip(*(as_decoder_sequence(c) for c in cs))
     n_prefix = torch.tensor(prefixes) if architecture == "prefix_lm" else None
-    return Batch(torch.tensor(seqs), torch.tensor(labels), n_prefix=n_prefix, corpus_tokens=n)
+    return Batch(_rectangle(seqs, MASKLAB.pad), _rectangle(labels, IGNORE_INDEX), n_prefix=n_prefix, corpus_tokens=n)
+
+
+def _rectangle(rows, fill: int) -> torch.Tensor:
+    """Equal-length rows as one tensor. Span objectives give every window of a batch the same length,
+    except a window whose separators no span layout can avoid (`engine.objectives.span_corruption`):
+    it is padded at the end with ``fill`` (``<|pad|>``, or an ignored label), which a causal part
+    never sees; an encoder does see it, in such rare windows only."""
+    width = max(len(r) for r in rows)
+    return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows])
 
 
 def _ul2_mode(seed: int) -> str:
-    u = torch.rand((), generator=torch.Generator().manual_seed(seed)).item()
-    return "R" if u < 0.4 else "X" if u < 0.8 else "S"
+    """The batch's UL2 denoiser: `engine.objectives.draw_ul2_mode` from a generator seeded with ``seed``."""
+    return draw_ul2_mode(torch.Generator().manual_seed(seed))
 
 
 def _encoder_decoder_layout(c):

@@ -54,3 +54,4 @@ def test_bf16_and_float32_runs_differ_but_both_learn(tmp_path):
     assert runs["bf16"]["precision"] == "bf16" and runs["fp32"]["precision"] == "fp32"
     assert runs["bf16"]["final_val_loss"] != runs["fp32"]["final_val_loss"]  # bf16 really ran: the numbers differ slightly
     assert abs(runs["bf16"]["final_val_loss"] - runs["fp32"]["final_val_loss"]) < 0.5
+
