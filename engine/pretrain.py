@@ -28,9 +28,9 @@ VARIANTS = {
 
 PRESETS = {
     # about 17 minutes a variant on 2 CPU cores: the decoder-only sees 3.2M corpus tokens
-    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=6.8e13, lr=3e-3, warmup=60, eval_interval=100, ckpt_interval=50, device="auto"),
+    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=6.8e13, lr=3e-3, warmup=60, eval_interval=100, ckpt_interval=50, device="auto", yardstick=500),
     # a larger model for a GPU, 20x the compute
-    "gpu": dict(size="large", seq_len=256, batch_size=64, flops=1.4e15, lr=2e-3, warmup=200, eval_interval=200, ckpt_interval=200, device="cuda"),
+    "gpu": dict(size="large", seq_len=256, batch_size=64, flops=1.4e15, lr=2e-3, warmup=200, eval_interval=200, ckpt_interval=200, device="cuda", yardstick=500),
     # seconds, for tests
     "smoke": dict(size="tiny", seq_len=32, batch_size=4, flops=2e9, lr=3e-3, warmup=2, eval_interval=5, ckpt_interval=5, eval_batches=1, max_corpus_bytes=400_000),
 }
@@ -70,7 +70,7 @@ def _curves(log_path: Path) -> tuple[list[dict], dict[str, list[list[float]]]]:
     every = max(1, len(train_rows) // 200)  # the card keeps about 200 points of the training curve
     curve = [{"step": r["step"], "tokens": r["tokens"], "flops": r["flops"], "loss": r["loss"]} for r in train_rows[::every]]
     evals = [r for r in rows if r.get("eval")]
-    curve_eval = [{"step": r["step"], "tokens": r["tokens"], "flops": r["flops"], "val_loss": r["val_loss"]} for r in evals]
+    curve_eval = [{"step": r["step"], "tokens": r["tokens"], "flops": r["flops"], "val_loss": r["val_loss"], **({"yardstick": r["yardstick"]} if "yardstick" in r else {})} for r in evals]
     categories: dict[str, list[list[float]]] = {}
     for r in evals:
         for cat, loss in r.get("categories", {}).items():

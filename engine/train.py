@@ -71,6 +71,7 @@ class TrainConfig:
     ckpt_interval: int = 100  # steps between checkpoints
     corpus: str | None = None  # a text file or folder; default ../shared/corpus
     max_corpus_bytes: int = 30_000_000  # read at most this much of the train split
+    yardstick: int = 0  # passages of engine.yardstick (continue, fill) scored at every evaluation; 0: off
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -290,6 +291,12 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     corpus_per_step = cfg.batch_size * cfg.seq_len
     steps = math.ceil(cfg.flops / step_flops) if cfg.flops else math.ceil(cfg.tokens / corpus_per_step)
     eval_set = [batch_for(i, valid_tokens, 12345) for i in range(cfg.eval_batches)]
+    ys_sets = None
+    if cfg.yardstick and info.is_main:  # the same held-out words for every architecture (engine.yardstick)
+        from engine import yardstick
+        from engine.data import read_documents
+
+        ys_sets = yardstick.passages("<|endoftext|>".join(read_documents("valid", cfg.corpus, 2_000_000)), cfg.yardstick)
     categories, _ = _category_index(mc.vocab_size)
 
     start_step, log_lines, elapsed_before = 0, [], 0.0
@@ -357,6 +364,10 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         if done % cfg.eval_interval == 0 or done == steps:
             last_eval = evaluate(model, eval_set, info.device, categories)
             last_eval = {"step": done, "tokens": done * corpus_per_step, "flops": done * step_flops, "eval": True, **last_eval}
+            if ys_sets:
+                from engine import yardstick
+
+                last_eval["yardstick"] = yardstick.evaluate(model, cfg.architecture, ys_sets, cfg.objective)
             stop = emit(last_eval) or stop
         if done % cfg.ckpt_interval == 0 or done == steps or stop:
             checkpoint(done, elapsed)
@@ -382,6 +393,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
             "training_flops": done * step_flops,
             "flops_per_step": step_flops,
             "final_val_loss": last_eval["val_loss"],
+            "final_yardstick": last_eval.get("yardstick"),
             "final_categories": last_eval.get("categories", {}),
             "wall_time_s": elapsed_before + time.perf_counter() - t0,
             "device": str(info.device),
@@ -420,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-interval", type=int, default=d.ckpt_interval, help="steps between checkpoints")
     p.add_argument("--corpus", default=None, help="text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)")
     p.add_argument("--max-corpus-bytes", type=int, default=d.max_corpus_bytes, help="read at most this many bytes of the train split")
+    p.add_argument("--yardstick", type=int, default=d.yardstick, help="held-out words per task (continue, fill) scored at every evaluation, every architecture its natural way (engine.yardstick); 0: off")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

@@ -1,0 +1,119 @@
+"""The yardstick: every architecture scored its natural way on the same held-out words, each layout
+checked against a forward pass built by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import engine
+from engine import yardstick as Y
+from engine.vocab import MASKLAB
+
+PROSE = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. "
+         "However little known the feelings or views of such a man may be on his first entering a neighbourhood, this truth is so "
+         "well fixed in the minds of the surrounding families, that he is considered the rightful property of some one or other of "
+         "their daughters. My dear Mr. Bennet, said his lady to him one day, have you heard that Netherfield Park is let at last? ")
+TEXT = "<|endoftext|>".join([PROSE * 6] * 8)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return Y.passages(TEXT, n=40)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {a: engine.load_variant(f"random-{a}").model for a in engine.ARCHITECTURES}
+
+
+def test_passages_share_words_and_stay_inside_one_document(sets):
+    cont, fill = sets["continue"], sets["fill"]
+    assert len(cont) == len(fill) == 40
+    for c, f in zip(cont, fill):
+        assert c.left == f.left and c.word == f.word and c.right == () and len(f.right) == Y.RIGHT and len(c.left) == Y.LEFT
+        assert 1 <= len(c.word) <= Y.MAX_WORD_TOKENS and MASKLAB.eos not in c.left + c.word + f.right
+        assert engine.get_encoding("masklab").decode(list(c.word)).startswith(" ")
+    with pytest.raises(ValueError, match="fewer than"):
+        Y.passages(PROSE, n=500)
+
+
+def _by_hand(model, arch: str, p: Y.Passage, mode=()) -> float:
+    """-log p(word) from one plain forward pass, laid out by hand."""
+    L, w, R = list(p.left), list(p.word), list(p.right)
+    with torch.no_grad():
+        if arch == "decoder":
+            x = torch.tensor([[MASKLAB.eos] + L + w])
+            logp = model(x).logits[0].log_softmax(-1)
+            return -sum(logp[len(L) + j, t].item() for j, t in enumerate(w))
+        if arch == "prefix_lm":
+            x = torch.tensor([list(mode) + L + w])
+            logp = model(x, n_prefix=len(mode) + len(L)).logits[0].log_softmax(-1)
+            return -sum(logp[len(mode) + len(L) - 1 + j, t].item() for j, t in enumerate(w))
+        if arch == "encoder":
+            x = torch.tensor([L + [MASKLAB.mask] * len(w) + R])
+            logp = model(x).logits[0].log_softmax(-1)
+            return -sum(logp[len(L) + j, t].item() for j, t in enumerate(w))
+        x = torch.tensor([L + [MASKLAB.sentinel(0)] + R + [MASKLAB.eos]])
+        dec = torch.tensor([[MASKLAB.bos, MASKLAB.sentinel(0)] + w[:-1]])
+        logp = model(x, decoder_idx=dec).logits[0].log_softmax(-1)
+        return -sum(logp[1 + j, t].item() for j, t in enumerate(w))
+
+
+@pytest.mark.parametrize("arch", engine.ARCHITECTURES)
+@pytest.mark.parametrize("task", Y.TASKS)
+def test_each_architecture_is_scored_its_natural_way(models, sets, arch, task):
+    items = sets[task][:12]
+    loss, right = Y.word_scores(models[arch], arch, items)
+    for p, got in zip(items, loss):
+        assert got == pytest.approx(_by_hand(models[arch], arch, p), abs=1e-4)
+    assert right.dtype == bool
+
+
+def test_a_ul2_prefix_lm_reads_its_mode_token_first(models, sets):
+    p = sets["continue"][0]
+    mode = (MASKLAB.modes["S"],)
+    loss, _ = Y.word_scores(models["prefix_lm"], "prefix_lm", [p], mode)
+    assert loss[0] == pytest.approx(_by_hand(models["prefix_lm"], "prefix_lm", p, mode), abs=1e-4)
+    assert loss[0] != pytest.approx(Y.word_scores(models["prefix_lm"], "prefix_lm", [p])[0][0], abs=1e-4)
+
+
+def test_only_bidirectional_readers_see_the_right_side(models, sets):
+    """fill differs from continue only for models that can read the right side."""
+    for arch in engine.ARCHITECTURES:
+        a, _ = Y.word_scores(models[arch], arch, sets["continue"][:8])
+        b, _ = Y.word_scores(models[arch], arch, sets["fill"][:8])
+        assert np.allclose(a, b, atol=1e-5) == (arch in ("decoder", "prefix_lm")), arch
+
+
+def test_summary_intervals():
+    loss, right = np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, False, False, True])
+    s = Y.summary(loss, right)
+    assert s["n"] == 4 and s["loss"] == 2.5 and s["top1"] == 0.5
+    half = 1.96 * np.std(loss, ddof=1) / 2
+    assert s["loss_ci"] == pytest.approx([2.5 - half, 2.5 + half])
+    lo, hi = s["top1_ci"]
+    assert 0 < lo < 0.5 < hi < 1 and math.isclose(lo + hi, 1.0)  # Wilson is symmetric at p = 0.5
+
+
+CORPUS = engine.variants.MODELS_DIR.parents[2] / "shared" / "corpus" / "valid.txt"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not CORPUS.is_file(), reason="needs ../shared/corpus (the held-out split the yardstick reads)")
+def test_training_scores_the_yardstick_at_every_evaluation(tmp_path, monkeypatch):
+    import json
+
+    from engine.train import TrainConfig, train
+
+    monkeypatch.setenv("MASKLAB_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig(architecture="encoder_decoder", objective="span_corruption", size="tiny", seq_len=32, batch_size=4, tokens=6 * 4 * 32,
+                      warmup=2, eval_interval=3, ckpt_interval=3, eval_batches=1, max_corpus_bytes=300_000, yardstick=30, out=str(tmp_path / "run"))
+    summary = train(cfg)
+    evals = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert [e["step"] for e in evals] == [3, 6]
+    for e in evals:
+        assert set(e["yardstick"]) == set(Y.TASKS) and all(e["yardstick"][t]["n"] == 30 for t in Y.TASKS)
+        assert e["flops"] > 0 and 0 < e["yardstick"]["fill"]["loss"] < 20
+    assert summary["final_yardstick"] == evals[-1]["yardstick"]
