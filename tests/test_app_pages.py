@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from engine.tokenizer import tokenize
 from ui import cache, state, training
 
+from conftest import needs_tiktoken, page_params
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
 LONG = "It is a truth universally acknowledged. " * 400  # 16,000 characters, 3,201 MaskLab tokens
@@ -89,7 +91,7 @@ def check_page(page: str, at: AppTest, text: str) -> None:
 
 
 @pytest.mark.parametrize("kind", list(TEXTS))
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", page_params(PAGES))
 def test_page_with_awkward_text(page, kind):
     text = TEXTS[kind]
     at = open_page(page, text)
@@ -97,7 +99,7 @@ def test_page_with_awkward_text(page, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", page_params(PAGES))
 def test_page_with_3000_tokens(page):
     at = open_page(page, LONG, timeout=300)
     check_page(page, at, LONG)
@@ -120,6 +122,7 @@ def test_special_token_text_is_ordinary_text():
     assert any("ordinary text" in t for t in texts_of(at, "caption"))
 
 
+@needs_tiktoken
 def test_an_unavailable_encoding_is_explained_and_the_rest_still_work(monkeypatch):
     import engine
     from engine.tokenizer import EncodingUnavailable
@@ -205,7 +208,7 @@ def test_bad_link_parameters_fall_back_with_a_notice():
 
 
 def test_a_refused_link_value_is_quoted_as_plain_text():
-    at = open_page("tokenization", params={"temp": "nan", "seed": "-3"})
+    at = open_page("tokenization", params={"temp": "nan", "seed": "-3", "enc": "masklab"})  # MaskLab's tokenizer only: no notice about tiktoken's files
     warnings = " ".join(texts_of(at, "warning"))
     assert "The link's temp “nan” was ignored (not a finite number); using the default." in warnings
     assert "The link's seed “\\-3” was ignored (not between 0 and 1,000,000)" in warnings  # Markdown shows -3

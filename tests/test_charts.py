@@ -11,6 +11,8 @@ from engine.objectives import exposure_table
 from engine.tokenizer import tokenize
 from ui import charts, html
 
+from conftest import needs_tiktoken
+
 
 def _masks(architecture: str, n_input: int = 4, n_target: int = 3) -> dict:
     if architecture == "encoder_decoder":
@@ -176,6 +178,7 @@ def test_token_chips_escape_user_text():
     assert "alert(1)</script>" not in out
 
 
+@needs_tiktoken
 def test_token_chips_group_the_bytes_of_one_character():
     text = "a🦜"
     tokens = tokenize(text, "r50k_base")
@@ -197,6 +200,10 @@ def test_characters_that_draw_nothing_are_named_in_every_chip():
         assert "‹U+2066›" in html.visible("\u2066", show_ws=show_ws)
     assert html.visible("é", show_ws=True) == "é"  # visible characters stay as they are
     assert "‹ZWJ›" in html.chip("\u200d", show_ws=True)  # a token that is a zero-width joiner alone
+
+
+@needs_tiktoken
+def test_a_joiner_split_into_byte_pieces_lists_its_code_points():
     text = "a\u200db"  # r50k_base splits the joiner into byte pieces: the group lists its code points
     assert '<span class="ml-cps">U+0061 U+200D</span>' in html.token_chips(text, tokenize(text, "r50k_base"), show_ws=True)
 

@@ -22,6 +22,8 @@ from engine.tokenizer import ENCODINGS, encode, get_encoding, tokenize
 from engine.vocab import MASKLAB
 from ui import cache, state
 
+from conftest import needs_tiktoken, page_params
+
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
@@ -94,6 +96,7 @@ def check_tokens(text: str, tokens: list, encoding: str) -> None:
 
 
 @pytest.mark.parametrize("case", cases())
+@needs_tiktoken
 def test_engine_tokenizes_every_case_in_every_encoding(case):
     for encoding in ENCODINGS:
         tokens = tokenize(case.text, encoding)
@@ -323,7 +326,7 @@ def test_garbage_in_the_link_falls_back_with_a_plain_notice(page, rotation):
 
 
 @pytest.mark.parametrize("end", [0, 1], ids=["low", "high"])
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", page_params(PAGES))
 def test_every_page_draws_the_ends_of_every_numeric_range(page, end):
     params = {name: str(limits[end]) for name, limits in NUMERIC_LIMITS.items()}
     assert all(parses(n, v) for n, v in params.items())
@@ -351,6 +354,7 @@ def test_link_values_that_parse_are_the_widgets_values():
     assert at.slider(key="objectives.rate").value == 1.0
 
 
+@needs_tiktoken
 def test_invisible_and_direction_characters_are_kept_not_stripped():
     """Zero-width and bidi controls are part of the text: the engine shows them as tokens of their own."""
     case = next(c for c in CASES if c.id == "right-to-left")

@@ -9,17 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.pretrain import PRESETS, VARIANTS, export_variant
+from engine.catalog import PRESETS, VARIANTS
+from engine.pretrain import export_variant
 from engine.train import COMPATIBLE, TrainConfig, build_parser, config_from_args, train
 from engine.variants import load_variant, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = dict(size="tiny", seq_len=32, batch_size=4, lr=3e-3, warmup=2, eval_interval=1000, ckpt_interval=4, eval_batches=1, max_corpus_bytes=300_000)
-
-
-@pytest.fixture(autouse=True)
-def _token_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("MASKLAB_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
 
 
 def weights(run: Path) -> dict:

@@ -1,8 +1,8 @@
 """The app in a real browser: Debian's Chromium, driven by Playwright, against ``streamlit run app.py``.
 
 Opens every page, types text, changes controls and watches the charts change, reopens copied links,
-and saves a screenshot of each page to ``$MASKLAB_ARTIFACTS/screenshots/`` (default
-``artifacts/screenshots``). A missing browser fails the test: it is never skipped.
+and saves a screenshot of each page to ``$MASKLAB_ARTIFACTS/screenshots/`` (unset: a temporary
+folder). A missing browser fails the test: it is never skipped.
 """
 
 import json
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("MASKLAB_ARTIFACTS", REPO / "artifacts")) / "screenshots"
 TIMEOUT_MS = 180_000  # for the app to finish a run: a cold model load on a busy CPU is slow
 ACTION_MS = 30_000  # for an element that should already be there
 PAGES = {  # url path -> (title on the page, file name of the screenshot)
@@ -48,11 +47,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(artifacts):
     port = _free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS.parent / "streamlit.log", "w")
+    log = open(artifacts / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
@@ -67,7 +65,7 @@ def server():
         except OSError:
             time.sleep(0.5)
         if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}; see {SHOTS.parent / 'streamlit.log'}")
+            pytest.fail(f"streamlit exited with {proc.returncode}; see {artifacts / 'streamlit.log'}")
     else:
         proc.terminate()
         pytest.fail("streamlit did not become healthy within 90 s")
@@ -78,7 +76,7 @@ def server():
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
-    (SHOTS.parent / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=1))
+    (artifacts / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=1))
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +117,20 @@ def open_view(pg, base: str, path: str, query: str = "") -> float:
     return elapsed
 
 
-def capture(pg, name: str) -> None:
+@pytest.fixture(scope="module")
+def shots(artifacts) -> Path:
+    folder = artifacts / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def capture(pg, path: Path) -> None:
     """A screenshot of the whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
     size = pg.viewport_size
     height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
     pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
     time.sleep(0.8)  # let the charts re-lay themselves out
-    pg.screenshot(path=str(SHOTS / f"{name}.png"))
+    pg.screenshot(path=str(path))
     pg.set_viewport_size(size)
 
 
@@ -138,8 +143,7 @@ def plot_data(pg, index: int):
     return pg.evaluate(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data ? p.data.map(d => d.z || d.y) : null; }}")
 
 
-def test_every_page_opens_and_is_captured(server, page):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def test_every_page_opens_and_is_captured(server, page, shots):
     q = "text=" + quote(TEXT)
     for path, (title, shot) in PAGES.items():
         TIMINGS[f"open /{path}"] = round(open_view(page, server, path, q), 2)
@@ -147,10 +151,10 @@ def test_every_page_opens_and_is_captured(server, page):
         assert page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention masks").count() == 1  # app.py's navigation
         if path:
             assert query(page).get("text") == TEXT
-        capture(page, shot)
+        capture(page, shots / f"{shot}.png")
 
 
-def test_typing_text_updates_the_counts_and_the_link(server, page):
+def test_typing_text_updates_the_counts_and_the_link(server, page, shots):
     open_view(page, server, "tokenization")
     box = page.locator('[data-testid="stTextArea"] textarea').first
     box.fill("Call me Ishmael.")
@@ -160,7 +164,7 @@ def test_typing_text_updates_the_counts_and_the_link(server, page):
     metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert metrics[0].strip() == f"{len(tokenize('Call me Ishmael.', 'masklab'))} tokens"
     assert query(page)["text"] == "Call me Ishmael."
-    capture(page, "2b-tokenization-typed")
+    capture(page, shots / "2b-tokenization-typed.png")
 
 
 def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
@@ -205,7 +209,7 @@ def test_objective_control_and_copied_link(server, page, browser):
     other.context.close()
 
 
-def test_switches_run_the_proof(server, page):
+def test_switches_run_the_proof(server, page, shots):
     open_view(page, server, "switches")
     for name in ("(a) One attention", "(b) Shared weights", "(c) Layer i reads layer i"):
         page.get_by_role("switch", name=name).click(force=True)
@@ -214,17 +218,17 @@ def test_switches_run_the_proof(server, page):
     assert "prefix-LM" in page.locator('[data-testid="stAlert"]').first.inner_text()
     values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert float(values[4]) < 1e-4
-    capture(page, "6b-switches-abc")
+    capture(page, shots / "6b-switches-abc.png")
 
 
-def test_presentation_mode_and_bad_links(server, page):
+def test_presentation_mode_and_bad_links(server, page, shots):
     open_view(page, server, "masks", "pres=1&layer=banana&text=" + quote(TEXT))
     assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "20px"
     assert "ignored" in page.locator('[data-testid="stAlert"]').first.inner_text()
-    capture(page, "3b-masks-presentation")
+    capture(page, shots / "3b-masks-presentation.png")
 
 
-def test_dark_theme_and_script_text_stays_inert(server, browser):
+def test_dark_theme_and_script_text_stays_inert(server, browser, shots):
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="dark")
     pg = context.new_page()
     pg.set_default_timeout(ACTION_MS)
@@ -235,5 +239,5 @@ def test_dark_theme_and_script_text_stays_inert(server, browser):
     assert pg.locator("img[src=x]").count() == 0
     bg = pg.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
     assert bg.startswith("rgb(17, 20, 24)")  # theme.dark's background
-    capture(pg, "2c-tokenization-dark")
+    capture(pg, shots / "2c-tokenization-dark.png")
     context.close()
