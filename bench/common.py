@@ -13,7 +13,8 @@ os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktok
 
 from engine.tokenizer import tokenize  # noqa: E402  (after pointing tiktoken at the offline cache)
 from engine.train import TrainConfig  # noqa: E402
-from engine.variants import NATURAL_OBJECTIVE, Variant, list_variants, load_variant  # noqa: E402
+from engine.catalog import NATURAL_OBJECTIVE  # noqa: E402
+from engine.variants import Variant, list_variants, load_variant  # noqa: E402
 from engine.masks import ARCHITECTURES  # noqa: E402
 from engine.model import Transformer  # noqa: E402
 

@@ -14,7 +14,7 @@ from bench.reference import build, train_loss
 from engine.device import autocast, cpu_has_bf16, training_autocast
 from engine.model import ModelConfig, Transformer
 from engine.train import TrainConfig, batch_flops, make_batch, make_optimizer
-from engine.variants import NATURAL_OBJECTIVE
+from engine.catalog import NATURAL_OBJECTIVE
 from engine.vocab import MASKLAB
 
 

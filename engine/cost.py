@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.catalog import OBJECTIVE_ARCHITECTURE
 from engine.masks import attention_masks
 from engine.model import KVCache, ModelConfig, Transformer
 
@@ -95,7 +96,7 @@ def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, 
     architecture reads it (``configs[architecture]`` gives its size)."""
     from engine.objectives import as_decoder_sequence, corrupt
 
-    pairs = pairs or (("clm", "decoder"), ("mlm", "encoder"), ("span_corruption", "encoder_decoder"), ("prefix_lm", "prefix_lm"), ("ul2", "prefix_lm"))
+    pairs = pairs or OBJECTIVE_ARCHITECTURE
     rows = []
     for objective, arch in pairs:
         c = corrupt(list(ids), objective, seed)

@@ -14,26 +14,10 @@ from pathlib import Path
 
 import torch
 
+from engine.catalog import PRESETS, VARIANTS
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import params_by_component
 from engine.train import TrainConfig, train
-
-VARIANTS = {
-    "decoder-clm": ("decoder", "clm"),
-    "encoder-mlm": ("encoder", "mlm"),
-    "encdec-span": ("encoder_decoder", "span_corruption"),
-    "prefixlm-prefix": ("prefix_lm", "prefix_lm"),
-    "prefixlm-ul2": ("prefix_lm", "ul2"),
-}
-
-PRESETS = {
-    # about 17 minutes a variant on 2 CPU cores: the decoder-only sees 3.2M corpus tokens
-    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=6.8e13, lr=3e-3, warmup=60, eval_interval=100, ckpt_interval=50, device="auto", yardstick=500),
-    # a larger model for a GPU, 20x the compute
-    "gpu": dict(size="large", seq_len=256, batch_size=64, flops=1.4e15, lr=2e-3, warmup=200, eval_interval=200, ckpt_interval=200, device="cuda", yardstick=500),
-    # seconds, for tests
-    "smoke": dict(size="tiny", seq_len=32, batch_size=4, flops=2e9, lr=3e-3, warmup=2, eval_interval=5, ckpt_interval=5, eval_batches=1, max_corpus_bytes=400_000),
-}
 
 
 def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None, progress=True) -> dict:

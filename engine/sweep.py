@@ -11,20 +11,16 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from engine.catalog import SWEEP_SIZES, SWEEP_VARIANTS, VARIANTS
 from engine.checkpoint import atomic_write
-from engine.pretrain import VARIANTS
 from engine.train import TrainConfig, train
-
-SWEEP_VARIANTS = ("decoder-clm", "encoder-mlm", "encdec-span", "prefixlm-prefix")
-SIZES = ("tiny", "mini", "small")
-
 
 def _curve(log_path: Path) -> list[dict]:
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line]
     return [{k: r[k] for k in ("step", "tokens", "flops", "val_loss")} for r in rows if r.get("eval")]
 
 
-def run_sweep(runs: Path, out: Path, tokens: int, sizes=SIZES, variants=SWEEP_VARIANTS, corpus=None, **overrides) -> list[dict]:
+def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SWEEP_VARIANTS, corpus=None, **overrides) -> list[dict]:
     results = []
     for name in variants:
         arch, objective = VARIANTS[name]
@@ -46,7 +42,7 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SIZES, variants=SWEEP_VA
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one small budget.")
     p.add_argument("--tokens", type=int, default=150_000, help="corpus tokens per run")
-    p.add_argument("--sizes", nargs="+", default=list(SIZES), help="size presets from engine.train.SIZES (three or more)")
+    p.add_argument("--sizes", nargs="+", default=list(SWEEP_SIZES), help="size presets from engine.catalog.SIZES (three or more)")
     p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
     p.add_argument("--out", default="assets/scaling.json", help="results file")
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus)")

@@ -28,24 +28,8 @@ from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
 from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt, draw_ul2_mode
+from engine.catalog import COMPATIBLE, SIZES
 from engine.vocab import MASKLAB
-
-SIZES = {
-    "tiny": dict(n_layer=2, n_head=2, d_model=64, d_ff=256),
-    "mini": dict(n_layer=2, n_head=4, d_model=96, d_ff=384),
-    "small": dict(n_layer=3, n_head=4, d_model=128, d_ff=512),
-    "medium": dict(n_layer=4, n_head=4, d_model=192, d_ff=768),
-    "large": dict(n_layer=6, n_head=6, d_model=384, d_ff=1536),
-}
-
-# Which objectives each architecture can learn from: an encoder cannot generate, so it only fills masks.
-COMPATIBLE = {
-    "decoder": ("clm", "span_corruption", "ul2"),
-    "encoder": ("mlm",),
-    "prefix_lm": ("prefix_lm", "ul2", "span_corruption", "clm"),
-    "encoder_decoder": ("span_corruption", "prefix_lm", "ul2"),
-}
-
 
 @dataclass(frozen=True)
 class TrainConfig:

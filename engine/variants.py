@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from engine.backend import MaskLabBackend
+from engine.catalog import NATURAL_OBJECTIVE
 from engine.checkpoint import CheckpointError, load_model
 from engine.cost import count_params
 from engine.device import pick_device
@@ -26,7 +27,6 @@ MODELS_DIR_ENV = "MASKLAB_MODELS_DIR"
 MODELS_DIR = Path(os.environ.get(MODELS_DIR_ENV) or Path(__file__).resolve().parents[1] / "assets" / "models")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 RANDOM_CONFIG = dict(vocab_size=8192, n_layer=2, n_head=2, d_model=64, d_ff=256, max_len=256)
-NATURAL_OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "prefix_lm": "prefix_lm", "encoder_decoder": "span_corruption"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""MaskLab's tables, each written once: model sizes, which objective each architecture can learn
+from, the shipped variants, and the training presets. Every module, page and test reads them from
+here. Imports nothing, so anything may import it cheaply (the app's link parser does).
+"""
+
+SIZES = {  # model size presets: layers per stack, heads, width, MLP width
+    "tiny": dict(n_layer=2, n_head=2, d_model=64, d_ff=256),
+    "mini": dict(n_layer=2, n_head=4, d_model=96, d_ff=384),
+    "small": dict(n_layer=3, n_head=4, d_model=128, d_ff=512),
+    "medium": dict(n_layer=4, n_head=4, d_model=192, d_ff=768),
+    "large": dict(n_layer=6, n_head=6, d_model=384, d_ff=1536),
+}
+
+# Which objectives each architecture can learn from: an encoder cannot generate, so it only fills masks.
+COMPATIBLE = {
+    "decoder": ("clm", "span_corruption", "ul2"),
+    "encoder": ("mlm",),
+    "prefix_lm": ("prefix_lm", "ul2", "span_corruption", "clm"),
+    "encoder_decoder": ("span_corruption", "prefix_lm", "ul2"),
+}
+
+# The objective each architecture is pretrained with by default (the first it can learn from, but for a
+# prefix-LM, its own).
+NATURAL_OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "prefix_lm": "prefix_lm", "encoder_decoder": "span_corruption"}
+
+VARIANTS = {  # MaskLab's shipped variants: name -> (architecture, objective)
+    "decoder-clm": ("decoder", "clm"),
+    "encoder-mlm": ("encoder", "mlm"),
+    "encdec-span": ("encoder_decoder", "span_corruption"),
+    "prefixlm-prefix": ("prefix_lm", "prefix_lm"),
+    "prefixlm-ul2": ("prefix_lm", "ul2"),
+}
+
+# (objective, the architecture it trains in the shipped variants), in the order the pages show them
+OBJECTIVE_ARCHITECTURE = tuple((objective, arch) for arch, objective in VARIANTS.values())
+
+PRESETS = {  # engine.pretrain's presets: fields of engine.train.TrainConfig
+    # about 17 minutes a variant on 2 CPU cores: the decoder-only sees 3.2M corpus tokens
+    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=6.8e13, lr=3e-3, warmup=60, eval_interval=100, ckpt_interval=50, device="auto", yardstick=500),
+    # a larger model for a GPU, 20x the compute
+    "gpu": dict(size="large", seq_len=256, batch_size=64, flops=1.4e15, lr=2e-3, warmup=200, eval_interval=200, ckpt_interval=200, device="cuda", yardstick=500),
+    # seconds, for tests and the app's live training
+    "smoke": dict(size="tiny", seq_len=32, batch_size=4, flops=2e9, lr=3e-3, warmup=2, eval_interval=5, ckpt_interval=5, eval_batches=1, max_corpus_bytes=400_000),
+}
+
+SWEEP_SIZES = ("tiny", "mini", "small")  # the scaling sweep's default sizes
+SWEEP_VARIANTS = ("decoder-clm", "encoder-mlm", "encdec-span", "prefixlm-prefix")  # one per architecture
