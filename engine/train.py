@@ -106,6 +106,15 @@ class Batch:
         return kw
 
 
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """Examples each of ``world`` processes takes per step: ``--batch-size`` is the global batch, the
+    same under ``torchrun`` as in one process, so it must divide evenly (ValueError otherwise: a
+    silently smaller global batch would change the run)."""
+    if batch_size % world:
+        raise ValueError(f"--batch-size {batch_size} is the global batch and must divide evenly among {world} processes; use a multiple of {world}")
+    return batch_size // world
+
+
 def make_batch(windows: list[list[int]], objective: str, architecture: str, seed: int) -> Batch:
     """Corrupt each window (seeded per example) and lay the results out for ``architecture``."""
     extra = {}
@@ -263,7 +272,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     opt = make_optimizer(model, cfg)
     train_tokens = token_stream("train", cfg.corpus, cfg.max_corpus_bytes)
     valid_tokens = token_stream("valid", cfg.corpus, min(cfg.max_corpus_bytes, 2_000_000))
-    per_rank = max(1, cfg.batch_size // info.world)
+    per_rank = per_rank_batch(cfg.batch_size, info.world)
 
     def batch_for(step: int, tokens: np.ndarray, seed: int) -> Batch:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -399,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default=d.objective, choices=OBJECTIVES, help="pretraining objective (must suit the architecture)")
     p.add_argument("--size", default=d.size, choices=list(SIZES), help="model size preset: " + "; ".join(f"{k}: {v}" for k, v in SIZES.items()))
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="corpus tokens per example, before corruption")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per optimizer step (across all processes)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per optimizer step, the global batch: under torchrun each of N processes takes batch-size/N (must divide evenly)")
     p.add_argument("--tokens", type=int, default=d.tokens, help="corpus-token budget (ignored if --flops is given)")
     p.add_argument("--flops", type=float, default=d.flops, help="training-FLOP budget, e.g. 2e14; stops when spent")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")

@@ -55,3 +55,11 @@ def test_bf16_and_float32_runs_differ_but_both_learn(tmp_path):
     assert runs["bf16"]["final_val_loss"] != runs["fp32"]["final_val_loss"]  # bf16 really ran: the numbers differ slightly
     assert abs(runs["bf16"]["final_val_loss"] - runs["fp32"]["final_val_loss"]) < 0.5
 
+
+
+def test_the_global_batch_is_the_same_under_torchrun_or_refused():
+    from engine.train import per_rank_batch
+
+    assert per_rank_batch(16, 1) == 16 and per_rank_batch(16, 2) == 8 and per_rank_batch(16, 4) == 4
+    with pytest.raises(ValueError, match="must divide evenly among 3 processes"):
+        per_rank_batch(16, 3)
