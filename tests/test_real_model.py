@@ -49,9 +49,13 @@ def test_per_token_losses_equal_transformers_forward_pass(smol):
     assert loss["ĠTower"] < 0.5 and loss["ĠParis"] < 2.0  # a real model knows where the tower stands
 
 
-def test_the_gguf_file_itself_loads_too(smol):
-    assert hf.looks_like_checkpoint(str(GGUF))
-    assert hf.gguf_file(FOLDER) == GGUF
+def test_the_gguf_file_itself_and_the_relative_path_name_the_same_model(smol, monkeypatch):
+    assert hf.looks_like_checkpoint(str(GGUF)) and hf.gguf_file(FOLDER) == GGUF
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the repository: ../shared sits beside it
+    assert hf.checkpoint_folder("../shared/models/smollm2-135m-instruct-q4_1") == FOLDER.resolve()
+    assert hf.looks_like_checkpoint("../shared/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
+    with pytest.raises(ValueError, match="refusing"):
+        hf.checkpoint_folder("../shared/corpus/valid.txt")  # '..' reaches ../shared/models only
 
 
 def test_attention_every_layer_and_query_head_with_its_shared_key_value_head(smol):
