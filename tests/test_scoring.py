@@ -256,3 +256,14 @@ def test_a_ul2_prefix_lm_reads_its_sequential_mode_token_first(variants):
     assert not torch.allclose(torch.tensor(df.loss.values[split:]), torch.tensor(score(base, TEXT).loss.values[split:]))
     out = generate(ul2, TEXT, 5, temperature=0)
     assert "<|S|>" in out.method and len(out.tokens) == 5
+
+
+def test_long_work_shows_what_it_does_and_a_limit_refuses_it_up_front(variants, monkeypatch, capsys):
+    import engine.scoring as scoring
+
+    monkeypatch.setattr(scoring, "PROGRESS_DELAY_S", 0)  # show the bar at once, as a long text would after a few seconds
+    score(variants["encoder"], TEXT)
+    err = capsys.readouterr().err
+    assert f"scoring {len(tokenize(TEXT))} tokens, one masked copy each" in err
+    with pytest.raises(ValueError, match="more than max_tokens=3"):
+        score(variants["decoder"], TEXT, max_tokens=3)
