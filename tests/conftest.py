@@ -1,14 +1,19 @@
 """What every test shares: a hermetic setting (the corpus in tests/fixtures, a token cache in a temporary
-folder) and the marks for tests that need a file from ../shared beside the checkout."""
+folder), the marks for tests that need a file from ../shared beside the checkout, the helpers that open
+the app's pages in AppTest, and the server, browser and page fixtures of the browser tests (tests/e2e)."""
 
 import os
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
 SHARED = REPO.parent / "shared"
 FIXTURE_CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
@@ -53,3 +58,123 @@ def artifacts(tmp_path_factory) -> Path:
     folder = Path(os.environ["MASKLAB_ARTIFACTS"]) if os.environ.get("MASKLAB_ARTIFACTS") else tmp_path_factory.mktemp("artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# The app in AppTest
+
+
+def open_page(page: str, text: str | None = None, params: dict | None = None, timeout: float = 240) -> "AppTest":
+    """A new session opened on ``page`` as a link would open it (each url_path is the file's name),
+    with ``params`` in its query string and ``text`` in the shared text box; fails on an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if params:
+        at.query_params.update(params)
+    if text is not None:
+        at.session_state["text"] = text
+    if page != "home":
+        at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def texts_of(at: "AppTest", *kinds) -> list[str]:
+    """The values of the page's elements of these kinds (by default every kind that shows text)."""
+    out = []
+    for kind in kinds or ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
+        out.extend(str(e.value) for e in at.get(kind))
+    return out
+
+
+def warnings_of(at: "AppTest") -> str:
+    return "\n".join(texts_of(at, "warning"))
+
+
+def html_bodies(at: "AppTest") -> str:
+    return "\n".join(h.proto.body for h in at.html)
+
+
+# The app in a browser (tests/e2e): Debian's Chromium through Playwright
+
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # the script has finished its run
+RUN_MS = 180_000  # for the app to finish a run: a cold model load on a busy CPU is slow
+PLAIN_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false"]  # `streamlit run app.py` with .streamlit/config.toml
+
+
+@contextmanager
+def _server(artifacts: Path, name: str, flags: list[str] | None):
+    from bench.load_test import SHARED_HOST_FLAGS, server
+
+    with server(log=artifacts / f"streamlit-{name}.log", flags=SHARED_HOST_FLAGS if flags is None else flags) as (url, _pid):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def app_server(artifacts, request) -> str:
+    """The base URL of ``streamlit run app.py`` on a free loopback port, for this test module."""
+    with _server(artifacts, request.module.__name__, PLAIN_FLAGS) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_host_server(artifacts, request) -> str:
+    """The same, started with the settings of a shared host (bench.load_test.SHARED_HOST_FLAGS)."""
+    with _server(artifacts, request.module.__name__, None) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium; a missing browser fails the test, it is never skipped."""
+    from bench.load_test import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def new_page(browser, viewport: tuple[int, int], timeout_ms: int, **context):
+    """A page in a context of its own; every alert it raises is dismissed and kept in ``page.dialogs``."""
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context)
+    pg = ctx.new_page()
+    pg.set_default_timeout(timeout_ms)
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    return pg
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page sized by the module's ``VIEWPORT`` that waits ``ACTION_MS`` for an element."""
+    pg = new_page(browser, request.module.VIEWPORT, request.module.ACTION_MS)
+    yield pg
+    pg.context.close()
+
+
+def settle(pg, pause: float = 0.4) -> None:
+    """Wait until the script has finished running (and the page is not waiting on a rerun)."""
+    time.sleep(pause)
+    pg.wait_for_selector(IDLE, timeout=RUN_MS)
+    time.sleep(0.3)
+
+
+def open_view(pg, base: str, path: str, query: str = "", title: str | None = None) -> float:
+    """Go to ``base/path?query``, wait for the page's title (``title`` when given) and the end of the run;
+    fails on a traceback. Returns the seconds it took."""
+    start = time.perf_counter()
+    pg.goto(f"{base}/{path}{'?' + query if query else ''}")
+    if title:
+        pg.locator("h1", has_text=title).first.wait_for(timeout=RUN_MS)
+    else:
+        pg.wait_for_selector("h1", timeout=RUN_MS)
+    settle(pg)
+    elapsed = time.perf_counter() - start
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+    return elapsed

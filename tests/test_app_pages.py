@@ -2,7 +2,6 @@
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -10,10 +9,8 @@ from streamlit.testing.v1 import AppTest
 from engine.tokenizer import tokenize
 from ui import cache, state, training
 
-from conftest import needs_tiktoken, page_params
+from conftest import APP, PAGES, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
 LONG = "It is a truth universally acknowledged. " * 400  # 16,000 characters, 3,201 MaskLab tokens
 SCRIPT = "<script>alert(1)</script>"
 TEXTS = {
@@ -26,29 +23,8 @@ TEXTS = {
 }
 
 
-def open_page(page: str, text: str | None = None, params: dict | None = None, timeout: float = 180) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=timeout)
-    if params:
-        at.query_params.update(params)
-    if text is not None:
-        at.session_state["text"] = text
-    if page != "home":  # opened directly, as a link would (each url_path is the file's name)
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def texts_of(at: AppTest, *kinds) -> list[str]:
-    out = []
-    for kind in kinds or ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
-        out.extend(str(e.value) for e in at.get(kind))
-    return out
-
-
 def everything(at: AppTest) -> str:
-    bodies = [h.proto.body for h in at.html]
-    return "\n".join(texts_of(at) + bodies)
+    return "\n".join(texts_of(at) + [html_bodies(at)])
 
 
 def n_tokens(text: str) -> int:

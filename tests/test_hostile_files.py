@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from streamlit.testing.v1 import AppTest
 
 import engine
 from engine import hf
@@ -23,8 +22,8 @@ from engine.model import ModelConfig
 from engine.variants import list_variants, load_variant, random_model, sha256_file
 from ui import cache
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "app.py"
+from conftest import REPO, open_page, warnings_of
+
 SMALL = dict(vocab_size=8192, n_layer=1, n_head=2, d_model=32, d_ff=64, max_len=64)
 GOOD = "good-decoder"
 
@@ -231,20 +230,7 @@ def test_models_dir_comes_from_the_environment(tmp_path):
 # The app with a broken shipped variant among good ones
 
 
-def open_page(page: str, params: dict | None = None, text: str = "It was the best of times, it was the worst of times.") -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=240)
-    if params:
-        at.query_params.update(params)
-    at.session_state["text"] = text
-    if page != "home":
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def warnings_of(at: AppTest) -> str:
-    return "\n".join(str(w.value) for w in at.warning)
+TEXT = "It was the best of times, it was the worst of times."
 
 
 @pytest.fixture
@@ -255,7 +241,7 @@ def app_models(models, monkeypatch):
 
 def test_losses_page_scores_the_good_models_and_explains_the_broken_ones(app_models):
     chosen = [GOOD, "truncated", "wrong-sha", "good-encoder", "pickle-renamed", "escape-card"]
-    at = open_page("losses", {"variants": ",".join(chosen)})
+    at = open_page("losses", TEXT, {"variants": ",".join(chosen)})
     scored = set(at.dataframe[0].value["model"])
     assert scored == {GOOD, "good-encoder"}
     warned = warnings_of(at)
@@ -265,7 +251,7 @@ def test_losses_page_scores_the_good_models_and_explains_the_broken_ones(app_mod
 
 
 def test_losses_page_picker_offers_every_listed_model(app_models):
-    at = open_page("losses", {"variants": GOOD})
+    at = open_page("losses", TEXT, {"variants": GOOD})
     options = at.multiselect(key="losses.variants").options
     assert any(GOOD in o for o in options) and any("truncated" in o for o in options)
     at.multiselect(key="losses.variants").select("truncated").run()  # the user picks a broken one: a message, no traceback
@@ -276,7 +262,7 @@ def test_losses_page_picker_offers_every_listed_model(app_models):
 
 @pytest.mark.parametrize("gen", ["truncated", "nobody/no-such-model"])
 def test_generating_with_a_model_that_cannot_load_says_so(app_models, gen):
-    at = open_page("losses", {"variants": f"{gen},{GOOD}", "gen": gen})
+    at = open_page("losses", TEXT, {"variants": f"{gen},{GOOD}", "gen": gen})
     assert "could not" in warnings_of(at)
     assert GOOD in set(at.dataframe[0].value["model"])
 
@@ -286,7 +272,7 @@ def test_a_broken_encoder_card_cannot_break_the_fill_in_view(app_models):
     card = json.loads((folder / "card.json").read_text())
     card["model_config"]["architecture"] = "encoder"
     (folder / "card.json").write_text(json.dumps(card))
-    at = open_page("losses", {"variants": f"{GOOD},truncated", "gen": "truncated"})
+    at = open_page("losses", TEXT, {"variants": f"{GOOD},truncated", "gen": "truncated"})
     assert "could not" in warnings_of(at)
 
 
@@ -300,14 +286,14 @@ def test_other_pages_keep_serving_with_a_broken_shipped_model(models, monkeypatc
         else:
             shutil.rmtree(target)
     monkeypatch.setattr(cache, "MODELS_DIR", models)
-    at = open_page(page)
+    at = open_page(page, TEXT)
     if page in ("masks", "chat"):
         assert "could not be loaded" in warnings_of(at) or "unavailable" in warnings_of(at)
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc", "~/.ssh", "..", "[x](javascript:alert(1))", "a" * 500, "\x00"])
 def test_typed_checkpoint_paths_outside_the_allowed_folders_are_refused(app_models, name):
-    at = open_page("losses", {"variants": GOOD})
+    at = open_page("losses", TEXT, {"variants": GOOD})
     if not at.text_input(key="losses.hf"):
         pytest.fail("the published-checkpoint box is missing")
     at.text_input(key="losses.hf").input(name).run()
@@ -318,6 +304,6 @@ def test_typed_checkpoint_paths_outside_the_allowed_folders_are_refused(app_mode
 
 @pytest.mark.parametrize("names", ["../../etc,random-decoder", "/etc/passwd,random-decoder", "~,random-decoder"])
 def test_linked_checkpoint_paths_outside_the_allowed_folders_are_left_out(app_models, names):
-    at = open_page("losses", {"variants": names})
+    at = open_page("losses", TEXT, {"variants": names})
     assert "not available here" in warnings_of(at)
     assert list(at.dataframe[0].value["model"]) == ["random-decoder"]

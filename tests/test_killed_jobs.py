@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from streamlit.testing.v1 import AppTest
 
 from engine.train import TrainConfig, main as train_main, train
 from ui import state, training
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "app.py"
+from conftest import REPO, open_page
+
 STEPS = 36
 SMOKE = dict(size="tiny", seq_len=32, batch_size=4, lr=3e-3, warmup=2, eval_interval=12, ckpt_interval=3, eval_batches=1, max_corpus_bytes=300_000)
 CLI = ["--architecture", "decoder", "--objective", "clm", "--size", "tiny", "--seq-len", "32", "--batch-size", "4",
@@ -165,16 +164,6 @@ def test_a_damaged_checkpoint_named_by_latest_is_a_clear_error(tmp_path, capsys,
 # The live run in the app
 
 
-def open_scaling(params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=240)
-    if params:
-        at.query_params.update(params)
-    at.switch_page("pages/scaling.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
 def wait_for(predicate, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while not predicate():
@@ -185,7 +174,7 @@ def wait_for(predicate, timeout: float = 180) -> None:
 @pytest.mark.slow
 def test_the_live_run_survives_a_reload_and_cancels_cleanly(tmp_path, monkeypatch):
     monkeypatch.setattr(training.tempfile, "tempdir", str(tmp_path))  # where the run's folder goes
-    at = open_scaling()
+    at = open_page("scaling")
     at.select_slider(key="scaling.budget").set_value(400_000)
     at.button(key="scaling.start").click().run()
     assert not at.exception, [e.message for e in at.exception]
@@ -193,7 +182,7 @@ def test_the_live_run_survives_a_reload_and_cancels_cleanly(tmp_path, monkeypatc
     assert job.running and at.query_params["job"] in (job.id, [job.id])
     wait_for(lambda: job.records or not job.running)
 
-    reloaded = open_scaling({"job": job.id})  # a reload: a new session, with only the link
+    reloaded = open_page("scaling", params={"job": job.id})  # a reload: a new session, with only the link
     assert reloaded.session_state[state.TRAINING_JOB] is job
     assert reloaded.button(key="scaling.start").disabled and not reloaded.button(key="scaling.cancel").disabled
     reloaded.button(key="scaling.cancel").click().run()
@@ -203,22 +192,22 @@ def test_the_live_run_survives_a_reload_and_cancels_cleanly(tmp_path, monkeypatc
     assert job.summary["stopped_early"] and job.summary["steps_done"] < job.summary["steps"]
     assert not list(tmp_path.glob("masklab-live-*")), "the run's folder was not removed"
 
-    for view in (open_scaling({"job": job.id}), at.run()):  # both sessions see the cancelled run
+    for view in (open_page("scaling", params={"job": job.id}), at.run()):  # both sessions see the cancelled run
         assert not view.exception
         assert any("cancelled after" in str(s.value) for s in view.success)
 
 
 def test_a_link_to_a_run_that_is_gone_says_so():
-    at = open_scaling({"job": "no-such-run-0123456789"})
+    at = open_page("scaling", params={"job": "no-such-run-0123456789"})
     assert any("no longer on the server" in str(i.value) for i in at.info)
     assert at.session_state["job"] == ""
-    at = open_scaling({"job": "../../etc/passwd"})
+    at = open_page("scaling", params={"job": "../../etc/passwd"})
     assert any("The link's job" in str(w.value) and "was ignored (not a training run's id)" in str(w.value) for w in at.warning)
 
 
 def test_the_server_caps_how_many_live_runs_train_at_once(monkeypatch):
     monkeypatch.setattr(training, "MAX_RUNNING", 0)
-    at = open_scaling()
+    at = open_page("scaling")
     at.button(key="scaling.start").click().run()
     assert not at.exception
     assert state.TRAINING_JOB not in at.session_state or at.session_state[state.TRAINING_JOB] is None

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -22,11 +21,8 @@ from engine.tokenizer import ENCODINGS, encode, get_encoding, tokenize
 from engine.vocab import MASKLAB
 from ui import cache, state
 
-from conftest import needs_tiktoken, page_params
+from conftest import PAGES, REPO, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "app.py"
-PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
 TEXT_PAGES = ("home", "tokenization", "masks", "objectives", "losses")  # the pages with the text box
 NEED_TEXT = ("masks", "objectives", "losses")  # say "Type some text" when there is none
 MODEL_CHARS = 4_000  # what the model calls of the engine test read of a longer text (the app caps tokens too)
@@ -187,30 +183,6 @@ def test_cli_reads_undecodable_argument_bytes(tmp_path):
 # The app
 
 
-def open_page(page: str, text: str | None = None, params: dict | None = None, timeout: float = 240) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=timeout)
-    if params:
-        at.query_params.update(params)
-    if text is not None:
-        at.session_state["text"] = text
-    if page != "home":
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def shown(at: AppTest, *kinds) -> list[str]:
-    out = []
-    for kind in kinds or ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
-        out.extend(str(e.value) for e in at.get(kind))
-    return out
-
-
-def html_bodies(at: AppTest) -> str:
-    return "\n".join(h.proto.body for h in at.html)
-
-
 def outside_code(markdown: str) -> str:
     """Markdown without its code spans: what Streamlit would render as markup, links included."""
     return re.sub(r"(`+)(.*?)\1", " ", markdown)
@@ -218,7 +190,7 @@ def outside_code(markdown: str) -> str:
 
 def check_inert(at: AppTest) -> None:
     """No user markup is live: st.html gets it escaped, Markdown sees it only inside code spans."""
-    bodies, texts = html_bodies(at), outside_code("\n".join(shown(at)))
+    bodies, texts = html_bodies(at), outside_code("\n".join(texts_of(at)))
     for live in LIVE_HTML:
         assert live not in bodies, f"{live!r} reached st.html unescaped"
     for live in LIVE_MARKDOWN:
@@ -229,10 +201,10 @@ def check_case_on_page(page: str, at: AppTest, case: Case) -> None:
     check_inert(at)
     text = case.as_sent
     if page in TEXT_PAGES and case.too_long:
-        assert any(f"at most {state.MAX_CHARS:,}" in t for t in shown(at, "error")), shown(at)
+        assert any(f"at most {state.MAX_CHARS:,}" in t for t in texts_of(at, "error")), texts_of(at)
         return
     if page in NEED_TEXT and case.blank:
-        assert any("Type some text" in t for t in shown(at, "info"))
+        assert any("Type some text" in t for t in texts_of(at, "info"))
         return
     n = len(tokenize(text, "masklab"))
     if page == "home":
@@ -253,7 +225,7 @@ def check_case_on_page(page: str, at: AppTest, case: Case) -> None:
     elif page == "chat":
         assert at.metric[0].value == "6"
     elif page == "scaling":
-        assert any("Train one yourself" in t for t in shown(at, "subheader"))
+        assert any("Train one yourself" in t for t in texts_of(at, "subheader"))
 
 
 @pytest.mark.parametrize("case", cases())
@@ -277,7 +249,7 @@ def test_every_case_arrives_through_the_link(case):
 
 def test_a_link_with_too_long_a_text_says_so():
     at = open_page("tokenization", params={"text": "word " * (state.MAX_CHARS // 5 + 1), "seed": "3"})
-    assert any("link's text “" in w and "longer than 20,000 characters" in w for w in shown(at, "warning"))
+    assert any("link's text “" in w and "longer than 20,000 characters" in w for w in texts_of(at, "warning"))
     assert at.session_state["text"] == state.DEFAULT_TEXT and at.session_state["seed"] == 3
 
 
@@ -313,7 +285,7 @@ def test_garbage_in_the_link_falls_back_with_a_plain_notice(page, rotation):
     params = garbage_link(rotation)
     params["[sneaky](https://evil.example)"] = "1"
     at = open_page(page, "It was the best of times.", params=params)
-    warnings = shown(at, "warning")
+    warnings = texts_of(at, "warning")
     for name, raw in params.items():
         if name in state.FIELDS and not parses(name, raw):
             assert any(f"link's {name} “" in w for w in warnings), (name, raw, warnings)
@@ -331,7 +303,7 @@ def test_every_page_draws_the_ends_of_every_numeric_range(page, end):
     params = {name: str(limits[end]) for name, limits in NUMERIC_LIMITS.items()}
     assert all(parses(n, v) for n, v in params.items())
     at = open_page(page, "It was the best of times, it was the worst of times.", params=params)
-    assert not shown(at, "warning"), shown(at, "warning")
+    assert not texts_of(at, "warning"), texts_of(at, "warning")
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
@@ -340,7 +312,7 @@ def test_objectives_page_takes_the_ends_of_its_ranges(objective, end):
     params = {name: str(NUMERIC_LIMITS[name][end]) for name in ("rate", "span", "split", "seed")}
     text = "It is a truth universally acknowledged, that a single man in possession of a good fortune. " * 3
     at = open_page("objectives", text, params={**params, "obj": objective})
-    errors = shown(at, "error")
+    errors = texts_of(at, "error")
     if errors:  # settings that cannot work on this text are explained, not raised
         assert all("do not work on this text" in e for e in errors)
     else:

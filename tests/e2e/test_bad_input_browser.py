@@ -4,16 +4,16 @@ pages; and garbage in the query string. No alert dialog may fire, no traceback m
 element from the user's text (an <img onerror>, a <script>, a javascript: link) may reach the DOM.
 """
 
-import time
 from urllib.parse import quote
 
 import pytest
 
-from bench.load_test import CHROMIUM, CHROMIUM_ARGS, IDLE, server
+from conftest import RUN_MS, open_view, settle
 from test_reliability import CASES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-TIMEOUT_MS = 180_000
+VIEWPORT = (1280, 900)
+ACTION_MS = RUN_MS
 SUBSET = ("whitespace", "control-chars", "invalid-utf8", "zero-width", "right-to-left", "combining", "emoji-zwj", "script",
           "img-onerror", "markdown-js-link", "html-entities", "endoftext", "sentinel")
 MARKUP = ("script", "img-onerror", "markdown-js-link", "html-entities")
@@ -37,40 +37,8 @@ INJECTED = """() => {
 
 
 @pytest.fixture(scope="module")
-def base():
-    with server() as (url, _pid):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    yield pg
-    context.close()
-
-
-def settle(pg) -> None:
-    time.sleep(0.4)
-    pg.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-    time.sleep(0.3)
+def base(shared_host_server):
+    return shared_host_server
 
 
 def check_page(pg, where: str) -> None:
@@ -90,12 +58,6 @@ def box_value(pg, expected: str) -> str:
     except Exception:
         pass
     return pg.locator('[data-testid="stTextArea"] textarea').first.input_value()
-
-
-def open_view(pg, base: str, path: str, query: str, title: str) -> None:
-    pg.goto(f"{base}/{path}?{query}")
-    pg.locator("h1", has_text=title).first.wait_for(timeout=TIMEOUT_MS)
-    settle(pg)
 
 
 def test_cases_through_the_link_on_tokenization(base, page):
@@ -123,11 +85,11 @@ def test_typed_markup_stays_text_across_pages(base, page):
     box = page.locator('[data-testid="stTextArea"] textarea').first
     box.fill(typed)
     box.press("Control+Enter")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('text') !== null && location.search.includes('onerror')", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('text') !== null && location.search.includes('onerror')", timeout=RUN_MS)
     settle(page)
     check_page(page, "typed on /tokenization")
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Per-token losses", exact=True).click()
-    page.locator("h1", has_text="Per-token losses").first.wait_for(timeout=TIMEOUT_MS)
+    page.locator("h1", has_text="Per-token losses").first.wait_for(timeout=RUN_MS)
     settle(page)
     check_page(page, "typed, then /losses")
     assert box_value(page, typed) == typed

@@ -6,25 +6,18 @@ folder). A missing browser fails the test: it is never skipped.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
+from conftest import RUN_MS, new_page, open_view, settle
 from engine.tokenizer import tokenize
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 180_000  # for the app to finish a run: a cold model load on a busy CPU is slow
+VIEWPORT = (1440, 1000)
 ACTION_MS = 30_000  # for an element that should already be there
 PAGES = {  # url path -> (title on the page, file name of the screenshot)
     "": ("What does each architecture see", "1-home"),
@@ -40,81 +33,10 @@ TEXT = "It was a bright cold day in April, and the clocks were striking thirteen
 TIMINGS: dict[str, float] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(artifacts):
-    port = _free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    log = open(artifacts / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}; see {artifacts / 'streamlit.log'}")
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not become healthy within 90 s")
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+def server(app_server, artifacts):
+    yield app_server
     (artifacts / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=1))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
-    pg = context.new_page()
-    pg.set_default_timeout(ACTION_MS)
-    yield pg
-    context.close()
-
-
-def settle(pg, pause: float = 0.4) -> None:
-    """Wait until the script has finished running (and the page is not waiting on a rerun)."""
-    time.sleep(pause)
-    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS)
-    time.sleep(0.3)
-
-
-def open_view(pg, base: str, path: str, query: str = "") -> float:
-    start = time.perf_counter()
-    pg.goto(f"{base}/{path}{'?' + query if query else ''}")
-    pg.wait_for_selector("h1", timeout=TIMEOUT_MS)
-    settle(pg)
-    elapsed = time.perf_counter() - start
-    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
-    return elapsed
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +61,7 @@ def query(pg) -> dict:
 
 
 def plot_data(pg, index: int):
-    pg.wait_for_function(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data; }}", timeout=TIMEOUT_MS)
+    pg.wait_for_function(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data; }}", timeout=RUN_MS)
     return pg.evaluate(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[{index}]; return p && p.data ? p.data.map(d => d.z || d.y) : null; }}")
 
 
@@ -159,7 +81,7 @@ def test_typing_text_updates_the_counts_and_the_link(server, page, shots):
     box = page.locator('[data-testid="stTextArea"] textarea').first
     box.fill("Call me Ishmael.")
     box.press("Control+Enter")
-    page.wait_for_function("() => location.search.includes('Ishmael')", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => location.search.includes('Ishmael')", timeout=RUN_MS)
     settle(page)
     metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert metrics[0].strip() == f"{len(tokenize('Call me Ishmael.', 'masklab'))} tokens"
@@ -175,15 +97,14 @@ def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
     for k in range(1, 4):  # one step at a time: a rerun redraws the slider, and a key pressed meanwhile is lost
         thumb.focus()
         thumb.press("ArrowLeft")
-        page.wait_for_function(f"() => new URLSearchParams(location.search).get('split') === '{start - k}'", timeout=TIMEOUT_MS)
+        page.wait_for_function(f"() => new URLSearchParams(location.search).get('split') === '{start - k}'", timeout=RUN_MS)
         settle(page, 0.3)
     settle(page, 1.0)
     after = plot_data(page, 0)
     assert before != after, "the prefix-LM mask did not change with its split"
     link = page.url
 
-    other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    other.set_default_timeout(ACTION_MS)
+    other = new_page(browser, VIEWPORT, ACTION_MS)
     TIMINGS["reopen copied /masks link"] = round(open_view(other, server, link.split("/", 3)[3]), 2)
     assert int(other.locator('[data-testid="stSlider"] input[type="range"]').first.input_value()) == start - 3
     assert plot_data(other, 0) == after
@@ -194,15 +115,14 @@ def test_objective_control_and_copied_link(server, page, browser):
     open_view(page, server, "objectives", "text=" + quote(TEXT))
     exposure_before = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
     page.get_by_role("radio", name="Causal LM").click()
-    page.wait_for_function("() => new URLSearchParams(location.search).get('obj') === 'clm'", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('obj') === 'clm'", timeout=RUN_MS)
     settle(page)
     exposure_after = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
     assert exposure_before != exposure_after and float(exposure_after.rstrip("%")) > 90
     bars = plot_data(page, 0)
     link = page.url
 
-    other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    other.set_default_timeout(ACTION_MS)
+    other = new_page(browser, VIEWPORT, ACTION_MS)
     open_view(other, server, link.split("/", 3)[3])
     assert other.locator('[data-testid="stMetricValue"]').nth(2).inner_text() == exposure_after
     assert plot_data(other, 0) == bars
@@ -229,15 +149,11 @@ def test_presentation_mode_and_bad_links(server, page, shots):
 
 
 def test_dark_theme_and_script_text_stays_inert(server, browser, shots):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="dark")
-    pg = context.new_page()
-    pg.set_default_timeout(ACTION_MS)
-    dialogs = []
-    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg = new_page(browser, VIEWPORT, ACTION_MS, color_scheme="dark")
     open_view(pg, server, "tokenization", "text=" + quote("<script>alert(1)</script><img src=x onerror=alert(2)>"))
-    assert not dialogs
+    assert not pg.dialogs
     assert pg.locator("img[src=x]").count() == 0
     bg = pg.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
     assert bg.startswith("rgb(17, 20, 24)")  # theme.dark's background
     capture(pg, shots / "2c-tokenization-dark.png")
-    context.close()
+    pg.context.close()
