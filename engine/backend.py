@@ -23,6 +23,7 @@ A backend describes its model's own conventions in `Specials`:
   ``stop``: ids that end a generated continuation.
 """
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -109,6 +110,18 @@ def gather_rows(logits: torch.Tensor, at: torch.Tensor | None) -> torch.Tensor:
     return logits[torch.arange(logits.shape[0], device=logits.device)[:, None], at]
 
 
+@functools.lru_cache(maxsize=64)
+def _masklab_tokens(text: str, encoding: str) -> TextTokens:
+    """A text in MaskLab's tokens; kept for the last 64 texts, since a page scores a text and reads its
+    attention from several models."""
+    from engine.tokenizer import get_encoding, tokenize
+
+    toks = tokenize(text, encoding)
+    enc = get_encoding(encoding)
+    surface = {i: enc.decode_single_token_bytes(i).decode("utf-8", "replace") for i in {t.id for t in toks}}
+    return TextTokens([t.id for t in toks], [t.text for t in toks], [t.start for t in toks], [t.end for t in toks], [surface[t.id] for t in toks])
+
+
 class MaskLabBackend:
     """`Backend` for MaskLab's own `engine.model.Transformer` and its tiktoken encoding."""
 
@@ -139,12 +152,7 @@ class MaskLabBackend:
         return max(1, BATCH_TOKENS // max(1, width))
 
     def tokens(self, text: str) -> TextTokens:
-        from engine.tokenizer import get_encoding, tokenize
-
-        toks = tokenize(text, self.encoding)
-        enc = get_encoding(self.encoding)
-        surface = {i: enc.decode_single_token_bytes(i).decode("utf-8", "replace") for i in {t.id for t in toks}}
-        return TextTokens([t.id for t in toks], [t.text for t in toks], [t.start for t in toks], [t.end for t in toks], [surface[t.id] for t in toks])
+        return _masklab_tokens(text, self.encoding)
 
     def names(self, ids: list[int]) -> list[str]:
         from engine.tokenizer import token_strings
