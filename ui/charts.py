@@ -419,3 +419,65 @@ def live_curve(records: list[dict]) -> go.Figure:
     fig.update_xaxes(title_text="step", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(title_text="loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     return _finish(fig, "Live training run", 320, legend=dict(orientation="h", y=-0.25))
+
+
+def yardstick_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per (model, task) from ``assets/yardstick.json``'s rows: loss (nats per word) with its
+    95% interval, top-1 with its Wilson interval."""
+    out = []
+    for r in rows:
+        for task in ("continue", "fill"):
+            s = r.get(task) or {}
+            if "loss" not in s:
+                continue
+            out.append({"model": r["variant"], "architecture": r.get("architecture", ""), "objective": r.get("objective", ""), "task": task,
+                        "loss": s["loss"], "loss_lo": s["loss_ci"][0], "loss_hi": s["loss_ci"][1],
+                        "top1": s["top1"], "top1_lo": s["top1_ci"][0], "top1_hi": s["top1_ci"][1], "n": s["n"]})
+    return pd.DataFrame(out)
+
+
+def yardstick_bars(table: pd.DataFrame) -> go.Figure:
+    """Loss per word on the two tasks, a bar per model coloured by architecture, 95% intervals as error bars."""
+    fig = go.Figure()
+    for task, pattern in (("continue", ""), ("fill", "/")):
+        part = table[table["task"] == task]
+        fig.add_bar(
+            name=f"{task}: {'the last word from the words before' if task == 'continue' else 'a middle word from both sides'}",
+            x=part["model"], y=part["loss"], marker_color=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in part["architecture"]],
+            marker_pattern_shape=pattern, offsetgroup=task,
+            error_y=dict(type="data", symmetric=False, array=part["loss_hi"] - part["loss"], arrayminus=part["loss"] - part["loss_lo"]),
+            hovertemplate="%{x}<br>%{y:.2f} nats per word<extra>" + task + "</extra>",
+        )
+    fig.update_yaxes(title_text="loss (nats per word)", rangemode="tozero")
+    return _finish(fig, "Yardstick: loss per held-out word, every model its natural way", 380, barmode="group", legend=dict(orientation="h", y=-0.25))
+
+
+def yardstick_findings(table: pd.DataFrame) -> list[str]:
+    """What the yardstick shows, computed from it: the lowest loss on each task (or a tie, when the
+    95% intervals overlap), and which models gain from the right side (fill below continue, intervals
+    apart)."""
+    out = []
+    for task in ("continue", "fill"):
+        part = table[table["task"] == task].sort_values("loss")
+        if len(part) < 2:
+            continue
+        best, second = part.iloc[0], part.iloc[1]
+        if best["loss_hi"] < second["loss_lo"]:
+            out.append(f"On {task}, {best['model']} is lowest ({best['loss']:.2f} nats per word; next {second['model']}, {second['loss']:.2f}).")
+        else:
+            tied = part[part["loss_lo"] <= best["loss_hi"]]["model"].tolist()
+            out.append(f"On {task}, {', '.join(tied)} are within each other's 95% intervals (lowest {best['loss']:.2f} nats per word).")
+    gains, readers = [], []
+    for model, part in table.groupby("model", sort=False):
+        if part.iloc[0]["architecture"] not in ("encoder", "encoder_decoder"):
+            continue  # a decoder-only or prefix-LM cannot read the words after the gap
+        readers.append(model)
+        c, f = part[part["task"] == "continue"], part[part["task"] == "fill"]
+        if len(c) and len(f) and f.iloc[0]["loss_hi"] < c.iloc[0]["loss_lo"]:
+            gains.append(f"{model} ({c.iloc[0]['loss'] - f.iloc[0]['loss']:.2f} nats per word)")
+    if gains:
+        out.append("Reading the words after the gap helps " + ", ".join(gains) + ".")
+    elif readers:
+        out.append(f"{', '.join(readers)} read the words after the gap, yet do no better on fill than on continue (95% intervals): "
+                   "they have not learned to use them. The decoder-only and prefix-LM cannot read them at all.")
+    return out
