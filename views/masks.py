@@ -143,11 +143,15 @@ for arch in archs:
     inp, tgt = labels[:n_in], labels[n_in:]
     i0, i1 = min(start, n_in), min(end, n_in)
     t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
+    # cross-attention needs both sides: a window inside the input shows the first targets as its rows,
+    # one inside the target shows the last inputs as its columns, so the map never vanishes
+    ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
+    ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
     cols = st.columns(3, gap="small")
     parts = [
         ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
         ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
-        ("cross", "Cross-attention", masks["cross"][t0:t1, i0:i1], tgt[t0:t1], inp[i0:i1], t0, i0),
+        ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
     ]
     for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
         with col:
@@ -166,7 +170,13 @@ for arch in archs:
             with col:
                 w = cache.attention_map(result, part, layer, head)
                 q, k = result["query_tokens"][part], result["key_tokens"][part]
-                fig = charts.attention_heatmap(w[:WINDOW, :WINDOW], q[:WINDOW], k[:WINDOW], f"Learned: {part}")
+                # the window slider moves along the encoder's positions (the text with its sentinels); the
+                # decoder, which writes only the spans, is short and shown whole when it fits
+                Tq, Tk = w.shape
+                qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
+                if part in ("encoder", "decoder"):
+                    qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
+                fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks)
                 layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
         st.caption(model_caption(name, result, shown[0]))
         if "cross" in result["maps"]:
