@@ -8,22 +8,21 @@ from ui import layout, state
 st.set_page_config(page_title="MaskLab", page_icon=":material/masks:", layout="wide", initial_sidebar_state="expanded")
 
 PAGES = {
-    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],
     "See it on your text": [
-        st.Page("pages/tokenization.py", title="Tokenization", icon=":material/segment:", url_path="tokenization"),
-        st.Page("pages/masks.py", title="Attention masks", icon=":material/grid_on:", url_path="masks"),
-        st.Page("pages/objectives.py", title="Objectives and loss exposure", icon=":material/target:", url_path="objectives"),
-        st.Page("pages/losses.py", title="Per-token losses", icon=":material/insights:", url_path="losses"),
+        st.Page("views/tokenization.py", title="Tokenization", icon=":material/segment:", url_path="tokenization"),
+        st.Page("views/masks.py", title="Attention masks", icon=":material/grid_on:", url_path="masks"),
+        st.Page("views/objectives.py", title="Objectives and loss exposure", icon=":material/target:", url_path="objectives"),
+        st.Page("views/losses.py", title="Per-token losses", icon=":material/insights:", url_path="losses"),
     ],
     "Why decoder-only won": [
-        st.Page("pages/switches.py", title="Encoder-decoder to decoder-only", icon=":material/toggle_on:", url_path="switches"),
-        st.Page("pages/chat.py", title="Multi-turn chat cost", icon=":material/forum:", url_path="chat"),
-        st.Page("pages/scaling.py", title="Scaling and training", icon=":material/trending_down:", url_path="scaling"),
+        st.Page("views/switches.py", title="Encoder-decoder to decoder-only", icon=":material/toggle_on:", url_path="switches"),
+        st.Page("views/chat.py", title="Multi-turn chat cost", icon=":material/forum:", url_path="chat"),
+        st.Page("views/scaling.py", title="Scaling and training", icon=":material/trending_down:", url_path="scaling"),
     ],
 }
 
 page = st.navigation(PAGES)
 state.init()
 layout.sidebar()
-with layout.routed():
-    page.run()
+page.run()

@@ -22,7 +22,7 @@ from bench.common import REPO
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGE = "losses"  # pages/losses.py's url_path in app.py
+PAGE = "losses"  # views/losses.py's url_path in app.py
 TEXT_BOX = '[data-testid="stTextArea"] textarea'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A fingerprint of the first chart's data, or null while there is none.
@@ -42,7 +42,7 @@ def wait_for_app(timeout_s: float) -> bool:
     """The app is written alongside the benchmark: wait until app.py and the per-token page exist."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if (REPO / "app.py").exists() and (REPO / "pages" / f"{PAGE}.py").exists():
+        if (REPO / "app.py").exists() and (REPO / "views" / f"{PAGE}.py").exists():
             return True
         time.sleep(2)
     return False

@@ -142,7 +142,7 @@ def run_training(models, args, device, rate=None) -> dict:
 
 
 def page_models() -> list[str]:
-    """The models the per-token-loss page shows by default (pages/losses.py: the first four shipped ones,
+    """The models the per-token-loss page shows by default (views/losses.py: the first four shipped ones,
     else the random decoder and encoder)."""
     from engine.variants import list_variants
 
@@ -163,7 +163,7 @@ def run_browser(args, limits, source, device) -> dict:
     from engine.variants import load_variant
 
     if not browser.wait_for_app(timeout_s=600):
-        return {"skipped": "app.py or pages/losses.py did not appear within 10 minutes"}
+        return {"skipped": "app.py or views/losses.py did not appear within 10 minutes"}
     sizes = sorted(set(args.sizes))
     reps = max(1, min(args.reps, 3))
     log = Path(tempfile.gettempdir()) / "masklab-bench-streamlit.log"

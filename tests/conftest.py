@@ -74,7 +74,7 @@ def open_page(page: str, text: str | None = None, params: dict | None = None, ti
     if text is not None:
         at.session_state["text"] = text
     if page != "home":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

@@ -150,10 +150,10 @@ def test_emoji_bytes_are_grouped():
 
 def test_text_follows_the_user_across_pages():
     at = AppTest.from_file(str(APP), default_timeout=180).run()
-    at.switch_page("pages/tokenization.py").run()
+    at.switch_page("views/tokenization.py").run()
     at.text_area(key="tokens.text").input("Call me Ishmael.").run()
     assert at.query_params.get("text") in ("Call me Ishmael.", ["Call me Ishmael."])
-    at.switch_page("pages/objectives.py").run()
+    at.switch_page("views/objectives.py").run()
     assert at.text_area(key="objectives.text").value == "Call me Ishmael."
     assert at.metric[0].value == str(n_tokens("Call me Ishmael."))
 

@@ -369,6 +369,6 @@ def test_every_cache_is_bounded():
                 assert "max_entries" in limits and isinstance(limits["max_entries"], ast.Constant), fn.name
                 assert 0 < limits["max_entries"].value <= 256, fn.name
     assert len(caches) >= 15
-    for path in [*REPO.glob("pages/*.py"), *REPO.glob("ui/*.py"), REPO / "app.py"]:
+    for path in [*REPO.glob("views/*.py"), *REPO.glob("ui/*.py"), REPO / "app.py"]:
         if path.name != "cache.py":
             assert "st.cache_" not in path.read_text() and "lru_cache" not in path.read_text(), path

@@ -1,10 +1,6 @@
 """What every page shares: the header, the one text box, presentation mode, and placing a chart."""
 
 import html
-import runpy
-import threading
-from contextlib import contextmanager
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -33,39 +29,8 @@ h1{letter-spacing:-.01em}
 """
 
 
-_routing = threading.local()
-APP = Path(__file__).resolve().parents[1] / "app.py"
-
-
-@contextmanager
-def routed():
-    """app.py runs the chosen page inside this, so a page knows it was reached through the navigation."""
-    _routing.active = True
-    try:
-        yield
-    finally:
-        _routing.active = False
-
-
-def _ensure_navigation() -> None:
-    """Run the page through app.py's navigation even when a link opens it on a fresh server.
-
-    Until some run has called ``st.navigation``, Streamlit treats a ``pages/`` folder as its old
-    multipage layout and runs a linked page on its own, with a navigation of file names (AppTest
-    starts every run that way). Then this runs app.py in its place, which picks the same page (its
-    ``url_path`` is the file's name) and shows the real navigation.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if getattr(_routing, "active", False) or not PagesManager.uses_pages_directory:
-        return
-    runpy.run_path(str(APP), run_name="__main__")
-    st.stop()
-
-
 def page(page_id: str, title: str, intro: str, keys=()) -> None:
     """Set up a page: state, styles, title, a one-paragraph caption, and any notices from the link."""
-    _ensure_navigation()
     state.init()
     state.set_page_keys(("text",) + tuple(keys))
     st.session_state["_page"] = page_id

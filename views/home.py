@@ -43,13 +43,13 @@ st.subheader("Try it on your text")
 layout.text_box("home", height=80)
 
 LINKS = [
-    ("pages/tokenization.py", "Tokenization", "What a “word” is to a model: the same text under five vocabularies."),
-    ("pages/masks.py", "Attention masks", "Who may look at whom, over your tokens, beside what a trained model actually looks at."),
-    ("pages/objectives.py", "Objectives and loss exposure", "What the model reads, what it must predict, and how much of the text teaches it."),
-    ("pages/losses.py", "Per-token losses", "Every token coloured by surprise, for several models side by side; probes; generation."),
-    ("pages/switches.py", "Encoder-decoder to decoder-only", "Four switches turn one into the other, with the proof run live."),
-    ("pages/chat.py", "Multi-turn chat cost", "Why re-reading the whole conversation every turn gets expensive."),
-    ("pages/scaling.py", "Scaling and training", "Loss against compute, per skill; and a training run you can start."),
+    ("views/tokenization.py", "Tokenization", "What a “word” is to a model: the same text under five vocabularies."),
+    ("views/masks.py", "Attention masks", "Who may look at whom, over your tokens, beside what a trained model actually looks at."),
+    ("views/objectives.py", "Objectives and loss exposure", "What the model reads, what it must predict, and how much of the text teaches it."),
+    ("views/losses.py", "Per-token losses", "Every token coloured by surprise, for several models side by side; probes; generation."),
+    ("views/switches.py", "Encoder-decoder to decoder-only", "Four switches turn one into the other, with the proof run live."),
+    ("views/chat.py", "Multi-turn chat cost", "Why re-reading the whole conversation every turn gets expensive."),
+    ("views/scaling.py", "Scaling and training", "Loss against compute, per skill; and a training run you can start."),
 ]
 grid = st.columns(2, gap="medium")
 for i, (path, label, blurb) in enumerate(LINKS):
