@@ -1,7 +1,17 @@
 """The launcher that loads the models before the server starts."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
+import pytest
+
+from bench.load_test import free_port
+from conftest import REPO
 from ui import cache, serve
 
 
@@ -30,3 +40,31 @@ def test_a_broken_shipped_model_does_not_stop_the_launcher(tmp_path, monkeypatch
     assert serve.warm() == ["broken-decoder"]  # listed, tried, and the launcher goes on
     err = capsys.readouterr().err
     assert "broken-decoder could not be loaded" in err and "SHA-256" in err
+
+
+@pytest.mark.slow
+def test_a_clean_start_prints_what_was_loaded_and_the_url_and_no_warnings():
+    """``python -m ui.serve`` as a user starts it: the warm-up runs outside a Streamlit runtime, and a
+    headless server offline cannot find its external IP; neither may show up as a warning."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MASKLAB_FIND_PUBLISHED="0")
+    cmd = [sys.executable, "-m", "ui.serve", "--server.port", str(free_port()), "--server.headless", "true"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any("Local URL:" in line for line in lines) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # anything Streamlit logs just after the banner
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    out = "".join(lines)
+    shipped = [v.name for v in cache.variants() if v.source == "shipped"]
+    loaded = f"masklab: {len(shipped)} model(s) loaded: {', '.join(shipped)}"
+    assert loaded in out and "Local URL: http://localhost:" in out, out
+    assert out.index(loaded) < out.index("Local URL:")
+    for noise in ("WARNING", "No runtime found", "ScriptRunContext", "Did not auto detect external IP", "Traceback"):
+        assert noise not in out, out

@@ -6,10 +6,48 @@ server's own process, and then starts the same server: the models sit in the app
 (``ui/cache.py``), which every session shares, and the first visitor only waits for the page itself.
 """
 
+import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+# The warm-up runs outside a Streamlit runtime, where every cached call and st.* call warns that it
+# has none ("No runtime found", "missing ScriptRunContext"); the server's own runs have one.
+BARE_MODE_LOGGERS = (
+    "streamlit.runtime.caching.cache_data_api",
+    "streamlit.runtime.caching.cache_resource_api",
+    "streamlit.runtime.scriptrunner_utils.script_run_context",
+)
+# Lines of Streamlit's start that read like failures or say nothing to a user: a headless server
+# looks up its external IP for the banner (and says when it cannot), and names its web server.
+STARTUP_NOISE = {
+    "streamlit.net_util": "Did not auto detect external IP",
+    "streamlit.web.server.starlette.starlette_server": "Uvicorn server started",
+}
+
+
+class _Drop(logging.Filter):
+    def __init__(self, prefix: str = ""):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+@contextmanager
+def _silenced(names):
+    """Drop every record of these loggers (a filter: Streamlit resets their levels when it reads its config)."""
+    drop = _Drop()
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
 
 
 def warm() -> list[str]:
@@ -34,8 +72,11 @@ def warm() -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
-    names = warm()
+    with _silenced(BARE_MODE_LOGGERS):
+        names = warm()
     print(f"masklab: {len(names)} model(s) loaded: {', '.join(names) or 'none'}", file=sys.stderr, flush=True)
+    for name, prefix in STARTUP_NOISE.items():
+        logging.getLogger(name).addFilter(_Drop(prefix))
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 
