@@ -3,6 +3,7 @@
 import json
 import time
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -120,6 +121,8 @@ def test_an_unavailable_encoding_is_explained_and_the_rest_still_work(monkeypatc
 @pytest.mark.parametrize("name, raw, expected", [
     ("seed", "12", 12), ("rate", "0.3", 0.3), ("pres", "1", True), ("sw", "cab", "abc"),
     ("enc", "masklab,cl100k_base", ("masklab", "cl100k_base")), ("split", "-1", -1),
+    ("blank", "5", 5), ("carch", "encoder", "encoder"), ("card", "decoder-clm", "decoder-clm"),
+    ("chat", "u:Is it far?\na:Three miles.\\nA pleasant walk.\ns:a\\\\b", (("user", "Is it far?"), ("assistant", "Three miles.\nA pleasant walk."), ("system", "a\\b"))),
 ])
 def test_link_fields_parse(name, raw, expected):
     assert state.FIELDS[name].parse(raw) == expected
@@ -128,6 +131,8 @@ def test_link_fields_parse(name, raw, expected):
 @pytest.mark.parametrize("name, raw", [
     ("seed", "-1"), ("seed", "x"), ("rate", "nan"), ("rate", "2"), ("pres", "maybe"), ("sw", "abz"),
     ("enc", "masklab,nope"), ("obj", "gpt"), ("text", "x" * (state.MAX_CHARS + 1)),
+    ("blank", "-2"), ("blank", str(state.MAX_TOKENS)), ("carch", "gpt"), ("card", "x" * 121),
+    ("chat", "x:hello"), ("chat", "hello"), ("chat", "u:" + "x" * state.MAX_URL_TEXT),
 ])
 def test_bad_link_fields_are_rejected(name, raw):
     with pytest.raises(ValueError):
@@ -190,6 +195,59 @@ def test_a_refused_link_value_is_quoted_as_plain_text():
     assert "The link's seed “\\-3” was ignored (not between 0 and 1,000,000)" in warnings  # Markdown shows -3
     assert "`" not in warnings and "=" not in warnings
 
+
+
+def test_every_link_field_reads_back_what_it_writes():
+    conversation = (("user", "Is it far to Netherfield?"), ("assistant", "Three miles.\nA pleasant walk, \\ they say."), ("system", "u:not a role"))
+    assert state.FIELDS["chat"].parse(state.FIELDS["chat"].dump(conversation)) == conversation
+    for name, f in state.FIELDS.items():
+        if f.default not in (None, "") and name not in ("text", "chat"):
+            assert f.parse(f.dump(f.default)) == f.default, name
+
+
+def test_scaling_category_selectors_reopen_from_the_link():
+    cards, runs = list(cache.cards()), cache.scaling_runs()
+    swept = sorted(runs["architecture"].unique())
+    at = open_page("scaling", params={"card": cards[-1], "carch": swept[-1]})
+    assert at.selectbox(key="scaling.card").value == cards[-1] and at.selectbox(key="scaling.carch").value == swept[-1]
+    at.selectbox(key="scaling.card").select(cards[0]).run()
+    assert at.query_params.get("card") in (cards[0], [cards[0]])
+    at = open_page("scaling", params={"card": "no-such-model"})
+    assert any("no\\-such\\-model" in w and "not a model shipped here" in w for w in texts_of(at, "warning"))
+    assert at.selectbox(key="scaling.card").value == cards[0] and "card" not in at.query_params
+
+
+def test_the_hidden_position_reopens_from_the_link():
+    text = TEXTS["typical"]
+    link = {"variants": "random-encoder", "gen": "random-encoder"}
+    at = open_page("losses", text, params={**link, "blank": "3"})
+    assert at.slider(key="losses.blank").value == 3
+    assert "Position 3: the hidden token was" in html_bodies(at)
+    at.slider(key="losses.blank").set_value(5).run()
+    assert at.query_params.get("blank") in ("5", ["5"])
+    at = open_page("losses", text, params={**link, "blank": "2000"})  # past the text's end: its last token
+    assert at.slider(key="losses.blank").value == n_tokens(text) - 1
+
+
+def test_the_chat_conversation_reopens_from_the_link():
+    conversation = (("user", "Is it far to Netherfield?"), ("assistant", "Three miles.\nA pleasant walk."))
+    at = open_page("chat", params={"chat": state.dump_chat(conversation)})
+    assert tuple(map(tuple, at.session_state[state.CHAT_TURNS][["role", "text"]].values.tolist())) == conversation
+    assert at.metric[0].value == "2"
+    at.session_state[state.CHAT_TURNS] = at.session_state[state.CHAT_TURNS].iloc[:1]  # an edit writes the link
+    at.run()
+    assert at.query_params.get("chat") in ("u:Is it far to Netherfield?", ["u:Is it far to Netherfield?"])
+
+
+def test_a_chat_too_long_for_a_link_is_refused_and_left_out():
+    long = state.dump_chat([("user", "word " * 300), ("assistant", "word " * 200)])
+    at = open_page("chat", params={"chat": long})
+    assert any("The link's chat “" in w and "was ignored (longer than 2,000 characters); using the default." in w for w in texts_of(at, "warning"))
+    assert at.metric[0].value == str(len(state.DEFAULT_CHAT))
+    at.session_state[state.CHAT_TURNS] = pd.DataFrame([("user", "word " * 500)], columns=["role", "text"])
+    at.run()
+    assert "chat" not in at.query_params
+    assert any("links to this view leave it out" in c for c in texts_of(at, "caption"))
 
 def test_a_published_checkpoint_that_is_not_here_is_explained():
     at = open_page("losses", TEXTS["typical"], params={"variants": "random-decoder,nobody/no-such-model"})

@@ -133,10 +133,43 @@ def _dump(value) -> str:
     return str(value)
 
 
+LONG_FIELDS = ("text", "chat")  # left out of a link when they would take more than MAX_URL_TEXT characters
+
 # Session keys that never go into a link: objects a page keeps between runs. Widget keys are
 # "page.name"; the canonical fields are FIELDS below; keys starting with "_" are this module's own.
 CHAT_TURNS = "chat.turns"  # the conversation being edited (a DataFrame of role, text)
 CHAT_ROLES = ("user", "assistant", "system")
+DEFAULT_CHAT = (
+    ("user", "Good morning. What did Mr. Darcy say of Elizabeth at the ball?"),
+    ("assistant", "That she was tolerable, but not handsome enough to tempt him."),
+    ("user", "How did she take it?"),
+    ("assistant", "She laughed, and told the story with great spirit among her friends, for she had a lively, playful disposition."),
+    ("user", "And did he change his mind?"),
+    ("assistant", "Before long he found her face rendered uncommonly intelligent by the beautiful expression of her dark eyes."),
+)
+_ROLE_LETTER = {role: role[0] for role in CHAT_ROLES}  # u, a, s
+_LETTER_ROLE = {letter: role for role, letter in _ROLE_LETTER.items()}
+
+
+def dump_chat(turns) -> str:
+    r"""A conversation as a link carries it: one line per turn, the role's first letter, a colon, the
+    message (a backslash and a line break inside it written as two characters each).
+
+    (("user", "Hi"), ("assistant", "Hello.\nHow can I help?")) -> "u:Hi\na:Hello.\\nHow can I help?"
+    """
+    return "\n".join(_ROLE_LETTER[role] + ":" + text.replace("\\", "\\\\").replace("\n", "\\n") for role, text in turns)
+
+
+def _chat(raw: str) -> tuple:
+    if len(raw) > MAX_URL_TEXT:
+        raise ValueError(f"longer than {MAX_URL_TEXT:,} characters")
+    turns = []
+    for line in raw.split("\n") if raw else []:
+        letter, colon, text = line.partition(":")
+        if letter not in _LETTER_ROLE or not colon:
+            raise ValueError("each turn must start with u:, a: or s:")
+        turns.append((_LETTER_ROLE[letter], clean_text(re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], text))))
+    return tuple(turns)
 
 
 def next_chat_role(roles) -> str:
@@ -152,6 +185,7 @@ TRAINING_JOB = "scaling.job"  # the live training run (ui.training.Job)
 class Field:
     default: Any
     parse: Callable[[str], Any]  # raises ValueError for a value it cannot take
+    dump: Callable[[Any], str] = _dump  # the value as the link writes it; parse(dump(value)) == value
 
 
 FIELDS: dict[str, Field] = {
@@ -166,6 +200,7 @@ FIELDS: dict[str, Field] = {
     "layer": Field(0, _int(0, 63)),
     "head": Field(-1, _int(-1, 63)),  # -1: the mean over heads
     "win": Field(0, _int(0, 100_000)),  # first token of the window that long heatmaps show
+    "blank": Field(-1, _int(-1, MAX_TOKENS - 1)),  # the token an encoder fills in on the losses page; -1: the last
     "obj": Field("span_corruption", _choice(OBJECTIVES)),
     "rate": Field(0.15, _float(0.0, 1.0)),  # mask rate (MLM) or noise density (span corruption)
     "span": Field(3.0, _float(1.0, 32.0)),  # mean span length (the objectives page's slider goes to 32)
@@ -183,6 +218,9 @@ FIELDS: dict[str, Field] = {
     "score": Field("trained", _choice(("trained", "exact"))),  # how encoders and encoder-decoders are scored
     "probes": Field("multitask", _choice(("multitask", "novel"))),  # probe set on the losses page (engine.probes.PROBE_SETS)
     "job": Field("", _job),  # the live training run (ui.training.find), so that a reload finds it again
+    "card": Field("", _name),  # the shipped model whose per-category curves the scaling page shows ("": the first)
+    "carch": Field("", _choice(tuple(ARCHITECTURES))),  # the architecture whose categories across sizes it shows ("": the first)
+    "chat": Field(DEFAULT_CHAT, _chat, dump_chat),  # the chat page's conversation
 }
 
 
@@ -251,9 +289,10 @@ def url_params() -> dict[str, str]:
         value = st.session_state.get(name, FIELDS[name].default)
         if value == FIELDS[name].default:
             continue
-        if name == "text" and len(value) > MAX_URL_TEXT:
+        dumped = FIELDS[name].dump(value)
+        if name in LONG_FIELDS and len(dumped) > MAX_URL_TEXT:
             continue
-        out[name] = _dump(value)
+        out[name] = dumped
     return out
 
 

@@ -4,14 +4,6 @@ import streamlit as st
 from ui import cache, charts, layout, state
 
 PAGE = "chat"
-DEFAULT_CHAT = [
-    ("user", "Good morning. What did Mr. Darcy say of Elizabeth at the ball?"),
-    ("assistant", "That she was tolerable, but not handsome enough to tempt him."),
-    ("user", "How did she take it?"),
-    ("assistant", "She laughed, and told the story with great spirit among her friends, for she had a lively, playful disposition."),
-    ("user", "And did he change his mind?"),
-    ("assistant", "Before long he found her face rendered uncommonly intelligent by the beautiful expression of her dark eyes."),
-]
 
 layout.page(
     PAGE,
@@ -19,11 +11,11 @@ layout.page(
     "Each turn of a chat adds a message. A causal model keeps the keys and values of everything it has read (a "
     "KV cache) and encodes only the new message. A bidirectional model cannot: a new token changes how every "
     "earlier token is encoded, so it must read the whole conversation again, every turn.",
-    keys=("size",),
+    keys=("size", "chat"),
 )
 
-if state.CHAT_TURNS not in st.session_state:
-    st.session_state[state.CHAT_TURNS] = pd.DataFrame(DEFAULT_CHAT, columns=["role", "text"])
+if state.CHAT_TURNS not in st.session_state:  # the conversation from the link, or the default one
+    st.session_state[state.CHAT_TURNS] = pd.DataFrame(list(state.get("chat")), columns=["role", "text"])
 # A new row gets a role, alternating, so that a message typed into it is kept (a required cell left empty
 # keeps the row from being added at all). Rows added in this session count too.
 added = st.session_state.get(f"{PAGE}.editor", {}).get("added_rows", [])
@@ -35,8 +27,12 @@ edited = st.data_editor(
         "text": st.column_config.TextColumn("message", max_chars=4000, width="large"),
     },
 )
-turns = [(str(r or "user"), str(t or "")) for r, t in zip(edited["role"], edited["text"])]
-turns = [(r, t) for r, t in turns if t.strip()]
+turns = [(r if r in state.CHAT_ROLES else "user", t if isinstance(t, str) else "") for r, t in zip(edited["role"], edited["text"])]
+turns = tuple((r, t) for r, t in turns if t.strip())
+if turns != state.get("chat"):
+    state.put("chat", turns)
+if len(state.dump_chat(turns)) > state.MAX_URL_TEXT:
+    st.caption(f"This conversation takes more than {state.MAX_URL_TEXT:,} characters in a link, so links to this view leave it out.")
 if not turns:
     st.info("Add a message to the conversation.", icon=":material/chat:")
     st.stop()

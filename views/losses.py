@@ -18,7 +18,7 @@ layout.page(
     "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
     f"gave the actual token, out of its whole vocabulary ({VOCAB_SIZE:,} tokens for MaskLab's models, 49,152 for SmolLM2). "
     "Dark tokens taught the model the most.",
-    keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new", "probes"),
+    keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new", "probes", "blank"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "each model's loss on every token")
@@ -199,7 +199,11 @@ with gen_col:
         df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
         upto = int(df["scored"].sum())
         st.markdown("What it can do is fill a blank: hide a token and it guesses what was there.")
-        pos = st.slider("Hide the token at position", min_value=0, max_value=max(0, upto - 1), value=max(0, upto - 1), key=f"{PAGE}.blank") if upto > 1 else 0
+        pos = 0
+        if upto > 1:
+            state.clamp("blank", -1, upto - 1)
+            pos = state.bind(PAGE, "blank", st.slider, "Hide the token at position", min_value=0, max_value=upto - 1,
+                             to_widget=lambda p: upto - 1 if p < 0 else p)
         row = df.iloc[pos]
         guesses = "".join(f"<li>{html.chip(t)} {p:.1%}</li>" for t, p in row["top_k"])
         layout.html_block(html.row(f"Position {pos}: the hidden token was", html.chip(str(row["token"]), classes="k-mask"))

@@ -3,6 +3,7 @@ import streamlit as st
 
 from engine.pretrain import VARIANTS
 from ui import cache, charts, layout, state, training
+from ui.html import md_plain
 
 PAGE = "scaling"
 JOB = state.TRAINING_JOB
@@ -14,7 +15,7 @@ layout.page(
     "In large studies, more compute — more data, bigger models — lowers the loss predictably. But the loss is a sum "
     "of many small tasks that improve at different rates: some early (grammar), some late and suddenly. So plot the "
     "curves, plot the middle point, and look inside the sum. The runs here are small; the captions say what they show.",
-    keys=("x", "job"),
+    keys=("x", "job", "card", "carch"),
 )
 
 cards = cache.cards()
@@ -48,7 +49,10 @@ else:
                    "masked-LM loss and a next-token loss measure different tasks, so compare shapes, not heights. "
                    + charts.trend_sentence(curves, x, "from the first evaluation to the last"))
     named = list(cards)
-    pick = st.selectbox("Loss by token category, for", named, key=f"{PAGE}.card")
+    if state.get("card") and state.get("card") not in named:
+        st.warning(f"The link's card {md_plain(state.get('card'))} is not a model shipped here; showing {md_plain(named[0])}.", icon=":material/link_off:")
+        state.put("card", "")
+    pick = state.bind(PAGE, "card", st.selectbox, "Loss by token category, for", options=named, to_widget=lambda c: c or named[0])
     cats = cards[pick].get("category_curves") or {}
     if cats:
         frames = {cat: pd.DataFrame(points, columns=["tokens", "loss"]) for cat, points in cats.items() if points}
@@ -94,7 +98,12 @@ else:
             layout.chart(charts.loss_curves(curves, x=x, styles=styles, title="Every sweep run as it trained (dash: size)"),
                          key=f"{PAGE}.sweep_curves", data=pd.DataFrame(flat), name="sweep-curves")
     if "final_categories" in runs.columns:
-        arch = st.selectbox("Categories across sizes, for", sorted(runs["architecture"].unique()), format_func=lambda a: charts.ARCH_NAMES.get(a, a), key=f"{PAGE}.arch")
+        swept = sorted(runs["architecture"].unique())
+        if state.get("carch") and state.get("carch") not in swept:
+            st.warning(f"The sweep has no {md_plain(charts.ARCH_NAMES.get(state.get('carch'), state.get('carch')))} runs; showing the first architecture.", icon=":material/link_off:")
+            state.put("carch", "")
+        arch = state.bind(PAGE, "carch", st.selectbox, "Categories across sizes, for", options=swept, format_func=lambda a: charts.ARCH_NAMES.get(a, a),
+                          to_widget=lambda a: a or swept[0])
         part = runs[runs["architecture"] == arch].sort_values("parameters")
         by_cat: dict[str, list] = {}
         for params, cats in zip(part["parameters"], part["final_categories"]):
