@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.catalog import PRESETS, VARIANTS
+from engine.catalog import COMPATIBLE, PRESETS, VARIANTS
 from engine.pretrain import export_variant
-from engine.train import COMPATIBLE, TrainConfig, build_parser, config_from_args, train
+from engine.train import TrainConfig, build_parser, config_from_args, train
 from engine.variants import load_variant, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]

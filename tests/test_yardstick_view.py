@@ -30,3 +30,14 @@ def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
     fig = charts.yardstick_bars(t)
     assert [len(tr.x) for tr in fig.data] == [len(rows), len(rows)]
     assert list(fig.data[0].y) == list(t[t["task"] == "continue"]["loss"])
+
+
+def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
+    from conftest import open_page
+
+    at = open_page("scaling")
+    assert any(s.value == "One yardstick for every architecture" for s in at.subheader)
+    said = " ".join(m.value for m in at.markdown)
+    rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
+    for sentence in charts.yardstick_findings(charts.yardstick_table(rows)):
+        assert sentence in said

@@ -18,7 +18,7 @@ from engine.model import ModelConfig
 from engine.objectives import corrupt, exposure_table
 from engine.probes import run_probes
 from engine.tokenizer import token_strings
-from engine.train import SIZES
+from engine.catalog import OBJECTIVE_ARCHITECTURE, SIZES
 from engine.vocab import MASKLAB
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,9 +245,7 @@ def exposure(ids: tuple, seed: int) -> list[dict]:
     return exposure_table(list(ids), seed)
 
 
-NATURAL = (  # (objective, the architecture it trains in MaskLab's shipped variants)
-    ("clm", "decoder"), ("mlm", "encoder"), ("span_corruption", "encoder_decoder"), ("prefix_lm", "prefix_lm"), ("ul2", "prefix_lm"),
-)
+NATURAL = OBJECTIVE_ARCHITECTURE  # (objective, the architecture it trains in MaskLab's shipped variants): engine.catalog
 
 
 def size_config(architecture: str, size: str, max_len: int = 4096, **switches) -> ModelConfig:
@@ -342,6 +340,22 @@ def _scaling(stamp: int):
     need = {"architecture", "parameters", "training_flops", "final_val_loss"}
     runs = [r for r in data if isinstance(r, dict) and need <= set(r)]
     return pd.DataFrame(runs) if runs else None
+
+
+YARDSTICK_FILE = MODELS_DIR.parent / "yardstick.json"  # python -m engine.yardstick
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _yardstick(stamp: int):
+    data = _read_json(YARDSTICK_FILE)
+    return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
+
+
+def yardstick():
+    """assets/yardstick.json (every shipped variant on continue and fill), or None when absent or unreadable."""
+    if not YARDSTICK_FILE.exists():
+        return None
+    return _yardstick(YARDSTICK_FILE.stat().st_mtime_ns)
 
 
 def scaling_runs():

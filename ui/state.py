@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from engine.catalog import SIZES as CATALOG_SIZES
 from engine.masks import ARCHITECTURES
 from engine.objectives import OBJECTIVES
 from engine.tokenizer import ENCODINGS
@@ -21,7 +22,7 @@ from ui.html import md_plain
 MAX_CHARS = 20_000  # longer text is refused with a message
 MAX_TOKENS = 2_048  # model pages use at most this many tokens of the text
 MAX_URL_TEXT = 2_000  # longer text is left out of links (browsers and servers cap URL length)
-SIZES = ("tiny", "small", "medium", "large")  # engine.train.SIZES, listed here to keep the import light
+SIZES = tuple(CATALOG_SIZES)  # engine.catalog.SIZES: the catalog imports nothing, so the link parser stays light
 DEFAULT_TEXT = (
     "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
     "must be in want of a wife."

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from engine.pretrain import PRESETS
+from engine.catalog import PRESETS
 from engine.train import TrainConfig, train
 
 # engine.pretrain's "smoke" preset (tiny model, short sequences), with a budget set in corpus tokens,

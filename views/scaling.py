@@ -1,7 +1,7 @@
 import pandas as pd
 import streamlit as st
 
-from engine.pretrain import VARIANTS
+from engine.catalog import VARIANTS
 from ui import cache, charts, layout, state, training
 from ui.html import md_plain
 
@@ -63,6 +63,33 @@ else:
                    "falling (meaning, knowledge of the world). " + charts.trend_sentence(frames, "tokens", "from the first evaluation to the last"))
     else:
         st.caption("This model's card has no per-category curves.")
+
+st.subheader("One yardstick for every architecture")
+ys = cache.yardstick()
+if ys is None:
+    st.info("No yardstick results yet (assets/yardstick.json). `python -m engine.yardstick` scores every shipped model "
+            "on the same held-out words.", icon=":material/info:")
+else:
+    table = charts.yardstick_table(ys["rows"])
+    if len(table):
+        st.markdown(
+            f"Each model's own loss measures a different task, so heights cannot be compared. These can: the same "
+            f"{ys['passages']:,} held-out words of the novels, each model asked its natural way: **continue** (the word after "
+            f"{ys['left_tokens']} tokens of text) and **fill** (the same word with {ys['right_tokens']} tokens after it too). "
+            "A decoder-only and a prefix-LM cannot read the words after the gap; an encoder and an encoder-decoder can."
+        )
+        layout.chart(charts.yardstick_bars(table), key=f"{PAGE}.yardstick", data=table, name="yardstick")
+        for sentence in charts.yardstick_findings(table):
+            st.markdown(f"- {sentence}")
+        st.caption(f"Loss in nats per word (a word's tokens summed), with 95% intervals; top-1 (every token of the word the "
+                   f"model's first guess) in the table. `{ys.get('command', 'python -m engine.yardstick')}`, {ys.get('date', '')}.")
+        shown = table[["model", "task", "loss", "top1", "top1_lo", "top1_hi", "n"]]
+        st.dataframe(shown, hide_index=True, column_config={
+            "loss": st.column_config.NumberColumn("loss (nats/word)", format="%.2f"),
+            "top1": st.column_config.NumberColumn("top-1", format="percent"),
+            "top1_lo": st.column_config.NumberColumn("top-1, 95% low", format="percent"),
+            "top1_hi": st.column_config.NumberColumn("top-1, 95% high", format="percent"),
+        })
 
 st.subheader("The scaling sweep")
 runs = cache.scaling_runs()

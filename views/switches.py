@@ -43,7 +43,7 @@ with right:
 st.subheader("What it costs")
 if not state.presenting():
     state.bind(PAGE, "size", st.segmented_control, "Layer size", options=list(state.SIZES), required=True,
-               help="Width and depth per stack, as engine.train.SIZES; the encoder-decoder has this many layers in each stack.")
+               help="Width and depth per stack, as engine.catalog.SIZES; the encoder-decoder has this many layers in each stack.")
 costs = cache.model_cost(on, state.get("size"))
 per_model = costs.groupby("model", sort=False)[["total", "flops_per_token"]].first()
 m = st.columns(4)
