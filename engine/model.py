@@ -140,6 +140,31 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = MLP(d_model, d_ff)
 
+    def forward(self, x, mask, *, cache=None, need_weights=False, at=None, memory=None, cross=None):
+        """The pre-norm recipe, written once for every stack (nanoGPT's ``Block``):
+        ``x + attn(ln1(x))``, then ``+ cross_attn(ln(x))`` when ``cross`` is given, then ``+ mlp(ln2(x))``.
+
+        ``x`` (B, T, C); ``mask`` (T, S) or (B, T, S), True = may attend. ``at`` (B, K): only those
+        queries are answered (their keys and values still come from every position); the result is then
+        (B, K, C). ``memory`` (B, M, C), already normed: keys and values placed before the layer's own
+        (switch (a), one attention over input and target). ``cross``: ``(CrossAttention, memory,
+        mask, cache)`` for a separate cross-attention. Returns (x, self-attention weights, cross-attention
+        weights); the weights are None unless ``need_weights``.
+        """
+        h = self.ln1(x)
+        q, m = h, mask
+        if at is not None:
+            x, q, m = _rows(x, at), _rows(h, at), _mask_rows(mask, at, x.shape[0])
+        kv = h if memory is None else torch.cat([memory, h], dim=1)
+        a, w = self.attn(q, kv, m, cache=cache, need_weights=need_weights)
+        x = x + a
+        w2 = None
+        if cross is not None:
+            xa, mem, cross_mask, cross_cache = cross
+            a2, w2 = xa.attn(xa.ln(x), mem, cross_mask, cache=cross_cache, static=True, need_weights=need_weights)
+            x = x + a2
+        return x + self.mlp(self.ln2(x)), w, w2
+
 
 class CrossAttention(nn.Module):
     def __init__(self, d_model: int, n_head: int):
@@ -263,13 +288,7 @@ class Transformer(nn.Module):
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             states.append(x)
-            h = blk.ln1(x)
-            q, m = h, mask
-            if at is not None and i == last:
-                x, q, m = _rows(x, at), _rows(h, at), _mask_rows(mask, at, x.shape[0])
-            a, w = blk.attn(q, h, m, cache=caches[i] if caches else None, need_weights=need_weights)
-            x = x + a
-            x = x + blk.mlp(blk.ln2(x))
+            x, w, _ = blk(x, mask, cache=caches[i] if caches else None, need_weights=need_weights, at=at if i == last else None)
             if need_weights:
                 weights_out.append(w)
         return states, x
@@ -360,24 +379,16 @@ class Transformer(nn.Module):
             cross_mask = torch.ones(U, n_mem, dtype=torch.bool, device=dev)
         for i, blk in enumerate(self.decoder_blocks):
             self_cache = cache.self_attn[i] if cache is not None else None
-            h = blk.ln1(y)
             if c.shared_attention:
                 # On the first call the memory's keys enter the cache ahead of the target's.
-                kv = torch.cat([blk.ln1(memory[i]), h], dim=1) if not past else h
-                a, w = blk.attn(h, kv, joint_mask, cache=self_cache, need_weights=need_weights)
-                y = y + a
-                if need_weights:
-                    dec_weights.append(w)
+                y, w, _ = blk(y, joint_mask, cache=self_cache, need_weights=need_weights, memory=blk.ln1(memory[i]) if not past else None)
             else:
-                a, w = blk.attn(h, h, self_mask, cache=self_cache, need_weights=need_weights)
-                y = y + a
-                xa = self.cross[i]
-                a2, w2 = xa.attn(xa.ln(y), memory[i], cross_mask, cache=cache.cross_attn[i] if cache is not None else None, static=True, need_weights=need_weights)
-                y = y + a2
+                cross = (self.cross[i], memory[i], cross_mask, cache.cross_attn[i] if cache is not None else None)
+                y, w, w2 = blk(y, self_mask, cache=self_cache, need_weights=need_weights, cross=cross)
                 if need_weights:
-                    dec_weights.append(w)
                     cross_weights.append(w2)
-            y = y + blk.mlp(blk.ln2(y))
+            if need_weights:
+                dec_weights.append(w)
         if cache is not None:
             cache.length = past + U
         logits = self._head(y)
