@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,31 +31,39 @@ from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt, draw_ul2
 from engine.catalog import COMPATIBLE, SIZES
 from engine.vocab import MASKLAB
 
+def opt(default, help: str, choices=None, type=None):
+    """A TrainConfig field that is also a command-line flag."""
+    return field(default=default, metadata={"help": help, "choices": choices, "type": type})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    architecture: str = "decoder"
-    objective: str = "clm"
-    size: str = "small"  # a key of SIZES
-    seq_len: int = 256  # corpus tokens per example, before any corruption
-    batch_size: int = 16
-    tokens: int = 2_000_000  # corpus-token budget; ignored when flops is set
-    flops: float = 0.0  # training-FLOP budget (engine accounting); the fair way to compare architectures
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
-    warmup: int = 50  # steps of linear warm-up
-    schedule: str = "cosine"  # cosine | constant
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | bf16 | fp32: bf16 autocast on CUDA and on CPUs with native bf16 (engine.device)
-    out: str = "runs/run"
-    eval_interval: int = 100  # steps between evaluations on the valid split
-    eval_batches: int = 4
-    ckpt_interval: int = 100  # steps between checkpoints
-    corpus: str | None = None  # a text file or folder; default ../shared/corpus
-    max_corpus_bytes: int = 30_000_000  # read at most this much of the train split
-    yardstick: int = 0  # passages of engine.yardstick (continue, fill) scored at every evaluation; 0: off
+    """One training run. Every field is a flag of ``python -m engine.train`` (``--seq-len`` for
+    ``seq_len``), with the help text in its metadata: the parser is generated from this class."""
+
+    architecture: str = opt("decoder", "which transformer to train", choices=ARCHITECTURES)
+    objective: str = opt("clm", "pretraining objective (must suit the architecture)", choices=OBJECTIVES)
+    size: str = opt("small", "model size preset: " + "; ".join(f"{k}: {v}" for k, v in SIZES.items()), choices=tuple(SIZES))
+    seq_len: int = opt(256, "corpus tokens per example, before corruption")
+    batch_size: int = opt(16, "examples per optimizer step, the global batch: under torchrun each of N processes takes batch-size/N (must divide evenly)")
+    tokens: int = opt(2_000_000, "corpus-token budget (ignored if --flops is given)")
+    flops: float = opt(0.0, "training-FLOP budget (engine accounting), e.g. 2e14; stops when spent: the fair way to compare architectures")
+    lr: float = opt(2e-3, "peak learning rate")
+    min_lr_ratio: float = opt(0.1, "final learning rate as a share of the peak")
+    warmup: int = opt(50, "warm-up steps (linear)")
+    schedule: str = opt("cosine", "learning-rate schedule after warm-up", choices=("cosine", "constant"))
+    weight_decay: float = opt(0.1, "AdamW weight decay on matrices")
+    grad_clip: float = opt(1.0, "clip the gradient's global norm to this")
+    seed: int = opt(0, "seed for initialisation, data order and corruption")
+    device: str = opt("auto", "auto, cpu or cuda")
+    precision: str = opt("auto", "auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), float32 elsewhere; weights and optimizer state stay float32", choices=PRECISIONS)
+    out: str = opt("runs/run", "run folder for checkpoints, log.jsonl and summary.json")
+    eval_interval: int = opt(100, "steps between validation evaluations (regular FLOP intervals: every step costs the same)")
+    eval_batches: int = opt(4, "validation batches per evaluation")
+    ckpt_interval: int = opt(100, "steps between checkpoints")
+    corpus: str | None = opt(None, "text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)", type=str)
+    max_corpus_bytes: int = opt(30_000_000, "read at most this many bytes of the train split")
+    yardstick: int = opt(0, "held-out words per task (continue, fill) scored at every evaluation, every architecture its natural way (engine.yardstick); 0: off")
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -402,30 +410,13 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``python -m engine.train``'s flags, one per `TrainConfig` field (generated), then --resume and --quiet."""
     p = argparse.ArgumentParser(prog="python -m engine.train", description="Pretrain one MaskLab model on the corpus.")
-    d = TrainConfig()
-    p.add_argument("--architecture", default=d.architecture, choices=ARCHITECTURES, help="which transformer to train")
-    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES, help="pretraining objective (must suit the architecture)")
-    p.add_argument("--size", default=d.size, choices=list(SIZES), help="model size preset: " + "; ".join(f"{k}: {v}" for k, v in SIZES.items()))
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="corpus tokens per example, before corruption")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per optimizer step, the global batch: under torchrun each of N processes takes batch-size/N (must divide evenly)")
-    p.add_argument("--tokens", type=int, default=d.tokens, help="corpus-token budget (ignored if --flops is given)")
-    p.add_argument("--flops", type=float, default=d.flops, help="training-FLOP budget, e.g. 2e14; stops when spent")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    p.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="final learning rate as a share of the peak")
-    p.add_argument("--warmup", type=int, default=d.warmup, help="warm-up steps")
-    p.add_argument("--schedule", default=d.schedule, choices=["cosine", "constant"], help="learning-rate schedule after warm-up")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay on matrices")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation, data order and corruption")
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
-    p.add_argument("--precision", default=d.precision, choices=PRECISIONS, help="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), float32 elsewhere; weights and optimizer state stay float32")
-    p.add_argument("--out", default=d.out, help="run folder for checkpoints, log.jsonl and summary.json")
-    p.add_argument("--eval-interval", type=int, default=d.eval_interval, help="steps between validation evaluations")
-    p.add_argument("--eval-batches", type=int, default=d.eval_batches, help="validation batches per evaluation")
-    p.add_argument("--ckpt-interval", type=int, default=d.ckpt_interval, help="steps between checkpoints")
-    p.add_argument("--corpus", default=None, help="text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)")
-    p.add_argument("--max-corpus-bytes", type=int, default=d.max_corpus_bytes, help="read at most this many bytes of the train split")
-    p.add_argument("--yardstick", type=int, default=d.yardstick, help="held-out words per task (continue, fill) scored at every evaluation, every architecture its natural way (engine.yardstick); 0: off")
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        kind = meta.get("type") or type(f.default)
+        kw = {"choices": list(meta["choices"])} if meta.get("choices") else {}
+        p.add_argument("--" + f.name.replace("_", "-"), default=f.default, type=kind, help=meta["help"], **kw)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

@@ -63,3 +63,15 @@ def test_the_global_batch_is_the_same_under_torchrun_or_refused():
     assert per_rank_batch(16, 1) == 16 and per_rank_batch(16, 2) == 8 and per_rank_batch(16, 4) == 4
     with pytest.raises(ValueError, match="must divide evenly among 3 processes"):
         per_rank_batch(16, 3)
+
+
+def test_every_training_option_is_a_flag_generated_from_the_config():
+    from dataclasses import fields
+
+    from engine.train import build_parser, config_from_args
+
+    parser = build_parser()
+    assert {f.name for f in fields(TrainConfig)} <= {a.dest for a in parser._actions}
+    cfg = config_from_args(parser.parse_args(["--grad-clip", "0.5", "--precision", "fp32", "--yardstick", "20", "--corpus", "x"]))
+    assert (cfg.grad_clip, cfg.precision, cfg.yardstick, cfg.corpus) == (0.5, "fp32", 20, "x")
+    assert config_from_args(parser.parse_args([])) == TrainConfig()
