@@ -17,7 +17,7 @@ from engine.train import TrainConfig, train
 
 def _curve(log_path: Path) -> list[dict]:
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line]
-    return [{k: r[k] for k in ("step", "tokens", "flops", "val_loss")} for r in rows if r.get("eval")]
+    return [{**{k: r[k] for k in ("step", "tokens", "flops", "val_loss")}, **({"yardstick": r["yardstick"]} if "yardstick" in r else {})} for r in rows if r.get("eval")]
 
 
 def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SWEEP_VARIANTS, corpus=None, **overrides) -> list[dict]:
@@ -34,7 +34,9 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
                 s = train(replace(cfg, **overrides), resume=True)
             results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl")})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
-    data = {"budget_tokens": tokens, "note": "each run: the same corpus tokens, seq_len 128, batch 16; loss on the architecture's own objective", "runs": results}
+    data = {"budget_tokens": tokens, "sizes": list(sizes), "overrides": {k: v for k, v in overrides.items() if k != "out"},
+            "note": "each run: the same corpus tokens, seq_len 128, batch 16; loss on the architecture's own objective; yardstick: engine.yardstick at every evaluation",
+            "runs": results}
     atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
     return results
 
@@ -46,8 +48,10 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
     p.add_argument("--out", default="assets/scaling.json", help="results file")
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus)")
+    p.add_argument("--yardstick", type=int, default=200, help="held-out words per task scored at every evaluation (engine.yardstick); 0: off")
+    p.add_argument("--eval-interval", type=int, default=50, help="steps between evaluations")
     args = p.parse_args(argv)
-    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus)
+    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, yardstick=args.yardstick, eval_interval=args.eval_interval)
     return 0
 
 
