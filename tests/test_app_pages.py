@@ -355,8 +355,11 @@ def test_switches_reach_prefix_lm_then_decoder():
 def test_presentation_mode_hides_secondary_controls():
     at = open_page("masks", TEXTS["typical"], params={"pres": "1"})
     assert at.session_state["pres"] is True
-    assert not [s for s in at.slider if s.key == "masks.layer"]
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
+    assert not at.expander  # no expander of layer and head in the projected view: they move to the sidebar
+    assert [s.key for s in at.sidebar.slider] == ["masks.layer"] and [s.key for s in at.sidebar.selectbox] == ["masks.head"]
+    at.sidebar.slider[0].set_value(2).run()
+    assert at.session_state["layer"] == 1 and at.query_params["layer"] == "1"
 
 
 def test_a_new_chat_row_gets_a_role_alternating():

@@ -250,3 +250,66 @@ def test_switch_diagram_follows_the_switches():
     assert plain.count('class="xattn"') == 3 and merged.count('class="xattn"') == 0
     assert "causal self-attention" in merged and "bidirectional self-attention" in plain
     assert "layer i reads layer i" in html.switch_diagram("c") and "all read the last input layer" in plain
+
+
+def _tick_spacing_px(fig, axis: str) -> float:
+    """Pixels between neighbouring labels of a square map: cells are (height - margins) / rows tall."""
+    m = fig.layout.margin
+    n_rows = len(fig.data[0].y)
+    cell = (fig.layout.height - m.t - m.b) / n_rows
+    vals = list(getattr(fig.layout, axis).tickvals)
+    return cell * (vals[1] - vals[0]) if len(vals) > 1 else float("inf")
+
+
+def test_tick_stride_leaves_a_line_of_type_between_labels():
+    assert charts.tick_stride(21, 266, 12) == 2  # 12.7 px a cell, 16.2 px a label
+    assert charts.tick_stride(21, 480, 12) == 1
+    assert charts.tick_stride(21, 480, 24) == 2  # larger type, fewer labels
+    assert charts.tick_stride(300, 600, 12) == 9
+    assert charts.tick_stride(7, 0, 12) == 7  # no room: one label
+    assert charts.tick_stride(0, 100) == 1
+
+
+@pytest.mark.parametrize("n", [3, 21, 64, 128])
+@pytest.mark.parametrize("width,font", [(394, 12), (820, 12), (880, 16)])
+@pytest.mark.parametrize("builder", ["mask", "attention"])
+def test_heatmap_labels_keep_apart_and_cells_stay_square(n, width, font, builder):
+    labels = [f"tok{i}" for i in range(n)]
+    if builder == "mask":
+        fig = charts.mask_heatmap(attention_masks("decoder", n)["self"], labels, labels, "m", width=width, font=font)
+    else:
+        fig = charts.attention_heatmap(np.full((n, n), 1 / n), labels, labels, "a", width=width, font=font)
+    m = fig.layout.margin
+    side = fig.layout.height - m.t - m.b
+    assert side <= width - m.l - m.r + 1e-6  # the map fits the width it was given: its cells are as planned
+    for axis in ("xaxis", "yaxis"):
+        assert _tick_spacing_px(fig, axis) >= font * charts.LABEL_ROOM - 1e-6
+        assert getattr(fig.layout, axis).tickfont.size == font
+    assert fig.layout.xaxis.tickangle == -90  # vertical labels: their boxes are a line of type wide
+    if n <= charts.cells_that_fit(width, font, builder == "attention") and n >= 21:
+        assert side / n >= charts.MIN_CELL
+    if builder == "attention":
+        bar = fig.data[0].colorbar
+        assert bar.nticks * font * 3 <= side + font * 3  # colour-bar ticks keep three lines of type apart
+
+
+def test_a_map_labels_every_token_only_when_it_has_the_room():
+    assert charts.label_fits(21, 820) and not charts.label_fits(21, 394)
+    assert charts.label_fits(8, 394)
+    assert not charts.label_fits(30, 100)  # no room at all is no fit
+    assert charts.cells_that_fit(820, 12) * charts.MIN_CELL <= 820
+
+
+def test_loss_strip_and_sentinel_map_thin_their_token_labels_to_the_width():
+    frames = {"m1": _scores([1.0] * 300)}
+    for font in (12, 16):
+        fig = charts.loss_strip(frames, vmax=9.0, width=820, font=font)
+        vals = list(fig.layout.xaxis.tickvals)
+        plot = 820 - fig.layout.margin.l - fig.layout.margin.r
+        assert (vals[1] - vals[0]) * plot / 300 >= font * charts.LABEL_ROOM
+    q = ["<|bos|>", "<|sentinel_0|>", " of"]
+    k = [f"k{i}" for i in range(200)]
+    fig = charts.sentinel_cross_heatmap(np.full((3, 200), 0.005), q, k, "s", width=820, font=16)
+    vals = list(fig.layout.xaxis.tickvals)
+    assert 1 < len(vals) < 200 and (vals[1] - vals[0]) * (820 - fig.layout.margin.l - 10) / 200 >= 16 * charts.LABEL_ROOM
+    assert list(fig.layout.yaxis.ticktext) == ["&lt;|sentinel_0|&gt;"]  # the whole sentinel, its number kept

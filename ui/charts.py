@@ -6,6 +6,7 @@ that comes from the user's text is escaped: Plotly reads ``<b>`` or ``<a>`` in t
 """
 
 import html
+import math
 import re
 
 import numpy as np
@@ -63,31 +64,92 @@ def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     return fig
 
 
-def _ticks(labels: list[str], offset: int = 0, max_ticks: int = 32) -> dict:
-    """Numeric positions labelled with their tokens; every k-th label when there are many (more
-    rotated labels make Plotly's layout pass slow and the axis unreadable)."""
-    step = max(1, -(-len(labels) // max_ticks))
+TICK_FONT = 12  # px: tick labels at the normal size (presentation mode passes a larger one)
+WIDTH = 560  # px: the width a heatmap may assume when its page gives none
+MIN_CELL = 5  # px: a heatmap's smallest cell, so that no token is thinner than a line
+MAX_SIDE = 480  # px: the tallest a square map's plot grows (a few tokens must not fill the screen)
+LABEL_ROOM = 1.35  # a tick label's line, in font sizes: the spacing neighbouring labels need
+LABEL_CHARS = 15  # characters of a token a heatmap's axis shows ("<|sentinel_12|>" whole; the hover shows more)
+
+
+def tick_stride(n: int, axis_px: float, font: int = TICK_FONT) -> int:
+    """Every how many positions an axis with ``n`` of them over ``axis_px`` pixels can carry a label
+    without two overlapping: neighbouring labels need a line of type between them (``font`` x
+    LABEL_ROOM), and labels are horizontal on the y axis and vertical on the x axis, so the same holds
+    for both. 21 tokens over 266 px at 12 px: a cell is 12.7 px, a label needs 16.2, so every 2nd."""
+    if n <= 0:
+        return 1
+    if axis_px <= 0:  # no room at all: one label
+        return n
+    return max(1, math.ceil(font * LABEL_ROOM * n / axis_px))
+
+
+def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TICK_FONT, limit: int = LABEL_CHARS) -> dict:
+    """Numeric positions labelled with their tokens, every k-th one when the axis has no room for all
+    (tick_stride), in type of ``font`` px."""
+    step = tick_stride(len(labels), axis_px, font)
     idx = list(range(0, len(labels), step))
-    return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i]) for i in idx])
+    return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i], limit) for i in idx],
+                tickfont=dict(size=font), title_font=dict(size=font + 2))
 
 
-TOKEN_AXES = dict(l=112, b=104)  # fixed room for token labels: Plotly's automargin re-lays out many times
+def token_margin(font: int = TICK_FONT) -> int:
+    """Fixed room beside a token axis for its labels and title (Plotly's automargin re-lays out many times)."""
+    return int(font * (0.62 * LABEL_CHARS + 2.4))
 
 
-def _token_axes(fig: go.Figure, y_tokens: bool = True) -> go.Figure:
-    fig.update_xaxes(automargin=False)
-    if y_tokens:
-        fig.update_yaxes(automargin=False)
-    fig.update_layout(margin=dict(l=TOKEN_AXES["l"] if y_tokens else fig.layout.margin.l, b=TOKEN_AXES["b"]))
+def label_fits(n: int, width: float, font: int = TICK_FONT, colorbar: bool = True) -> bool:
+    """Whether a square map of ``n`` tokens a side, ``width`` px wide, can label every token."""
+    return tick_stride(n, _plot_width(width, font, colorbar), font) == 1
+
+
+def cells_that_fit(width: float, font: int = TICK_FONT, colorbar: bool = True) -> int:
+    """The most tokens a square map ``width`` px wide can show with cells of at least MIN_CELL px."""
+    return max(1, int(_plot_width(width, font, colorbar) // MIN_CELL))
+
+
+def _plot_width(width: float, font: int, colorbar: bool) -> float:
+    return width - token_margin(font) - _right_margin(font, colorbar)
+
+
+def _right_margin(font: int, colorbar: bool) -> int:
+    return font * 6 if colorbar else 10
+
+
+def _colorbar(title: str, plot_px: float, font: int) -> dict:
+    """A colour bar whose ticks keep a few lines of type apart, however short the plot."""
+    return dict(title=dict(text=title, font=dict(size=font)), thickness=12, tickfont=dict(size=font),
+                nticks=max(2, int(plot_px // (font * 3))))
+
+
+def _square_map(fig: go.Figure, title: str, n_q: int, n_k: int, q_labels, k_labels, q_offset: int, k_offset: int,
+                width: float, font: int, colorbar: bool, x_title: str, y_title: str) -> go.Figure:
+    """Square cells of one size from the room the page gives: the cell is what ``width`` allows, at
+    most MAX_SIDE / tokens (or MIN_CELL, for many tokens); the figure's height follows from it, and both axes are labelled every
+    tick_stride tokens. The page gives each map a width its column really has (or less), so the cells
+    are never smaller than planned and the labels never overlap; it shows at most cells_that_fit
+    tokens, so no cell is under MIN_CELL."""
+    margin = token_margin(font)
+    right = _right_margin(font, colorbar)
+    top = 44 if title else 10
+    n = max(n_q, n_k, 1)
+    cell = min((width - margin - right) / max(n_k, 1), max(MAX_SIDE / n, MIN_CELL))
+    side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
+    fig.update_xaxes(title_text=x_title, tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font),
+                     showgrid=False, zeroline=False, automargin=False)
+    fig.update_yaxes(title_text=y_title, autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font),
+                     showgrid=False, zeroline=False, automargin=False, **_SQUARE)
+    if colorbar:
+        fig.update_traces(colorbar=_colorbar(fig.data[0].colorbar.title.text or "", side_q, font))
+    _finish(fig, title, int(max(top + margin + side_q, 220)))
+    fig.update_layout(margin=dict(l=margin, r=right, b=margin, t=top), title_font_size=font + 4, font_size=font)
     return fig
 
 
-def _square_height(n_rows: int, n_cols: int, base: int = 360) -> int:
-    return int(min(660, max(240, base * max(n_rows, 1) / max(n_cols, n_rows, 1) + 160)))
-
-
-def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
-    """Allowed attention: row q, column k is filled when query q may attend to key k (``True``)."""
+def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
+                 width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
+    """Allowed attention: row q, column k is filled when query q may attend to key k (``True``).
+    ``width`` is the room the page gives the figure, ``font`` its tick labels' size (see _square_map)."""
     m = np.asarray(mask, dtype=bool)
     z = m.astype(int)
     n_q, n_k = z.shape if z.ndim == 2 else (0, 0)
@@ -113,13 +175,14 @@ def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, 
             hovertemplate=hover,
         )
     )
-    fig.update_xaxes(title_text="key: the token looked at", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text="query: the token looking", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
-    return _token_axes(_finish(fig, title, _square_height(n_q, n_k)))
+    return _square_map(fig, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, False,
+                       "key: the token looked at", "query: the token looking")
 
 
-def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0) -> go.Figure:
-    """Learned attention weights (rows sum to 1); masked-out cells are left empty."""
+def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
+                      width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
+    """Learned attention weights (rows sum to 1); masked-out cells are left empty. ``width`` and
+    ``font`` as for mask_heatmap."""
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
     z = np.where(w > 0, w, np.nan)
@@ -131,13 +194,11 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
             colorscale=SEQUENTIAL,
             zmin=0,
             zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0,
-            colorbar=dict(title=dict(text="weight"), thickness=10),
+            colorbar=dict(title=dict(text="weight")),
             hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="key", tickangle=-60, **_ticks(k_labels, k_offset), showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text="query", autorange="reversed", **_ticks(q_labels, q_offset), showgrid=False, zeroline=False, **_SQUARE)
-    return _token_axes(_finish(fig, title, _square_height(n_q, n_k)))
+    return _square_map(fig, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, True, "key", "query")
 
 
 def sentinel_rows(q_labels: list[str]) -> list[int]:
@@ -162,8 +223,10 @@ def sentinel_table(weights, q_labels: list[str], k_labels: list[str], top: int =
     return pd.DataFrame(rows)
 
 
-def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str) -> go.Figure:
-    """Cross-attention rows of the decoder's sentinels only: where each looks in the encoder's input."""
+def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, width: float = WIDTH,
+                           font: int = TICK_FONT) -> go.Figure:
+    """Cross-attention rows of the decoder's sentinels only: where each looks in the encoder's input.
+    A row per sentinel, two lines of type tall; the columns share ``width`` (labelled every tick_stride)."""
     w = np.asarray(weights, dtype=float)
     rows = sentinel_rows(q_labels)
     z = w[rows] if rows else np.zeros((0, w.shape[1] if w.ndim == 2 else 0))
@@ -178,12 +241,15 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
             hovertemplate="key %{x}<br>weight %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="encoder input", tickangle=-60, **_ticks(k_labels), showgrid=False, zeroline=False)
-    fig.update_yaxes(
-        title_text="sentinel", autorange="reversed", tickmode="array", tickvals=list(range(len(rows))),
-        ticktext=[axis_label(q_labels[r], 20) for r in rows], showgrid=False, zeroline=False,
-    )
-    return _token_axes(_finish(fig, title, max(200, 130 + 34 * len(rows))))
+    margin = token_margin(font)
+    row_px = 2 * font * LABEL_ROOM
+    fig.update_xaxes(title_text="encoder input", tickangle=-90, **_ticks(k_labels, axis_px=width - margin - 10, font=font),
+                     showgrid=False, zeroline=False, automargin=False)
+    fig.update_yaxes(title_text="sentinel", autorange="reversed", **_ticks([q_labels[r] for r in rows], axis_px=row_px * len(rows), font=font),
+                     showgrid=False, zeroline=False, automargin=False)
+    _finish(fig, title, int(max(200, 44 + margin + row_px * len(rows))))
+    fig.update_layout(margin=dict(l=margin, r=10, b=margin, t=44), title_font_size=font + 4, font_size=font)
+    return fig
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
@@ -247,8 +313,9 @@ def token_count_bar(rows: list[dict]) -> go.Figure:
     return _finish(fig, "Tokens per encoding", 80 + 42 * max(1, len(rows)), showlegend=False)
 
 
-def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None) -> go.Figure:
-    """Per-token loss of several models on the same tokens: one row per model, one column per token."""
+def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
+    """Per-token loss of several models on the same tokens: one row per model, one column per token.
+    The columns share ``width`` px (labelled every tick_stride tokens); a row is two lines of type tall."""
     names = list(frames)
     n = max((len(df) for df in frames.values()), default=0)
     z = np.full((len(names), n), np.nan)
@@ -272,16 +339,24 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None) -> go
             reversescale=True,
             zmin=0,
             zmax=max(top, 1e-6),
-            colorbar=dict(title=dict(text="loss (nats)"), thickness=10),
+            colorbar=dict(title=dict(text="loss (nats)")),
             hovertemplate="%{customdata[3]}<br>token %{x}: %{customdata[0]}<br>loss %{z:.2f} · p %{customdata[1]} · rank %{customdata[2]}<extra></extra>",
             xgap=1 if n <= 96 else 0,
             ygap=2,
         )
     )
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed")
     first = next(iter(frames.values()), pd.DataFrame(columns=["token"]))
-    fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, 48), tickangle=-60, showgrid=False)
-    return _token_axes(_finish(fig, "Loss per token (dark: surprising)", max(240, 170 + 36 * len(names))), y_tokens=False)
+    row_px = 2 * font * LABEL_ROOM
+    bottom, right = token_margin(font), _right_margin(font, True)
+    left = int(min(200, font * 0.62 * max((len(x) for x in names), default=4) + 16))
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed",
+                     tickfont=dict(size=font), automargin=False)
+    fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font),
+                     tickangle=-90, showgrid=False, automargin=False)
+    fig.update_traces(colorbar=_colorbar("loss (nats)", row_px * len(names), font))
+    _finish(fig, "Loss per token (dark: surprising)", int(max(240, 44 + bottom + row_px * len(names))))
+    fig.update_layout(margin=dict(l=left, r=right, b=bottom, t=44), title_font_size=font + 4, font_size=font)
+    return fig
 
 
 def category_bars(table: pd.DataFrame) -> go.Figure:

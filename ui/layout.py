@@ -79,15 +79,31 @@ def limit_tokens(tokens: list, what: str = "This page") -> list:
     return tokens
 
 
+# The room a chart has at the smallest screen MaskLab is shown on, 1280 x 720 with the sidebar open:
+# the main column is 820 px wide (880 in presentation mode, whose padding is narrower), and columns
+# sit 2rem apart (16 px to the rem, 20 in presentation mode). Heatmaps size their cells and thin their
+# labels for this room; a wider screen only adds space around them.
+MAIN_PX = {False: 820, True: 880}
+REM_PX = {False: 16, True: 20}
+HEATMAP_FONT = {False: 12, True: 16}  # px, a heatmap's tick labels
+
+
+def room(columns: int = 1) -> dict:
+    """``width`` and ``font`` for a heatmap builder placed in one of ``columns`` equal columns (gap "medium")."""
+    pres = state.presenting()
+    width = (MAIN_PX[pres] - (columns - 1) * 2 * REM_PX[pres]) / columns
+    return dict(width=int(width), font=HEATMAP_FONT[pres])
+
+
 def chart(fig: go.Figure, key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
-    """Place a figure (its toolbar saves a PNG) and, under it, its data as CSV."""
+    """Place a figure (its toolbar saves a PNG) and, under it, its data as CSV. In presentation mode
+    the type grows, except where a builder sized it already (heatmaps, from room())."""
     name = name or key.replace(".", "-")
-    if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one
+    if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
         fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
-        fig.update_xaxes(tickfont_size=15, title_font_size=17)
-        fig.update_yaxes(tickfont_size=15, title_font_size=17)
-        if fig.layout.xaxis.automargin is False:  # token axes have fixed margins: widen them for the larger type
-            fig.update_layout(margin=dict(l=int(fig.layout.margin.l * 1.3), b=int(fig.layout.margin.b * 1.3)))
+        for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+            if axis.tickfont.size is None:
+                axis.update(tickfont_size=15, title_font_size=17)
     st.plotly_chart(
         fig,
         key=key,

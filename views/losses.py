@@ -133,7 +133,7 @@ for name, df in others.items():
 everything = pd.concat([df.assign(model=name) for name, df in every.items()], ignore_index=True)
 everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3f}" for t, p in xs))
 if frames:
-    layout.chart(charts.loss_strip(frames, vmax=UNIFORM), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
+    layout.chart(charts.loss_strip(frames, vmax=UNIFORM, **layout.room(1)), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
 
 table = pd.concat([cache.by_category(df).assign(variant=cache.model_label(name).split(" · ")[0]) for name, df in every.items()], ignore_index=True)
 if len(table):

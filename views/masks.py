@@ -4,7 +4,9 @@ from engine.masks import ARCHITECTURES, attention_masks
 from ui import cache, charts, layout, state
 
 PAGE = "masks"
-WINDOW = 128  # tokens per heatmap axis; longer texts get a window slider
+# tokens per heatmap axis, at most 128 and no more than a full-width map holds with legible cells;
+# longer texts get a window slider
+WINDOW = min(128, charts.cells_that_fit(**layout.room(1)))
 
 layout.page(
     PAGE,
@@ -61,19 +63,21 @@ max_layers = max(L for L, _ in dims.values())
 max_heads = max(H for _, H in dims.values())
 state.clamp("layer", 0, max_layers - 1)
 state.clamp("head", -1, max_heads - 1)
-if not state.presenting():
-    with st.expander("Layer and head of the learned attention", expanded=True):
-        c1, c2 = st.columns(2)
-        with c1:
-            if max_layers > 1:
-                state.bind(PAGE, "layer", st.slider, "Layer", min_value=1, max_value=max_layers, to_widget=lambda v: v + 1,
-                           from_widget=lambda v: v - 1, help="1 is the first layer. A model with fewer layers shows its last.")
-            else:
-                st.caption("The models shown have one layer.")
-        with c2:
-            state.bind(PAGE, "head", st.selectbox, "Head", options=[-1] + list(range(max_heads)),
-                       format_func=lambda h: "mean over heads" if h < 0 else f"head {h + 1}",
-                       help="A model with fewer heads shows the mean.")
+# presenting, the layer and head move to the sidebar: still one click away, out of the projected view
+with st.sidebar.container(border=True) if state.presenting() else st.expander("Layer and head of the learned attention", expanded=True):
+    if state.presenting():
+        st.markdown("**Learned attention**")
+    c1, c2 = (st.container(), st.container()) if state.presenting() else st.columns(2)
+    with c1:
+        if max_layers > 1:
+            state.bind(PAGE, "layer", st.slider, "Layer", min_value=1, max_value=max_layers, to_widget=lambda v: v + 1,
+                       from_widget=lambda v: v - 1, help="1 is the first layer. A model with fewer layers shows its last.")
+        else:
+            st.caption("The models shown have one layer.")
+    with c2:
+        state.bind(PAGE, "head", st.selectbox, "Head", options=[-1] + list(range(max_heads)),
+                   format_func=lambda h: "mean over heads" if h < 0 else f"head {h + 1}",
+                   help="A model with fewer heads shows the mean.")
 layer, head = state.get("layer"), state.get("head")
 seed = state.get("seed")
 
@@ -110,6 +114,15 @@ def model_caption(name: str, result: dict, part: str) -> str:
     return f"{cache.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
 
 
+def side_by_side(n_tokens: int, count: int):
+    """``count`` columns when a map of ``n_tokens`` a side labels every token in one, else full-width
+    rows (st.container), and the room each map has there."""
+    size = layout.room(count)
+    if charts.label_fits(n_tokens, size["width"], size["font"]):
+        return st.columns(count, gap="medium"), size
+    return [st.container() for _ in range(count)], layout.room(1)
+
+
 for arch in archs:
     st.subheader(charts.ARCH_NAMES[arch])
     st.caption(CAPTIONS[arch].format(split=split))
@@ -120,9 +133,10 @@ for arch in archs:
             mask = attention_masks(arch, split, n - split)["self"]
         else:
             mask = attention_masks(arch, n)["self"]
-        left, right = st.columns(2, gap="medium")
+        # side by side while every token keeps its label there; else each map gets the full width
+        (left, right), size = side_by_side(end - start, 2)
         with left:
-            fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start)
+            fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start, **size)
             layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
         with right:
             if result and "self" in result["maps"]:
@@ -131,7 +145,7 @@ for arch in archs:
                 q = result["query_tokens"]["self"]
                 lo, hi = min(start, T), min(end, T)
                 if hi > lo:
-                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo)
+                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
                     layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
                     st.caption(model_caption(name, result, "self") + (f" · covers the first {T} tokens" if T < n else ""))
                 else:
@@ -147,16 +161,16 @@ for arch in archs:
     # one inside the target shows the last inputs as its columns, so the map never vanishes
     ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
     ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
-    cols = st.columns(3, gap="small")
     parts = [
         ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
         ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
         ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
     ]
+    cols, size = side_by_side(max(max(p[2].shape) for p in parts), 3)
     for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
         with col:
             if m.numel():
-                layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
+                layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
             else:
                 st.caption(f"{title}: no tokens in this window.")
     if result:
@@ -165,7 +179,8 @@ for arch in archs:
             "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans."
         )
         shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
-        cols = st.columns(len(shown), gap="small")
+        longest = max(min(WINDOW, max(result["maps"][p].shape[-2:])) for p in shown)
+        cols, size = side_by_side(longest, len(shown))
         for col, part in zip(cols, shown):
             with col:
                 w = cache.attention_map(result, part, layer, head)
@@ -176,7 +191,7 @@ for arch in archs:
                 qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
                 if part in ("encoder", "decoder"):
                     qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
-                fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks)
+                fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks, **size)
                 layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
         st.caption(model_caption(name, result, shown[0]))
         if "cross" in result["maps"]:
@@ -185,7 +200,7 @@ for arch in archs:
             st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                         "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
             if charts.sentinel_rows(q):
-                layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels"),
+                layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                              key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
                 st.dataframe(charts.sentinel_table(w, q, k), hide_index=True)
             else:

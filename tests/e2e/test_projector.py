@@ -1,0 +1,102 @@
+"""The app on a projector: 1280 x 720, presentation mode on and off. Every heatmap's tick labels stay
+apart, and the labels of the controls are shown whole. Screenshots go to
+``$MASKLAB_ARTIFACTS/screenshots/`` (unset: a temporary folder)."""
+
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from conftest import FIXTURE_CORPUS, new_page, open_view
+
+pytestmark = pytest.mark.e2e
+
+VIEWPORT = (1280, 720)
+ACTION_MS = 30_000
+SHORT = "It was a bright cold day in April, and the clocks were striking thirteen."  # 21 tokens
+LONG = (FIXTURE_CORPUS / "valid.txt").read_text(encoding="utf-8")[:1250]  # 300 tokens
+
+# Every tick label of every Plotly chart, grouped by chart and axis (a colour bar is an axis of its
+# own), with its box on the screen; and the pairs on one axis whose boxes overlap.
+TICK_OVERLAPS = """() => {
+  const charts = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, i) => {
+    const axes = {};
+    plot.querySelectorAll('.xtick text, .ytick text, .cbaxis text').forEach(t => {
+      const axis = t.closest('g.colorbar') ? 'colorbar' : (t.closest('[class*="axislayer"]') || t.parentNode).getAttribute('class');
+      const r = t.getBoundingClientRect();
+      if (r.width && r.height && t.textContent.trim()) (axes[axis] = axes[axis] || []).push({text: t.textContent, l: r.left, r: r.right, t: r.top, b: r.bottom});
+    });
+    const overlaps = [];
+    for (const [axis, boxes] of Object.entries(axes))
+      for (let a = 0; a < boxes.length; a++) for (let c = a + 1; c < boxes.length; c++) {
+        const A = boxes[a], B = boxes[c];
+        if (A.l < B.r - 0.5 && B.l < A.r - 0.5 && A.t < B.b - 0.5 && B.t < A.b - 0.5) overlaps.push(`${axis}: ${A.text} / ${B.text}`);
+      }
+    charts.push({index: i, heatmap: !!plot.querySelector('.hm, image'), counts: Object.fromEntries(Object.entries(axes).map(([k, v]) => [k, v.length])), overlaps});
+  });
+  return charts;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(artifacts):
+    """``streamlit run app.py`` without looking for published checkpoints (MaskLab's own models load in seconds)."""
+    from bench.load_test import server as streamlit_server
+
+    with streamlit_server(env={"MASKLAB_FIND_PUBLISHED": "0", "OMP_NUM_THREADS": "1"}, log=artifacts / "streamlit-projector.log",
+                          flags=["--server.headless", "true", "--browser.gatherUsageStats", "false"]) as (url, _pid):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts) -> Path:
+    folder = artifacts / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def capture(pg, path: Path) -> None:
+    """The whole page at 1280 px wide: Streamlit scrolls inside its main section, so grow the viewport to it."""
+    size = pg.viewport_size
+    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
+    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
+    time.sleep(1.0)  # let the charts re-lay themselves out
+    pg.screenshot(path=str(path))
+    pg.set_viewport_size(size)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pres", [0, 1], ids=["plain", "presenting"])
+@pytest.mark.parametrize("length", ["short", "long"])
+def test_masks_heatmap_labels_never_overlap(server, browser, shots, pres, length):
+    pg = new_page(browser, VIEWPORT, ACTION_MS)
+    text = SHORT if length == "short" else LONG
+    open_view(pg, server, "masks", f"pres={pres}&text={quote(text)}", title="Attention masks")
+    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0")
+    time.sleep(1.0)
+    charts = pg.evaluate(TICK_OVERLAPS)
+    heatmaps = [c for c in charts if c["heatmap"]]
+    # four architectures: three pairs of maps, the encoder-decoder's three masks and its learned maps, the sentinels
+    assert len(heatmaps) >= 10, charts
+    for c in heatmaps:
+        assert c["counts"].get("xaxislayer-above", 0) >= 2 and c["counts"].get("yaxislayer-above", 0) >= 1, c
+        assert not c["overlaps"], f"heatmap {c['index']}: {c['overlaps'][:5]}"
+    if length == "short":  # 21 tokens: every one keeps its label on the encoder-only's mask
+        assert heatmaps[0]["counts"]["xaxislayer-above"] == 21 and heatmaps[0]["counts"]["yaxislayer-above"] == 21
+    capture(pg, shots / f"masks-{length}-{'presenting' if pres else 'plain'}-1280x720.png")
+    pg.context.close()
+
+
+@pytest.mark.slow
+def test_layer_and_head_stay_reachable_when_presenting(server, browser):
+    pg = new_page(browser, VIEWPORT, ACTION_MS)
+    open_view(pg, server, "masks", f"pres=1&archs=decoder&text={quote(SHORT)}", title="Attention masks")
+    sidebar = pg.locator('[data-testid="stSidebar"]')
+    assert sidebar.get_by_text("Head", exact=True).is_visible()
+    thumb = sidebar.locator('[data-testid="stSlider"] input[type="range"]').first  # the layer
+    thumb.focus()
+    thumb.press("ArrowRight")
+    pg.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'", timeout=60_000)
+    pg.context.close()
