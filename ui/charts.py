@@ -385,10 +385,10 @@ def probe_chart(table: pd.DataFrame) -> go.Figure:
             )
         )
     fig.add_vline(x=0, line_width=1, line_color="rgba(128,128,128,0.8)")
-    fig.update_xaxes(title_text="log P(right) − log P(wrong), nats", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(title_text="margin (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(autorange="reversed")
     n = table["probe"].nunique() if len(table) else 1
-    return _finish(fig, "Probes: one sentence, many small tasks", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group", legend=dict(orientation="h", y=-0.2))
+    return _finish(fig, "Probes: log P(right) − log P(wrong)", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group", legend=dict(orientation="h", y=-0.2))
 
 
 def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:

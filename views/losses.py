@@ -98,15 +98,18 @@ rows = []
 for name, df in every.items():
     rows.append({"model": cache.model_label(name).split(" · ")[0], "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
 summary = pd.DataFrame(rows)
+numbers = ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
+summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
 st.dataframe(
     summary, hide_index=True,
     column_config={
-        "mean_loss": st.column_config.NumberColumn("mean loss (nats)", format="%.2f"),
+        "mean_loss": st.column_config.NumberColumn("mean loss", format="%.2f", help="Nats per scored token."),
         "total_loss": st.column_config.NumberColumn("total loss", format="%.1f"),
         "perplexity": st.column_config.NumberColumn("perplexity", format="%.1f"),
-        "top1_accuracy": st.column_config.NumberColumn("top-1 correct", format="percent"),
+        "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
         "scored": st.column_config.NumberColumn("scored"),
+        "scoring": st.column_config.TextColumn("scoring", width="medium", help="How the model was scored: the caption below says it in full."),
     },
 )
 st.caption(

@@ -21,20 +21,17 @@ tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
 labels = [t.text for t in tokens]
 n = len(tokens)
 
-top = st.columns([2, 2], vertical_alignment="bottom")
-with top[0]:
-    archs = state.bind(PAGE, "archs", st.pills, "Architectures", options=list(ARCHITECTURES), selection_mode="multi",
-                       format_func=charts.ARCH_NAMES.get, to_widget=list, from_widget=tuple)
-with top[1]:
-    if n >= 2:
-        if state.get("split") >= n:
-            state.put("split", n - 1)
-        split = state.bind(PAGE, "split", st.slider, "Input length (prefix-LM and encoder-decoder)", min_value=1, max_value=n - 1,
-                           to_widget=lambda v: n // 2 if v < 1 else v,
-                           help="Tokens before this point are the input, read both ways; the rest is the target, written left to right.")
-    else:
-        split = n
-        st.caption("One token: nothing to split into input and target.")
+archs = state.bind(PAGE, "archs", st.pills, "Architectures", options=list(ARCHITECTURES), selection_mode="multi",
+                   format_func=charts.ARCH_NAMES.get, to_widget=list, from_widget=tuple)  # a row of its own: the four names whole
+if n >= 2:
+    if state.get("split") >= n:
+        state.put("split", n - 1)
+    split = state.bind(PAGE, "split", st.slider, "Input length (prefix-LM and encoder-decoder)", min_value=1, max_value=n - 1,
+                       to_widget=lambda v: n // 2 if v < 1 else v,
+                       help="Tokens before this point are the input, read both ways; the rest is the target, written left to right.")
+else:
+    split = n
+    st.caption("One token: nothing to split into input and target.")
 
 if not archs:
     st.info("Choose at least one architecture.", icon=":material/checklist:")

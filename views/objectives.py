@@ -42,6 +42,11 @@ objective = state.bind(PAGE, "obj", st.segmented_control, "Objective", options=l
 st.caption(ABOUT[objective])
 
 params: dict = {}
+if objective == "ul2":  # a row of its own: four named denoisers need the page's width
+    mode = state.bind(PAGE, "mode", st.segmented_control, "UL2 denoiser", options=["auto", "R", "S", "X"], required=True,
+                      format_func={"auto": "drawn by the seed", **charts.UL2_MODE_NAMES}.get)
+    if mode != "auto":
+        params["mode"] = mode
 cols = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
 with cols[0]:
     if objective == "mlm":
@@ -53,11 +58,6 @@ with cols[0]:
             state.put("split", n - 1)
         params["split"] = state.bind(PAGE, "split", st.slider, "Prefix length", min_value=1, max_value=n - 1, to_widget=lambda v: n // 2 if v < 1 else v,
                                      help="Tokens before this point are context; the rest are targets.")
-    elif objective == "ul2":
-        mode = state.bind(PAGE, "mode", st.segmented_control, "UL2 denoiser", options=["auto", "R", "S", "X"], required=True,
-                          format_func={"auto": "drawn by the seed", **charts.UL2_MODE_NAMES}.get)
-        if mode != "auto":
-            params["mode"] = mode
 with cols[1]:
     if objective == "span_corruption":
         params["mean_span_length"] = state.bind(PAGE, "span", st.slider, "Mean span length", min_value=1.0, max_value=32.0, step=0.5, help="T5: 3 tokens.")

@@ -18,10 +18,10 @@ layout.page(
 )
 text = layout.text_box(PAGE)
 
-c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-with c1:
-    chosen = state.bind(PAGE, "enc", st.multiselect, "Encodings", options=list(ENCODINGS), format_func=ENCODINGS.get,
-                        to_widget=list, from_widget=tuple, placeholder="Choose encodings to compare")
+# pills wrap, so every encoding shows whether chosen or not (a multiselect hides chips past its width)
+chosen = state.bind(PAGE, "enc", st.pills, "Encodings", options=list(ENCODINGS), format_func=ENCODINGS.get, selection_mode="multi",
+                    to_widget=list, from_widget=tuple)
+c2, c3, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
 with c2:
     show_ws = state.bind(PAGE, "ws", st.toggle, "Show whitespace", help="Spaces as ·, line breaks as ↵, tabs as ⇥.")
 with c3:

@@ -100,3 +100,60 @@ def test_layer_and_head_stay_reachable_when_presenting(server, browser):
     thumb.press("ArrowRight")
     pg.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'", timeout=60_000)
     pg.context.close()
+
+
+# Each element's own text, and whether it is cut: wider content than its box (an ellipsis or a
+# scroll), or a box reaching past the edge of an enclosing box that hides what overflows it.
+WHOLE = """(selector) => [...document.querySelectorAll(selector)].map(e => {
+  const box = e.getBoundingClientRect();
+  const inner = [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1 && getComputedStyle(x).overflowX !== 'visible');
+  let outer = false;
+  for (let a = e.parentElement; a; a = a.parentElement) {
+    if (getComputedStyle(a).overflowX === 'visible') continue;
+    const r = a.getBoundingClientRect();
+    if (box.right > r.right + 1 || box.left < r.left - 1) { outer = true; break; }
+  }
+  return {text: e.innerText.trim(), cut: inner || outer};
+})"""
+CONTROLS = {  # page, link, viewport, the buttons' selector, the labels each must show whole
+    "ul2-denoiser": ("objectives", "obj=ul2", (1400, 900), '[data-testid="stButtonGroup"] button',
+                     ["drawn by the seed", "R: regular", "S: sequential", "X: extreme"]),
+    "encodings": ("tokenization", "", (1400, 900), '[data-testid="stButtonGroup"] button',
+                  ["MaskLab 8k (ours)", "GPT-2 (r50k_base)", "Codex (p50k_base)", "GPT-3.5/4 (cl100k_base)", "GPT-4o (o200k_base)"]),
+    "architectures-presenting": ("masks", "pres=1", VIEWPORT, '[data-testid="stButtonGroup"] button',
+                                 ["encoder-only", "decoder-only", "prefix-LM", "encoder-decoder"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CONTROLS))
+def test_control_labels_are_shown_whole(server, browser, shots, case):
+    path, link, viewport, selector, labels = CONTROLS[case]
+    pg = new_page(browser, viewport, ACTION_MS)
+    open_view(pg, server, path, f"{link}&text={quote(SHORT)}")
+    shown = {b["text"]: b["cut"] for b in pg.evaluate(WHOLE, selector)}
+    for label in labels:
+        assert label in shown, (label, list(shown))
+        assert not shown[label], f"{label!r} is cut"
+    pg.screenshot(path=str(shots / f"controls-{case}.png"))
+    pg.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("viewport", [(1400, 900), VIEWPORT], ids=["1400", "1280"])
+def test_loss_summary_and_probe_titles_are_shown_whole(server, browser, shots, viewport):
+    pg = new_page(browser, viewport, ACTION_MS)
+    open_view(pg, server, "losses", f"text={quote(SHORT)}", title="Per-token losses")
+    grid = pg.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    widths = grid.evaluate("g => { const s = g.querySelector('.dvn-scroller'); return [s.scrollWidth, s.clientWidth]; }")
+    assert widths[0] <= widths[1] + 1, f"the summary table is {widths[0]} px wide in {widths[1]} px: its last columns are cut"
+    chart = pg.locator(".js-plotly-plot", has=pg.locator(".gtitle", has_text="Probes")).first
+    chart.wait_for()
+    boxes = chart.evaluate("""p => { const r = p.getBoundingClientRect();
+        return [...p.querySelectorAll('.g-xtitle text, .g-ytitle text, .gtitle')].map(t => { const b = t.getBoundingClientRect();
+          return {text: t.textContent, inside: b.left >= r.left - 1 && b.right <= r.right + 1 && b.top >= r.top - 1 && b.bottom <= r.bottom + 1}; }); }""")
+    assert any(b["text"] == "margin (nats)" for b in boxes), boxes
+    assert all(b["inside"] for b in boxes), boxes
+    pg.screenshot(path=str(shots / f"losses-summary-{viewport[0]}.png"))
+    pg.context.close()
