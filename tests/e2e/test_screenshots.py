@@ -41,3 +41,20 @@ def test_every_page_in_both_themes_with_and_without_presentation_mode(app_server
         _capture(pg, shots / f"{PAGES[path]}-{'presenting' if presenting else 'plain'}-{scheme}.png")
     finally:
         pg.context.close()
+
+
+def test_the_menu_switches_the_theme_whatever_the_system_says(app_server, browser):
+    pg = new_page(browser, VIEWPORT, ACTION_MS, color_scheme="light")
+    try:
+        open_view(pg, app_server, "masks")
+        assert pg.evaluate(BACKGROUND_JS) > 0.8
+        for choice, dark in (("Dark", True), ("Light", False)):
+            item = pg.locator(f'[data-testid="stMainMenuItem-theme-{choice}"]')
+            if not item.is_visible():  # the menu stays open after a choice; open it when it is closed
+                pg.locator('[data-testid="stMainMenu"]').click()
+            item.click()
+            time.sleep(0.8)
+            luminance = pg.evaluate(BACKGROUND_JS)
+            assert (luminance < 0.05) if dark else (luminance > 0.8), (choice, luminance)
+    finally:
+        pg.context.close()
