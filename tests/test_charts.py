@@ -235,7 +235,21 @@ def test_loss_color_runs_from_light_to_dark():
     low, _ = html.loss_color(0.0, 9.0)
     high, text = html.loss_color(20.0, 9.0)
     assert low != high and text == "#ffffff"
+    assert html.relative_luminance(low) > html.relative_luminance(high)
     assert html.loss_color(float("nan"), 9.0) == ("transparent", "inherit")
+
+
+def test_the_most_surprising_tokens_stay_visible_on_both_themes():
+    """The loss scale's high end keeps a 3:1 contrast (WCAG's bar for graphics) with the light and the
+    dark background, and its low end with the dark one; the loss strip uses the same scale."""
+    high, low = html.loss_color(9.0, 9.0)[0], html.loss_color(0.0, 9.0)[0]
+    for bg in html.THEME_BACKGROUNDS.values():
+        assert html.contrast(high, bg) >= 3.0, (high, bg)
+    assert html.contrast(low, html.THEME_BACKGROUNDS["dark"]) >= 3.0
+    assert html.contrast("#FFFFFF", "#000000") == pytest.approx(21.0)
+    df = pd.DataFrame({"position": [0, 1], "token": ["a", "b"], "loss": [0.5, 8.0], "prob": [0.6, 0.001], "rank": [1, 900], "scored": [True, True]})
+    strip = charts.loss_strip({"m": df}, vmax=9.0)
+    assert [c[1] for c in strip.data[0].colorscale] == [c[1] for c in html.LOSS_COLORSCALE] and not strip.data[0].reversescale
 
 
 def test_comparison_table_highlights_the_flipped_rows():

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.html import LOSS_COLORSCALE
+
 OKABE_ITO = {
     "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
     "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999",
@@ -335,8 +337,7 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
             x=list(range(n)),
             y=list(range(len(names))),
             customdata=custom,
-            colorscale=SEQUENTIAL,
-            reversescale=True,
+            colorscale=LOSS_COLORSCALE,
             zmin=0,
             zmax=max(top, 1e-6),
             colorbar=dict(title=dict(text="loss (nats)")),
@@ -354,7 +355,7 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
     fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font),
                      tickangle=-90, showgrid=False, automargin=False)
     fig.update_traces(colorbar=_colorbar("loss (nats)", row_px * len(names), font))
-    _finish(fig, "Loss per token (dark: surprising)", int(max(240, 44 + bottom + row_px * len(names))))
+    _finish(fig, "Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))))
     fig.update_layout(margin=dict(l=left, r=right, b=bottom, t=44), title_font_size=font + 4, font_size=font)
     return fig
 

@@ -227,12 +227,36 @@ def interlinear(tops: list[str], bottoms: list[str], *, top_kinds: list[str] | N
     return f'<div class="ml-inter">{"".join(cols)}</div>'
 
 
+# The loss colour scale, shared by the chips and the charts: plasma from yellow (0.95, no surprise) to
+# magenta (0.40, most surprise), perceptually uniform and readable with colour blindness. It stops at
+# magenta rather than plasma's dark navy so that the most surprising cells keep a contrast of at least
+# 3:1 (WCAG's bar for graphics) on the dark theme's background as on the light one's.
+LOSS_COLORSCALE = [[k / 8, c] for k, c in enumerate(sample_colorscale("plasma", [0.95 - 0.55 * k / 8 for k in range(9)]))]
+THEME_BACKGROUNDS = {"light": "#FFFFFF", "dark": "#111418"}  # .streamlit/config.toml
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG 2's relative luminance of "#RRGGBB" or "rgb(r, g, b)"."""
+    if color.startswith("#"):
+        rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    else:
+        rgb = [int(float(v)) for v in color[color.index("(") + 1 : -1].split(",")]
+    lin = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2's contrast ratio of two colours, 1 to 21."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
 def loss_color(loss: float, vmax: float) -> tuple[str, str]:
-    """(fill, text colour) for a loss: cividis reversed, so a surprising token is dark."""
+    """(fill, text colour) for a loss on `LOSS_COLORSCALE`: a surprising token is dark magenta."""
     if loss is None or not math.isfinite(loss):
         return "transparent", "inherit"
-    x = 1.0 - min(max(loss / max(vmax, 1e-6), 0.0), 1.0)
-    fill = sample_colorscale("cividis", [x])[0]
+    x = min(max(loss / max(vmax, 1e-6), 0.0), 1.0)
+    fill = sample_colorscale(LOSS_COLORSCALE, [x])[0]
     r, g, b = (int(v) for v in fill[fill.index("(") + 1 : -1].split(","))
     text = "#14161a" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
     return fill, text

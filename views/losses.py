@@ -17,7 +17,7 @@ layout.page(
     "Predicting the next word is many small tasks at once: grammar, word meaning, facts about the world, "
     "sentiment, counting, space. A token's loss is how surprised the model was: −log of the probability it "
     f"gave the actual token, out of its whole vocabulary ({VOCAB_SIZE:,} tokens for MaskLab's models, 49,152 for SmolLM2). "
-    "Dark tokens taught the model the most.",
+    "Magenta tokens surprised the model most, and taught it the most.",
     keys=("variants", "score", "win", "gen", "temp", "topk", "seed", "new", "probes", "blank"),
 )
 text = layout.text_box(PAGE)
