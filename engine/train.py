@@ -9,7 +9,6 @@ Checkpoints are safetensors written atomically; ``latest.json`` names the last c
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields

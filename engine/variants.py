@@ -6,7 +6,6 @@ A shipped variant is a folder ``assets/models/<name>/`` with ``model.safetensors
 ``MASKLAB_MODELS_DIR`` points the engine (and the app) at another folder of shipped variants.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import torch
 
 from engine.backend import MaskLabBackend
 from engine.catalog import NATURAL_OBJECTIVE
-from engine.checkpoint import CheckpointError, load_model
+from engine.checkpoint import CheckpointError, load_model, sha256_file
 from engine.cost import count_params
 from engine.device import pick_device
 from engine.masks import ARCHITECTURES
@@ -59,14 +58,6 @@ class Variant:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _shipped_cards(models_dir: Path) -> dict[str, dict]:

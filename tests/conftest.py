@@ -158,6 +158,25 @@ def page(browser, request):
     pg.context.close()
 
 
+@pytest.fixture(scope="session")
+def shots(artifacts) -> Path:
+    """``$MASKLAB_ARTIFACTS/screenshots``: where every browser test leaves its screenshots."""
+    folder = artifacts / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def capture(pg, path: Path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main section, so the viewport grows
+    to it for the shot (at most 8,000 px) and goes back to its size after."""
+    size = pg.viewport_size
+    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
+    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
+    time.sleep(1.0)  # let the charts re-lay themselves out
+    pg.screenshot(path=str(path))
+    pg.set_viewport_size(size)
+
+
 def settle(pg, pause: float = 0.4) -> None:
     """Wait until the script has finished running (and the page is not waiting on a rerun)."""
     time.sleep(pause)

@@ -6,13 +6,11 @@ folder). A missing browser fails the test: it is never skipped.
 """
 
 import json
-import time
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
-from conftest import RUN_MS, new_page, open_view, settle
+from conftest import RUN_MS, capture, new_page, open_view, settle
 from engine.tokenizer import tokenize
 
 pytestmark = pytest.mark.e2e
@@ -39,21 +37,7 @@ def server(app_server, artifacts):
     (artifacts / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=1))
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts) -> Path:
-    folder = artifacts / "screenshots"
-    folder.mkdir(exist_ok=True)
-    return folder
 
-
-def capture(pg, path: Path) -> None:
-    """A screenshot of the whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
-    size = pg.viewport_size
-    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
-    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
-    time.sleep(0.8)  # let the charts re-lay themselves out
-    pg.screenshot(path=str(path))
-    pg.set_viewport_size(size)
 
 
 def query(pg) -> dict:

@@ -3,12 +3,11 @@ apart, and the labels of the controls are shown whole. Screenshots go to
 ``$MASKLAB_ARTIFACTS/screenshots/`` (unset: a temporary folder)."""
 
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from conftest import FIXTURE_CORPUS, new_page, open_view
+from conftest import FIXTURE_CORPUS, capture, new_page, open_view
 
 pytestmark = pytest.mark.e2e
 
@@ -50,21 +49,7 @@ def server(artifacts):
         yield url
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts) -> Path:
-    folder = artifacts / "screenshots"
-    folder.mkdir(exist_ok=True)
-    return folder
 
-
-def capture(pg, path: Path) -> None:
-    """The whole page at 1280 px wide: Streamlit scrolls inside its main section, so grow the viewport to it."""
-    size = pg.viewport_size
-    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
-    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
-    time.sleep(1.0)  # let the charts re-lay themselves out
-    pg.screenshot(path=str(path))
-    pg.set_viewport_size(size)
 
 
 @pytest.mark.slow

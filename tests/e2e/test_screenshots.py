@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import new_page, open_view, page_params
+from conftest import capture, new_page, open_view, page_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,26 +19,19 @@ BACKGROUND_JS = """() => { const c = getComputedStyle(document.querySelector('[d
     return 0.2126 * r + 0.7152 * g + 0.0722 * b; }"""
 
 
-def _capture(pg, path) -> None:
-    """The whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
-    height = pg.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
-    pg.set_viewport_size({"width": VIEWPORT[0], "height": int(min(max(height, VIEWPORT[1]), 8000))})
-    time.sleep(0.8)
-    pg.screenshot(path=str(path))
+
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("presenting", [False, True], ids=["plain", "presenting"])
 @pytest.mark.parametrize("path", page_params(list(PAGES)))
-def test_every_page_in_both_themes_with_and_without_presentation_mode(app_server, browser, artifacts, path, presenting, scheme):
+def test_every_page_in_both_themes_with_and_without_presentation_mode(app_server, browser, shots, path, presenting, scheme):
     pg = new_page(browser, VIEWPORT, ACTION_MS, color_scheme=scheme)
     try:
         open_view(pg, app_server, path, "pres=1" if presenting else "")
         luminance = pg.evaluate(BACKGROUND_JS)
         assert (luminance < 0.05) if scheme == "dark" else (luminance > 0.8), (scheme, luminance)  # the app follows the colour scheme
-        shots = artifacts / "screenshots"
-        shots.mkdir(exist_ok=True)
-        _capture(pg, shots / f"{PAGES[path]}-{'presenting' if presenting else 'plain'}-{scheme}.png")
+        capture(pg, shots / f"{PAGES[path]}-{'presenting' if presenting else 'plain'}-{scheme}.png")
     finally:
         pg.context.close()
 
