@@ -397,10 +397,14 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
              "curve": [{"step": 1, "tokens": 1000, "flops": p, "val_loss": 8.0}, {"step": 2, "tokens": 2000, "flops": 2 * p, "val_loss": 6.0 - i}]}
             for i, (size, p) in enumerate((("tiny", 1e5), ("small", 4e5), ("medium", 1.6e6)))]
     sweep.write_text(json.dumps({"runs": runs}))
+    yardstick = tmp_path / "yardstick.json"
+    s = {"n": 500, "loss": 6.0, "loss_ci": [5.8, 6.2], "top1": 0.1, "top1_ci": [0.08, 0.13]}
+    yardstick.write_text(json.dumps({"passages": 500, "left_tokens": 48, "right_tokens": 16, "rows": [{"variant": "decoder-clm", "architecture": "decoder", "continue": s, "fill": s}]}))
     monkeypatch.setattr(cache, "MODELS_DIR", models)
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    monkeypatch.setattr(cache, "YARDSTICK_FILE", yardstick)
     at = open_page("scaling")
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 6 and "scaling.yardstick" in [c.key for c in at.get("plotly_chart")]
     assert not texts_of(at, "info")
     assert any("Each architecture at 3 sizes (100,000 to 1,600,000 parameters)" in t for t in texts_of(at, "caption"))
 

@@ -103,5 +103,5 @@ def test_garbage_in_the_query_string_is_quoted_not_rendered(base, page):
     ])
     open_view(page, base, "masks", query, "Attention masks")
     check_page(page, "/masks with garbage in the link")
-    alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+    alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts()).replace("\u200b", "")  # zero-width spaces keep links from forming
     assert "[click](https://evil.example)" in alerts and "ignored" in alerts  # shown as typed, as plain text
