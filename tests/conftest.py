@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
 SHARED = REPO.parent / "shared"
-FIXTURE_CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
+FIXTURE_CORPUS = Path(__file__).resolve().parent / "fixtures" / "pride-and-prejudice"
 
 # tiktoken's BPE files for the OpenAI encodings. Without ../shared/tiktoken, a temporary folder: a
 # download (when online) must not leave files beside the checkout.
