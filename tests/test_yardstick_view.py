@@ -41,3 +41,20 @@ def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
     rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
     for sentence in charts.yardstick_findings(charts.yardstick_table(rows)):
         assert sentence in said
+
+
+def test_a_published_model_s_row_shows_the_text_of_its_tokens_not_byte_level_spellings(monkeypatch):
+    """SmolLM2's rows read " truth", as MaskLab's do, not "Ġtruth"; its vocabulary entries stay in the data."""
+    from conftest import html_bodies, open_page
+    from ui import cache
+
+    if not cache.published():
+        import pytest
+
+        pytest.skip("needs a published checkpoint in ../shared/models (CI has one)")
+    at = open_page("losses", "The capital of Azerbaijan is Baku.")
+    bodies = html_bodies(at)
+    import re
+
+    chips = re.findall(r'class="ml-chip[^"]*"[^>]*>([^<]*)<', bodies)
+    assert "on its own tokens" in bodies and chips and not any(c.startswith("Ġ") for c in chips)  # top guesses in tooltips keep the vocabulary's spelling

@@ -129,7 +129,9 @@ if frames:
     layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
 for name, df in others.items():
     short = cache.model_label(name).split(" · ")[0]
-    layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: df}, vmax=UNIFORM, stop=WINDOW)))
+    # the text each token stands for, as MaskLab's rows show it ("Ġtruth" is byte-level BPE's spelling of " truth")
+    shown = df.assign(token=[text[s:e] if 0 <= s < e else t for t, s, e in zip(df["token"], df["start"], df["end"])])
+    layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: shown}, vmax=UNIFORM, stop=WINDOW)))
     if len(df) > WINDOW:
         st.caption(f"{short}: the first {WINDOW} of its {len(df):,} tokens.")
 
@@ -215,7 +217,8 @@ with gen_col:
         try:
             out = cache.generate(gen, text, state.get("new"), state.get("temp"), state.get("topk"), state.get("seed"))
             layout.html_block(html.generation(text, out["text"]))
-            st.caption(f"{out['method']} · {len(out['tokens'])} new tokens (highlighted) · temperature {state.get('temp'):g}, "
+            stopped = " (it stopped at its end-of-text token)" if len(out["tokens"]) < state.get("new") else ""
+            st.caption(f"{out['method']} · {len(out['tokens'])} new tokens (highlighted){stopped} · temperature {state.get('temp'):g}, "
                        f"top-k {state.get('topk') or 'all'}, seed {state.get('seed')}")
         except Exception as e:
             st.warning(f"{gen} could not generate: {e}", icon=":material/error:")
