@@ -58,3 +58,60 @@ def test_a_published_model_s_row_shows_the_text_of_its_tokens_not_byte_level_spe
 
     chips = re.findall(r'class="ml-chip[^"]*"[^>]*>([^<]*)<', bodies)
     assert "on its own tokens" in bodies and chips and not any(c.startswith("Ġ") for c in chips)  # top guesses in tooltips keep the vocabulary's spelling
+
+
+def _point(flops, cont, fill, half=0.1):
+    s = lambda m: {"n": 200, "loss": m, "loss_ci": [m - half, m + half], "top1": 0.05, "top1_ci": [0.03, 0.08]}  # noqa: E731
+    return {"step": 1, "tokens": flops // 10, "flops": flops, "val_loss": 6.0, "yardstick": {"continue": s(cont), "fill": s(fill)}}
+
+
+def _sweep():
+    import pandas as pd
+
+    return pd.DataFrame([
+        {"variant": "decoder-clm", "architecture": "decoder", "size": "tiny", "parameters": 1e5, "curve": [_point(100, 8.0, 8.0), _point(200, 7.5, 7.5)]},
+        {"variant": "decoder-clm", "architecture": "decoder", "size": "small", "parameters": 4e5, "curve": [_point(400, 7.4, 7.4), _point(800, 6.0, 6.0)]},
+        {"variant": "encoder-mlm", "architecture": "encoder", "size": "tiny", "parameters": 1e5, "curve": [_point(100, 8.5, 7.0), _point(300, 8.2, 6.5)]},
+        {"variant": "encoder-mlm", "architecture": "encoder", "size": "small", "parameters": 4e5, "curve": [_point(300, 8.25, 6.9), _point(500, 8.2, 6.4)]},
+    ])
+
+
+def test_the_per_flop_comparison_uses_only_the_budget_every_architecture_reached():
+    t = charts.yardstick_curve_table(_sweep())
+    assert len(t) == 16 and set(t["task"]) == {"continue", "fill"}
+    budget, best = charts.yardstick_frontier(t, "continue")
+    assert budget == 500  # the encoder's largest: the decoder's 6.0 at 800 FLOPs is past it and must not count
+    assert best["architecture"].tolist() == ["decoder", "encoder"] and best["loss"].tolist() == [7.4, 8.2]
+    budget, best = charts.yardstick_frontier(t, "fill")
+    assert best["architecture"].tolist() == ["encoder", "decoder"] and best["loss"].tolist() == [6.4, 7.4]
+    said = charts.yardstick_curve_findings(t)
+    assert said[0].startswith("On continue, within 500 training FLOPs") and "decoder-only 7.40, encoder-only 8.20" in said[0] and "leads" in said[0]
+    assert "On fill" in said[1] and "encoder-only 6.40, decoder-only 7.40" in said[1]
+    assert "decoder-only 7.50 → 6.00 (lower beyond the 95% intervals)" in said[2]
+    assert "encoder-only 8.20 → 8.20 (within the interval of)" in said[2]
+
+
+def test_the_yardstick_curves_draw_every_run_on_both_tasks():
+    t = charts.yardstick_curve_table(_sweep())
+    fig = charts.yardstick_curves(t)
+    assert len(fig.data) == 8 and sum(tr.showlegend is not False for tr in fig.data) == 4
+    decoder_small = [tr for tr in fig.data if tr.name == "decoder-only · small"]
+    assert [list(tr.y) for tr in decoder_small] == [[7.4, 6.0], [7.4, 6.0]] and decoder_small[0].line.dash == "solid"
+    assert [tr.line.dash for tr in fig.data if tr.name == "decoder-only · tiny"][0] == "dash"
+    assert charts.yardstick_curve_table(_sweep().assign(curve=[[{"step": 1, "flops": 1, "val_loss": 5}]] * 4)).empty
+
+
+def test_the_scaling_page_draws_the_sweep_s_yardstick_and_says_what_it_finds(tmp_path, monkeypatch):
+    from conftest import open_page
+    from ui import cache
+
+    runs = _sweep().assign(training_flops=lambda d: [r[-1]["flops"] for r in d["curve"]], final_val_loss=6.0, corpus_tokens=1000)
+    sweep = tmp_path / "scaling.json"
+    sweep.write_text(json.dumps({"runs": runs.to_dict("records")}))
+    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    at = open_page("scaling")
+    assert "scaling.sweep_yardstick" in [c.key for c in at.get("plotly_chart")]
+    said = " ".join(m.value for m in at.markdown)
+    assert "Which objective buys most per FLOP?" in said
+    for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(runs)):
+        assert sentence in said

@@ -557,3 +557,95 @@ def yardstick_findings(table: pd.DataFrame) -> list[str]:
         out.append(f"{', '.join(readers)} read the words after the gap, yet do no better on fill than on continue (95% intervals): "
                    "they have not learned to use them. The decoder-only and prefix-LM cannot read them at all.")
     return out
+
+
+YARDSTICK_TASKS = {"continue": "continue: the last word from the words before", "fill": "fill: a middle word from both sides"}
+
+
+def yardstick_curve_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every sweep run's yardstick at each evaluation, one row per (run, evaluation, task).
+
+    ``runs``: ``assets/scaling.json``'s runs (columns variant, architecture, size, parameters, curve), where
+    each curve point may carry ``engine.yardstick``'s result under "yardstick". Columns out: run, variant,
+    architecture, size, parameters, step, tokens, flops, task, loss (nats per word), loss_lo, loss_hi (95%),
+    top1, n. Empty when no point has a yardstick."""
+    out = []
+    for run in runs.to_dict("records"):
+        label = f"{ARCH_NAMES.get(run['architecture'], run['architecture'])} · {run.get('size', int(run['parameters']))}"
+        for p in run.get("curve") or []:
+            for task in YARDSTICK_TASKS:
+                s = (p.get("yardstick") or {}).get(task) or {}
+                if "loss" not in s:
+                    continue
+                out.append({"run": label, "variant": run.get("variant", ""), "architecture": run["architecture"], "size": run.get("size", ""),
+                            "parameters": run["parameters"], "step": p.get("step"), "tokens": p.get("tokens"), "flops": p.get("flops"),
+                            "task": task, "loss": s["loss"], "loss_lo": s["loss_ci"][0], "loss_hi": s["loss_ci"][1], "top1": s.get("top1"), "n": s.get("n")})
+    return pd.DataFrame(out)
+
+
+def yardstick_curves(table: pd.DataFrame, x: str = "flops") -> go.Figure:
+    """The yardstick against training FLOPs (or corpus tokens), continue and fill side by side on one loss
+    axis: a line per sweep run, coloured by architecture, dashed by size (solid: the largest)."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[html.escape(YARDSTICK_TASKS[t]) for t in YARDSTICK_TASKS])
+    dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the largest
+    for col, task in enumerate(YARDSTICK_TASKS, start=1):
+        part = table[table["task"] == task]
+        for arch, runs in part.groupby("architecture", sort=False):
+            sizes = sorted(runs["parameters"].unique())
+            for params, df in runs.groupby("parameters"):
+                df = df.sort_values(x)
+                rank = len(sizes) - 1 - sizes.index(params)  # 0: the largest
+                fig.add_trace(
+                    go.Scatter(
+                        x=df[x], y=df["loss"], mode="lines", name=html.escape(df["run"].iloc[0]), legendgroup=df["run"].iloc[0], showlegend=col == 1,
+                        line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=3 if rank == 0 else 2, dash=dashes[min(rank, len(dashes) - 1)]),
+                        hovertemplate=f"%{{x:.3s}} {X_TITLES.get(x, x)}: %{{y:.2f}} nats per word<extra>%{{fullData.name}} · {task}</extra>",
+                    ),
+                    row=1, col=col,
+                )
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(showgrid=True, gridcolor="rgba(128,128,128,0.2)", row=1, col=2)
+    return _finish(fig, "Yardstick as each sweep run trained: the same held-out words for every architecture", 460, legend=dict(orientation="h", y=-0.22))
+
+
+def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:
+    """Which architecture buys most per FLOP on ``task``: the budget every architecture reached (the
+    smallest of their largest ``x``), and per architecture the lowest yardstick loss any of its runs had
+    reached by then, with that evaluation's 95% interval, run and ``x``. Sorted by loss; empty without data."""
+    part = table[table["task"] == task].dropna(subset=[x])
+    if part.empty:
+        return float("nan"), pd.DataFrame()
+    budget = float(part.groupby("architecture")[x].max().min())
+    best = part[part[x] <= budget * (1 + 1e-9)].sort_values("loss").groupby("architecture", sort=False).head(1)
+    return budget, best.sort_values("loss").reset_index(drop=True)
+
+
+def yardstick_curve_findings(table: pd.DataFrame, x: str = "flops") -> list[str]:
+    """What the yardstick curves show, computed from them: per task, the lowest loss each architecture
+    reached within the budget all of them reached, and whether the leader's 95% interval is apart from the
+    next one's; and for each architecture whether its largest run ends below its smallest."""
+    out = []
+    unit = "training FLOPs" if x == "flops" else "corpus tokens"
+    for task in YARDSTICK_TASKS:
+        budget, best = yardstick_frontier(table, task, x)
+        if len(best) < 2:
+            continue
+        ranked = ", ".join(f"{ARCH_NAMES.get(r['architecture'], r['architecture'])} {r['loss']:.2f}" for r in best.to_dict("records"))
+        lead, second = best.iloc[0], best.iloc[1]
+        verdict = (f"{ARCH_NAMES.get(lead['architecture'], lead['architecture'])} leads, its 95% interval apart from the next"
+                   if lead["loss_hi"] < second["loss_lo"] else
+                   f"{ARCH_NAMES.get(lead['architecture'], lead['architecture'])} and {ARCH_NAMES.get(second['architecture'], second['architecture'])} are within each other's 95% intervals")
+        shown = f"{budget:.3g}".replace("e+", "e")
+        out.append(f"On {task}, within {shown} {unit} (what every architecture reached), the lowest loss per word: {ranked} nats; {verdict}.")
+    final = table[table["task"] == "continue"].sort_values(x).groupby("run").tail(1)
+    moved = []
+    for arch, part in final.groupby("architecture", sort=False):
+        if part["parameters"].nunique() < 2:
+            continue
+        small, large = part.loc[part["parameters"].idxmin()], part.loc[part["parameters"].idxmax()]
+        how = ("lower" if large["loss_hi"] < small["loss_lo"] else "higher" if large["loss_lo"] > small["loss_hi"] else "within the interval of")
+        moved.append(f"{ARCH_NAMES.get(arch, arch)} {small['loss']:.2f} → {large['loss']:.2f} ({how}{'' if how.startswith('within') else ' beyond the 95% intervals'})")
+    if moved:
+        out.append("On continue, from each architecture's smallest run to its largest at the end of training: " + "; ".join(moved) + ".")
+    return out

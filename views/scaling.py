@@ -124,6 +124,16 @@ else:
         if curves:
             layout.chart(charts.loss_curves(curves, x=x, styles=styles, title="Every sweep run as it trained (dash: size)"),
                          key=f"{PAGE}.sweep_curves", data=pd.DataFrame(flat), name="sweep-curves")
+    ycurves = charts.yardstick_curve_table(runs) if "curve" in runs.columns else pd.DataFrame()
+    if len(ycurves):
+        st.markdown("**Which objective buys most per FLOP?** Each run's own loss cannot say; the yardstick can: the same "
+                    f"{int(ycurves['n'].max()):,} held-out words, scored at every evaluation of every run, each architecture its natural way.")
+        layout.chart(charts.yardstick_curves(ycurves, x=x), key=f"{PAGE}.sweep_yardstick", data=ycurves, name="sweep-yardstick")
+        for sentence in charts.yardstick_curve_findings(ycurves):  # per FLOP, whatever the axis shows
+            st.markdown(f"- {sentence}")
+        st.caption("Loss in nats per word (a word's tokens summed); 95% intervals in the data download. Intervals of two models "
+                   "on the same words overlap more than their difference is uncertain, so \"within each other's intervals\" "
+                   "is the cautious reading.")
     if "final_categories" in runs.columns:
         swept = sorted(runs["architecture"].unique())
         if state.get("carch") and state.get("carch") not in swept:
