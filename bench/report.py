@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -210,9 +211,28 @@ def markdown(r: dict) -> str:
             out += [f"The page showed an error: `{b['page_error']}`", ""]
     else:
         out += [f"Not measured: {b.get('skipped') or b.get('error') or 'skipped'}.", ""]
+    pg = r.get("pages", {})
+    out += ["## 5. Every page in Chromium (`bench/pages.py`)", ""]
+    if pg.get("pages"):
+        out += ["One warm server (`python -m ui.serve`), a 1280 x 720 window. First view: a fresh browser context, navigation to the first "
+                "chart drawn. Edit and control: from the input event in the page to the script's rerun finished and painted "
+                f"(two animation frames). Medians of {pg.get('reps')}; every sample in results.json.", ""]
+        rows = []
+        for path, got in pg["pages"].items():
+            edits = {int(n): v for n, v in got.get("edits", {}).items()}
+            rows.append([f"/{path}", _ms(_median(got.get("first_view"))), *[_ms(_median(edits.get(n))) for n in pg.get("sizes", [])],
+                         f"{got.get('control_label', '–')}: {_ms(_median(got.get('control')))}" if got.get("control") else "–"])
+        out += _table(["page", "first view", *[f"text edit, {n:,} tokens" for n in pg.get("sizes", [])], "control step"], rows)
+        out += ["Server memory (resident, MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in pg.get("memory_mb", {}).items()) + ".", ""]
+    else:
+        out += [f"Not measured: {pg.get('error') or 'skipped'}.", ""]
     if r["errors"]:
         out += ["## Errors", ""] + [f"- {e}" for e in r["errors"]] + [""]
     return "\n".join(out)
+
+
+def _median(samples) -> float:
+    return float(statistics.median(samples)) if samples else float("nan")
 
 
 def _share(x: dict) -> str:

@@ -26,7 +26,9 @@ from bench.common import REPO, bench_variants, clock, median_ms, repeat, source_
 from engine.device import pick_device
 from engine.tokenizer import tokenize
 
-TARGETS_MS = {"analysis_128": 100.0, "cached_128": 10.0, "analysis_1024": 1000.0, "first_chart": 3000.0}
+TARGETS_MS = {"analysis_128": 100.0, "cached_128": 10.0, "analysis_1024": 1000.0, "first_chart": 3000.0,
+              "edit_128": 300.0, "edit_1024": 1000.0, "control": 200.0, "first_view": 2000.0}
+TARGET_MEMORY_MB = 4000.0  # the server with every model loaded and 8 sessions open: a sixth of the 24 GiB machine
 MASKED = ("encoder", "encoder_decoder")
 
 
@@ -39,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-batch", type=int, nargs=2, default=[16, 256], metavar=("B", "T"), help="training batch: sequences x corpus tokens")
     p.add_argument("--no-reference", action="store_true", help="skip the transformers reference (ratios become empty)")
     p.add_argument("--no-training", action="store_true", help="skip the training throughput part")
-    p.add_argument("--no-browser", action="store_true", help="skip the browser part (Streamlit + Chromium)")
+    p.add_argument("--no-browser", action="store_true", help="skip the browser parts (Streamlit + Chromium)")
+    p.add_argument("--no-pages", action="store_true", help="skip the every-page part of the browser benchmark (bench/pages.py)")
+    p.add_argument("--sessions", type=int, default=8, help="browser sessions opened at once for the server's memory")
     p.add_argument("--random-models", action="store_true", help="random models of the CPU preset's size, one per architecture, even when variants are shipped")
     p.add_argument("--quick", action="store_true", help="tiny models and batches: checks every part runs; the numbers mean nothing")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -192,6 +196,20 @@ def run_browser(args, limits, source, device) -> dict:
     return {"url": got["url"], "page_models": ", ".join(names), "rows": rows, "page_error": got.get("page_error"), "server_log": str(log)}
 
 
+def run_pages(args, source) -> dict:
+    """bench/pages.py: every page's first view, text edits (128 and 1,024 tokens where measured) and a
+    control step, and the server's memory; ``--quick``: two pages, one session."""
+    from bench import pages
+
+    sizes = [n for n in sorted(set(args.sizes)) if n in (128, 1024)] or sorted(set(args.sizes))[:1]
+    reps = max(1, min(args.reps, 3))
+    chosen = {k: pages.PAGES[k] for k in ("tokenization", "masks")} if args.quick else None
+    log = Path(tempfile.gettempdir()) / "masklab-bench-pages.log"
+    got = pages.measure(sizes, reps, lambda n, k: texts(n, k + 1, source)[1:], log, sessions=1 if args.quick else args.sessions, pages=chosen)
+    got["sizes"], got["reps"], got["server_log"] = sizes, reps, str(log)
+    return got
+
+
 def targets(results: dict) -> list[dict]:
     out = []
     by = {}
@@ -230,6 +248,27 @@ def targets(results: dict) -> list[dict]:
             launcher = b["measurement"].split("`")[1]
             out.append({"target": f"first chart in the browser < 3 s after the server is up (`{launcher}`)", "measured": report._ms(b["ms"]),
                         "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
+    pg = results.get("pages", {})
+    for path, got in pg.get("pages", {}).items():
+        if got.get("first_view"):
+            ms = median_ms([x / 1e3 for x in got["first_view"]])
+            what = "first chart" if got.get("chart") else "first view (no chart on the page)"
+            out.append({"target": f"/{path}: {what}, fresh browser visit to a warm server <= 2 s", "measured": report._ms(ms), "verdict": report.verdict_time(ms, TARGETS_MS["first_view"])})
+        for n, samples in got.get("edits", {}).items():
+            key = "edit_128" if int(n) <= 128 else "edit_1024"
+            ms = median_ms([x / 1e3 for x in samples])
+            out.append({"target": f"/{path}: text edit to updated view, {int(n):,} tokens <= {report._ms(TARGETS_MS[key])}", "measured": report._ms(ms),
+                        "verdict": report.verdict_time(ms, TARGETS_MS[key])})
+        if got.get("control"):
+            ms = median_ms([x / 1e3 for x in got["control"]])
+            out.append({"target": f"/{path}: control ({got.get('control_label')}) to updated view <= 200 ms", "measured": report._ms(ms),
+                        "verdict": report.verdict_time(ms, TARGETS_MS["control"])})
+    memory = pg.get("memory_mb", {})
+    if memory:
+        worst = max(memory.values())
+        out.append({"target": f"server memory (resident, whole process group) <= {TARGET_MEMORY_MB / 1e3:.0f} GB",
+                    "measured": "; ".join(f"{k}: {v / 1e3:.2f} GB" for k, v in memory.items()),
+                    "verdict": "met" if worst <= TARGET_MEMORY_MB else f"missed by {worst / TARGET_MEMORY_MB:.1f}x"})
     return out
 
 
@@ -242,7 +281,7 @@ def main(argv=None) -> int:
     load_before = report.load()
     results = {"schema": 1, "machine": report.machine(device), "load_before": load_before,
                "settings": {"sizes": sizes, "reps": args.reps, "warmup": args.warmup, "quick": args.quick, "window": args.window, "argv": sys.argv[1:] if argv is None else list(argv)},
-               "analysis": [], "window": [], "training": {}, "browser": {}, "errors": []}
+               "analysis": [], "window": [], "training": {}, "browser": {}, "pages": {}, "errors": []}
     limits = page_limits()
     source, where = source_text()
     results["page_limits"] = {"slow_limit": limits.slow_limit, "slow_archs": list(limits.slow_archs), "source": limits.source, "stride": limits.stride}
@@ -272,6 +311,9 @@ def main(argv=None) -> int:
         results["browser"] = {"skipped": "--no-browser"}
     else:
         results["browser"] = part("browser", lambda: run_browser(args, limits, source, device)) or {"error": results["errors"][-1]}
+        if not args.no_pages:
+            results["pages"] = part("every page in the browser", lambda: run_pages(args, source)) or {"error": results["errors"][-1]}
+            results["errors"] += [f"pages: {e}" for e in results["pages"].get("errors", [])]
     results["load_after"] = report.load()
     results["contended"] = report.contended(load_before, results["load_after"])
     results["targets"] = targets(results)

@@ -1,0 +1,203 @@
+"""Every page of the app in Chromium: what a lecturer waits for after each action.
+
+Per page (``PAGES``), against one warm server (``python -m ui.serve``, models loaded first):
+
+- *first view*: a fresh browser context opens the page; from navigation to its first chart drawn
+  (Plotly's or Vega-Lite's), or, on a page without a chart, to its script's first run having finished
+  and the browser having painted;
+- *text edit*: from the keystroke (Ctrl+Enter in the text box, a new text of n tokens each time, so
+  no cache helps) to the page's script having finished and the browser having painted twice since
+  (two animation frames: what the script sent is on screen);
+- *control*: from the input event (a click on a toggle or an option, an arrow key on a slider) to the
+  same; each repetition moves the control the other way, so nothing is a no-op.
+
+The start is the input event's own time in the page (``performance.now()`` in a capturing listener),
+so Playwright's round trips are not counted. A run is "finished" when Streamlit's app element leaves
+``data-test-script-state="running"``, which a fragment's rerun sets too.
+
+Also: the server's resident memory (its whole process group) with the models loaded, after the
+visits above, and after ``sessions`` more browser sessions each open every page with its own text.
+"""
+
+import time
+from pathlib import Path
+
+from bench.browser import ARGS, CHROMIUM, IDLE, free_port, start_server, stop_server, wait_healthy
+
+TEXT_BOX = '[data-testid="stTextArea"] textarea'
+# url path -> (has the text box, (kind of control, its label or the two options it toggles between))
+PAGES = {
+    "": (True, None),
+    "tokenization": (True, ("switch", "Show whitespace")),
+    "masks": (True, ("slider", "Layer")),
+    "objectives": (True, ("radio", ("BERT masked LM", "T5 span corruption"))),
+    "losses": (True, ("radio", ("In the novels' words", "Next-word prediction is multi-task"))),
+    "switches": (False, ("switch", "(a) One attention")),
+    "chat": (False, ("radio", ("small", "medium"))),
+    "scaling": (False, ("radio", ("training FLOPs", "corpus tokens"))),
+}
+CHART = ".js-plotly-plot .main-svg, [data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+
+# Arms a one-shot probe: the next input event's time, then the time two frames after the script's run ends.
+ARM = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const m = window.__ml = {t0: null, ran: false, done: null};
+  if (window.__mlObs) window.__mlObs.disconnect();
+  const start = e => { if (m.t0 === null) m.t0 = e.timeStamp || performance.now(); };
+  for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, start, {capture: true, once: true});
+  window.__mlObs = new MutationObserver(() => {
+    const s = app.getAttribute('data-test-script-state');
+    if (s === 'running') m.ran = true;
+    else if (m.ran && m.done === null) { m.done = 0; requestAnimationFrame(() => requestAnimationFrame(() => { m.done = performance.now(); })); }
+  });
+  window.__mlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+DONE = "() => window.__ml && window.__ml.done > 0 && window.__ml.t0 !== null"
+ELAPSED = "() => window.__ml.done - window.__ml.t0"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the process group led by ``pid``, in MB (10^6 bytes), from /proc."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pid:  # the process group id
+                continue
+            for line in (status.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e6
+
+
+def _settle(page, timeout_ms: int) -> None:
+    time.sleep(0.3)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def _timed(page, action, timeout_ms: int) -> float:
+    """Milliseconds from the input event ``action`` causes to the rerun's end, painted."""
+    page.evaluate(ARM)
+    action()
+    page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
+    ms = float(page.evaluate(ELAPSED))
+    _settle(page, timeout_ms)
+    return ms
+
+
+def _control(page, kind: str, what, flip: int):
+    """The action that moves a page's control once (``flip`` alternates its direction)."""
+    if kind == "switch":
+        return lambda: page.get_by_role("switch", name=what).click(force=True)
+    if kind == "radio":
+        return lambda: page.get_by_role("radio", name=what[flip % 2], exact=True).click()
+    if kind == "slider":
+        thumb = page.locator('[data-testid="stSlider"]').filter(has_text=what).locator('input[type="range"]').first
+
+        def press():
+            thumb.focus()
+            thumb.press("ArrowRight" if flip % 2 == 0 else "ArrowLeft")
+        return press
+    raise ValueError(f"unknown control kind {kind!r}")
+
+
+def _first_view(browser, url: str, has_chart: bool, timeout_ms: int) -> float:
+    page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    try:
+        start = time.perf_counter()
+        page.goto(url)
+        if has_chart:
+            page.wait_for_selector(CHART, state="attached", timeout=timeout_ms)
+        else:
+            page.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stMarkdown"]', timeout=timeout_ms)
+            page.wait_for_selector(IDLE, timeout=timeout_ms)
+        return 1e3 * (time.perf_counter() - start)
+    finally:
+        page.context.close()
+
+
+def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8, timeout_s: float = 240, pages=None) -> dict:
+    """Per page: first view (ms), text edits by length (ms each), control steps (ms each); server memory (MB).
+
+    ``texts_for(n, count)`` gives ``count`` different texts of n tokens. Returns {"pages": {path: {...}},
+    "memory_mb": {...}, "errors": [...]} ; a page that fails is reported in "errors", the others go on."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    timeout_ms = int(timeout_s * 1000)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    out = {"pages": {}, "memory_mb": {}, "errors": []}
+    proc = start_server(port, log, "python -m ui.serve")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                wait_healthy(base, proc, timeout_s)
+                out["memory_mb"]["models loaded"] = rss_mb(proc.pid)
+                for path, (has_text, control) in (pages or PAGES).items():
+                    got = out["pages"][path or "home"] = {"edits": {}, "control": []}
+                    try:
+                        url = f"{base}/{path}"
+                        probe = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+                        probe.goto(url)  # the page's own first run, so that the next visit finds the server's caches warm
+                        probe.wait_for_selector(IDLE, timeout=timeout_ms)
+                        time.sleep(0.5)
+                        probe.wait_for_selector(IDLE, timeout=timeout_ms)
+                        has_chart = probe.locator(CHART).count() > 0
+                        probe.context.close()
+                        got["chart"] = has_chart
+                        got["first_view"] = [_first_view(browser, url, has_chart, timeout_ms) for _ in range(reps)]
+                        page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+                        page.set_default_timeout(timeout_ms)
+                        page.goto(url)
+                        _settle(page, timeout_ms)
+                        if has_text:
+                            box = page.locator(TEXT_BOX).first
+                            for n in sizes:
+                                got["edits"][n] = []
+                                for text in texts_for(n, reps):
+                                    box.fill(text)
+                                    got["edits"][n].append(_timed(page, lambda: box.press("Control+Enter"), timeout_ms))
+                        if control:
+                            kind, what = control
+                            got["control_label"] = what if isinstance(what, str) else " / ".join(what)
+                            for k in range(reps + 1):  # the first step is a warm-up: it may compute what the other position needs
+                                ms = _timed(page, _control(page, kind, what, k), timeout_ms)
+                                if k:
+                                    got["control"].append(ms)
+                        if page.locator('[data-testid="stException"]').count():
+                            out["errors"].append(f"/{path}: " + page.locator('[data-testid="stException"]').first.inner_text()[:300])
+                        page.context.close()
+                    except Exception as e:  # one page failing must not lose the others' numbers
+                        out["errors"].append(f"/{path}: {type(e).__name__}: {str(e)[:300]}")
+                out["memory_mb"]["after every page"] = rss_mb(proc.pid)
+                if sessions:
+                    out["memory_mb"][f"after {sessions} more sessions"] = _sessions(browser, base, sessions, texts_for, timeout_ms, proc.pid)
+            finally:
+                browser.close()
+    finally:
+        stop_server(proc)
+    return out
+
+
+def _sessions(browser, base: str, sessions: int, texts_for, timeout_ms: int, pid: int) -> float:
+    """``sessions`` browser sessions open at once, each visiting every text page with its own text; the
+    server's resident memory (MB) while they are all still open."""
+    from urllib.parse import quote
+
+    pages, own = [], texts_for(128, sessions)
+    for i in range(sessions):
+        page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        page.set_default_timeout(timeout_ms)
+        pages.append(page)
+        for path, (has_text, _) in PAGES.items():
+            page.goto(f"{base}/{path}?text={quote(own[i])}" if has_text else f"{base}/{path}")
+            _settle(page, timeout_ms)
+    mb = rss_mb(pid)
+    for page in pages:
+        page.context.close()
+    return mb
