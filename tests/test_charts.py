@@ -327,3 +327,19 @@ def test_loss_strip_and_sentinel_map_thin_their_token_labels_to_the_width():
     vals = list(fig.layout.xaxis.tickvals)
     assert 1 < len(vals) < 200 and (vals[1] - vals[0]) * (820 - fig.layout.margin.l - 10) / 200 >= 16 * charts.LABEL_ROOM
     assert list(fig.layout.yaxis.ticktext) == ["&lt;|sentinel_0|&gt;"]  # the whole sentinel, its number kept
+
+
+@pytest.mark.parametrize("n", [1, 12, 90])
+def test_heatmaps_built_without_plotly_s_validation_are_valid_figures(n):
+    """The heatmap builders skip Plotly's per-property validation (charts._figure) for speed: their
+    output must still be a figure Plotly accepts, property for property."""
+    import plotly.graph_objects as go
+
+    labels = [f"t{i}" for i in range(n)]
+    w = np.tril(np.random.default_rng(0).random((n, n)))
+    frames = {"a": pd.DataFrame({"token": labels, "loss": np.linspace(0, 9, n), "prob": 0.5, "rank": 1, "scored": True})}
+    built = [charts.mask_heatmap(w > 0, labels, labels, "m"), charts.attention_heatmap(w, labels, labels, "a", width=300, font=17),
+             charts.sentinel_cross_heatmap(w, ["<|sentinel_0|>"] + labels[1:], labels, "s"), charts.loss_strip(frames)]
+    for fig in built:
+        checked = go.Figure(fig.to_dict())  # raises ValueError on any property Plotly does not know or value it refuses
+        assert checked.to_dict()["layout"]["yaxis"]["autorange"] == "reversed" and len(checked.data) == 1

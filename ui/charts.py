@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -29,6 +30,7 @@ SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#99
 ALLOWED = "#0072B2"
 BLOCKED = "rgba(128,128,128,0.14)"
 SEQUENTIAL = "cividis"
+SEQUENTIAL_SCALE = plotly.colors.get_colorscale(SEQUENTIAL)  # the same, as stops: the unvalidated builders (_figure) pass it as is
 FONT = "Inter, 'Source Sans 3', 'Segoe UI', sans-serif"
 _SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain")  # square cells, whatever the shape
 _SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
@@ -53,16 +55,7 @@ def objective_name(label: str) -> str:
 
 
 def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15)),
-        height=height,
-        margin=dict(l=10, r=10, t=44 if title else 10, b=10),
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font=dict(family=FONT),
-        hoverlabel=dict(font_family=FONT),
-        **layout,
-    )
+    fig.update_layout(_layout(title, height, **layout))
     return fig
 
 
@@ -86,13 +79,27 @@ def tick_stride(n: int, axis_px: float, font: int = TICK_FONT) -> int:
     return max(1, math.ceil(font * LABEL_ROOM * n / axis_px))
 
 
-def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TICK_FONT, limit: int = LABEL_CHARS) -> dict:
-    """Numeric positions labelled with their tokens, every k-th one when the axis has no room for all
-    (tick_stride), in type of ``font`` px."""
+def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TICK_FONT, limit: int = LABEL_CHARS, title: str = "") -> dict:
+    """A token axis: numeric positions labelled with their tokens, every k-th one when the axis has no
+    room for all (tick_stride), in type of ``font`` px, titled ``title`` in type 2 px larger."""
     step = tick_stride(len(labels), axis_px, font)
     idx = list(range(0, len(labels), step))
     return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i], limit) for i in idx],
-                tickfont=dict(size=font), title_font=dict(size=font + 2))
+                tickfont=dict(size=font), title=dict(text=title, font=dict(size=font + 2)))
+
+
+def _layout(title: str, height: int, **layout) -> dict:
+    """The layout every figure shares (what _finish sets), as a dict: transparent, the house font."""
+    return dict(title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15)), height=height,
+                margin=dict(l=10, r=10, t=44 if title else 10, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                font=dict(family=FONT), hoverlabel=dict(font=dict(family=FONT)), **layout)
+
+
+def _figure(trace: dict, layout: dict) -> go.Figure:
+    """A one-trace figure built from plain dicts without Plotly's per-property validation: heatmaps are
+    drawn many to a page and redrawn on every step of a slider, and validating one took ~20 ms (the
+    whole figure at once, ~2 ms). tests/test_charts.py validates every builder's output instead."""
+    return go.Figure(data=[trace], layout=layout, _validate=False)
 
 
 def token_margin(font: int = TICK_FONT) -> int:
@@ -124,7 +131,7 @@ def _colorbar(title: str, plot_px: float, font: int) -> dict:
                 nticks=max(2, int(plot_px // (font * 3))))
 
 
-def _square_map(fig: go.Figure, title: str, n_q: int, n_k: int, q_labels, k_labels, q_offset: int, k_offset: int,
+def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels, q_offset: int, k_offset: int,
                 width: float, font: int, colorbar: bool, x_title: str, y_title: str) -> go.Figure:
     """Square cells of one size from the room the page gives: the cell is what ``width`` allows, at
     most MAX_SIDE / tokens (or MIN_CELL, for many tokens); the figure's height follows from it, and both axes are labelled every
@@ -137,15 +144,16 @@ def _square_map(fig: go.Figure, title: str, n_q: int, n_k: int, q_labels, k_labe
     n = max(n_q, n_k, 1)
     cell = min((width - margin - right) / max(n_k, 1), max(MAX_SIDE / n, MIN_CELL))
     side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
-    fig.update_xaxes(title_text=x_title, tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font),
-                     showgrid=False, zeroline=False, automargin=False)
-    fig.update_yaxes(title_text=y_title, autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font),
-                     showgrid=False, zeroline=False, automargin=False, **_SQUARE)
     if colorbar:
-        fig.update_traces(colorbar=_colorbar(fig.data[0].colorbar.title.text or "", side_q, font))
-    _finish(fig, title, int(max(top + margin + side_q, 220)))
-    fig.update_layout(margin=dict(l=margin, r=right, b=margin, t=top), title_font_size=font + 4, font_size=font)
-    return fig
+        trace["colorbar"] = _colorbar(trace.get("colorbar", {}).get("title", {}).get("text", ""), side_q, font)
+    layout = _layout(title, int(max(top + margin + side_q, 220)),
+                     xaxis=dict(tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font, title=x_title), showgrid=False, zeroline=False, automargin=False),
+                     yaxis=dict(autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font, title=y_title), showgrid=False,
+                                zeroline=False, automargin=False, **_SQUARE))
+    layout["margin"] = dict(l=margin, r=right, b=margin, t=top)
+    layout["title"]["font"]["size"] = font + 4
+    layout["font"]["size"] = font
+    return _figure(trace, layout)
 
 
 def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
@@ -158,26 +166,13 @@ def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, 
     qs = [axis_label(t, 24) for t in q_labels]
     ks = [axis_label(t, 24) for t in k_labels]
     hover = "query %{y}<br>key %{x}<br>%{z:d} = may attend<extra></extra>"
-    custom = None
+    trace = dict(type="heatmap", z=z, x=list(range(k_offset, k_offset + n_k)), y=list(range(q_offset, q_offset + n_q)), zmin=0, zmax=1,
+                 colorscale=[[0, BLOCKED], [0.5, BLOCKED], [0.5, ALLOWED], [1, ALLOWED]], showscale=False,
+                 xgap=1 if n_k <= 64 else 0, ygap=1 if n_q <= 64 else 0, hovertemplate=hover)
     if n_q * n_k <= 4096:  # labels in the hover; beyond that the payload grows faster than it helps
-        custom = np.stack(np.broadcast_arrays(np.array(qs, dtype=object)[:, None], np.array(ks, dtype=object)[None, :]), axis=-1)
-        hover = "query %{y} %{customdata[0]}<br>key %{x} %{customdata[1]}<br>%{z:d} = may attend<extra></extra>"
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(k_offset, k_offset + n_k)),
-            y=list(range(q_offset, q_offset + n_q)),
-            customdata=custom,
-            zmin=0,
-            zmax=1,
-            colorscale=[[0, BLOCKED], [0.5, BLOCKED], [0.5, ALLOWED], [1, ALLOWED]],
-            showscale=False,
-            xgap=1 if n_k <= 64 else 0,
-            ygap=1 if n_q <= 64 else 0,
-            hovertemplate=hover,
-        )
-    )
-    return _square_map(fig, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, False,
+        trace["customdata"] = np.stack(np.broadcast_arrays(np.array(qs, dtype=object)[:, None], np.array(ks, dtype=object)[None, :]), axis=-1)
+        trace["hovertemplate"] = "query %{y} %{customdata[0]}<br>key %{x} %{customdata[1]}<br>%{z:d} = may attend<extra></extra>"
+    return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, False,
                        "key: the token looked at", "query: the token looking")
 
 
@@ -188,19 +183,10 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
     z = np.where(w > 0, w, np.nan)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(k_offset, k_offset + n_k)),
-            y=list(range(q_offset, q_offset + n_q)),
-            colorscale=SEQUENTIAL,
-            zmin=0,
-            zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0,
-            colorbar=dict(title=dict(text="weight")),
-            hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>",
-        )
-    )
-    return _square_map(fig, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, True, "key", "query")
+    trace = dict(type="heatmap", z=z, x=list(range(k_offset, k_offset + n_k)), y=list(range(q_offset, q_offset + n_q)), colorscale=SEQUENTIAL_SCALE, zmin=0,
+                 zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0, colorbar=dict(title=dict(text="weight")),
+                 hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")
+    return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, True, "key", "query")
 
 
 def sentinel_rows(q_labels: list[str]) -> list[int]:
@@ -232,26 +218,18 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
     w = np.asarray(weights, dtype=float)
     rows = sentinel_rows(q_labels)
     z = w[rows] if rows else np.zeros((0, w.shape[1] if w.ndim == 2 else 0))
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(z.shape[1])),
-            y=list(range(len(rows))),
-            colorscale=SEQUENTIAL,
-            zmin=0,
-            showscale=False,
-            hovertemplate="key %{x}<br>weight %{z:.3f}<extra></extra>",
-        )
-    )
+    trace = dict(type="heatmap", z=z, x=list(range(z.shape[1])), y=list(range(len(rows))), colorscale=SEQUENTIAL_SCALE, zmin=0, showscale=False,
+                 hovertemplate="key %{x}<br>weight %{z:.3f}<extra></extra>")
     margin = token_margin(font)
     row_px = 2 * font * LABEL_ROOM
-    fig.update_xaxes(title_text="encoder input", tickangle=-90, **_ticks(k_labels, axis_px=width - margin - 10, font=font),
-                     showgrid=False, zeroline=False, automargin=False)
-    fig.update_yaxes(title_text="sentinel", autorange="reversed", **_ticks([q_labels[r] for r in rows], axis_px=row_px * len(rows), font=font),
-                     showgrid=False, zeroline=False, automargin=False)
-    _finish(fig, title, int(max(200, 44 + margin + row_px * len(rows))))
-    fig.update_layout(margin=dict(l=margin, r=10, b=margin, t=44), title_font_size=font + 4, font_size=font)
-    return fig
+    layout = _layout(title, int(max(200, 44 + margin + row_px * len(rows))),
+                     xaxis=dict(tickangle=-90, **_ticks(k_labels, axis_px=width - margin - 10, font=font, title="encoder input"), showgrid=False, zeroline=False, automargin=False),
+                     yaxis=dict(autorange="reversed", **_ticks([q_labels[r] for r in rows], axis_px=row_px * len(rows), font=font, title="sentinel"),
+                                showgrid=False, zeroline=False, automargin=False))
+    layout["margin"] = dict(l=margin, r=10, b=margin, t=44)
+    layout["title"]["font"]["size"] = font + 4
+    layout["font"]["size"] = font
+    return _figure(trace, layout)
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
@@ -331,33 +309,23 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
             custom[r, i] = (axis_label(str(row.token), 20), f"{row.prob:.3f}" if row.scored else "–", str(row.rank) if row.scored else "–", html.escape(name))
     finite = z[np.isfinite(z)]
     top = vmax if vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(n)),
-            y=list(range(len(names))),
-            customdata=custom,
-            colorscale=LOSS_COLORSCALE,
-            zmin=0,
-            zmax=max(top, 1e-6),
-            colorbar=dict(title=dict(text="loss (nats)")),
-            hovertemplate="%{customdata[3]}<br>token %{x}: %{customdata[0]}<br>loss %{z:.2f} · p %{customdata[1]} · rank %{customdata[2]}<extra></extra>",
-            xgap=1 if n <= 96 else 0,
-            ygap=2,
-        )
-    )
+    trace = dict(type="heatmap", z=z, x=list(range(n)), y=list(range(len(names))), customdata=custom, colorscale=LOSS_COLORSCALE, zmin=0,
+                 zmax=max(top, 1e-6), hovertemplate="%{customdata[3]}<br>token %{x}: %{customdata[0]}<br>loss %{z:.2f} · p %{customdata[1]} · rank %{customdata[2]}<extra></extra>",
+                 xgap=1 if n <= 96 else 0, ygap=2)
     first = next(iter(frames.values()), pd.DataFrame(columns=["token"]))
     row_px = 2 * font * LABEL_ROOM
     bottom, right = token_margin(font), _right_margin(font, True)
     left = int(min(200, font * 0.62 * max((len(x) for x in names), default=4) + 16))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed",
-                     tickfont=dict(size=font), automargin=False)
-    fig.update_xaxes(title_text="token", **_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font),
-                     tickangle=-90, showgrid=False, automargin=False)
-    fig.update_traces(colorbar=_colorbar("loss (nats)", row_px * len(names), font))
-    _finish(fig, "Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))))
-    fig.update_layout(margin=dict(l=left, r=right, b=bottom, t=44), title_font_size=font + 4, font_size=font)
-    return fig
+    trace["colorbar"] = _colorbar("loss (nats)", row_px * len(names), font)
+    layout = _layout("Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))),
+                     yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed",
+                                tickfont=dict(size=font), automargin=False),
+                     xaxis=dict(**_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font, title="token"),
+                                tickangle=-90, showgrid=False, automargin=False))
+    layout["margin"] = dict(l=left, r=right, b=bottom, t=44)
+    layout["title"]["font"]["size"] = font + 4
+    layout["font"]["size"] = font
+    return _figure(trace, layout)
 
 
 def category_bars(table: pd.DataFrame) -> go.Figure:
