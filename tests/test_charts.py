@@ -343,3 +343,16 @@ def test_heatmaps_built_without_plotly_s_validation_are_valid_figures(n):
     for fig in built:
         checked = go.Figure(fig.to_dict())  # raises ValueError on any property Plotly does not know or value it refuses
         assert checked.to_dict()["layout"]["yaxis"]["autorange"] == "reversed" and len(checked.data) == 1
+    cats = pd.DataFrame({"variant": ["a", "a", "b"], "category": ["x", "y", "x"], "mean_loss": [1.0, 2.0, 3.0], "count": [1, 2, 3]})
+    probes = pd.DataFrame({"variant": ["a"] * n + ["b"] * n, "probe": labels * 2, "prompt": labels * 2, "margin": np.linspace(-1, 1, 2 * n)})
+    for fig, traces in ((charts.category_bars(cats), 2), (charts.probe_chart(probes), 2)):
+        assert len(go.Figure(fig.to_dict()).data) == traces
+
+
+def test_loss_colours_are_plotly_s_own_sampling_of_the_scale():
+    """html.loss_color interpolates the scale itself (fast); it must give what sample_colorscale gives."""
+    from plotly.colors import sample_colorscale
+
+    xs = [i / 997 for i in range(998)] + [k / 8 for k in range(9)]
+    assert [html.loss_color(9 * x, 9)[0] for x in xs] == [sample_colorscale(html.LOSS_COLORSCALE, [x])[0] for x in xs]
+    assert html.loss_color(20, 9)[0] == sample_colorscale(html.LOSS_COLORSCALE, [1.0])[0] and html.loss_color(float("nan"), 9)[0] == "transparent"

@@ -328,36 +328,35 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
     return _figure(trace, layout)
 
 
+def _grid() -> dict:
+    return dict(showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+
+
+def _figure_of(traces: list[dict], layout: dict) -> go.Figure:
+    """A figure of several traces from plain dicts, unvalidated like _figure."""
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
 def category_bars(table: pd.DataFrame) -> go.Figure:
     """Mean loss by token category, one bar per model: columns variant, category, mean_loss, count."""
-    fig = go.Figure()
-    for i, (name, part) in enumerate(table.groupby("variant", sort=False)):
-        fig.add_trace(
-            go.Bar(
-                name=html.escape(str(name)), x=part["category"], y=part["mean_loss"], marker_color=SERIES[i % len(SERIES)],
-                customdata=part["count"], hovertemplate="%{x}: %{y:.2f} nats over %{customdata} tokens<extra>%{fullData.name}</extra>",
-            )
-        )
-    fig.update_yaxes(title_text="mean loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    return _finish(fig, "Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25))
+    traces = [dict(type="bar", name=html.escape(str(name)), x=part["category"].to_numpy(), y=part["mean_loss"].to_numpy(), marker=dict(color=SERIES[i % len(SERIES)]),
+                   customdata=part["count"].to_numpy(), hovertemplate="%{x}: %{y:.2f} nats over %{customdata} tokens<extra>%{fullData.name}</extra>")
+              for i, (name, part) in enumerate(table.groupby("variant", sort=False))]
+    return _figure_of(traces, _layout("Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25),
+                                      yaxis=dict(title=dict(text="mean loss (nats)"), **_grid())))
 
 
 def probe_chart(table: pd.DataFrame) -> go.Figure:
     """Per probe and model, log P(right) − log P(wrong): positive means the model prefers the right word."""
-    fig = go.Figure()
-    for i, (name, part) in enumerate(table.groupby("variant", sort=False)):
-        fig.add_trace(
-            go.Bar(
-                name=html.escape(str(name)), y=[html.escape(p) for p in part["probe"]], x=part["margin"], orientation="h",
-                marker_color=SERIES[i % len(SERIES)], customdata=[html.escape(p) for p in part.get("prompt", part["probe"])],
-                hovertemplate="“%{customdata} …”<br>%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>",
-            )
-        )
-    fig.add_vline(x=0, line_width=1, line_color="rgba(128,128,128,0.8)")
-    fig.update_xaxes(title_text="margin (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(autorange="reversed")
+    traces = [dict(type="bar", name=html.escape(str(name)), y=[html.escape(p) for p in part["probe"]], x=part["margin"].to_numpy(), orientation="h",
+                   marker=dict(color=SERIES[i % len(SERIES)]), customdata=[html.escape(p) for p in part.get("prompt", part["probe"])],
+                   hovertemplate="“%{customdata} …”<br>%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>")
+              for i, (name, part) in enumerate(table.groupby("variant", sort=False))]
     n = table["probe"].nunique() if len(table) else 1
-    return _finish(fig, "Probes: log P(right) − log P(wrong)", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group", legend=dict(orientation="h", y=-0.2))
+    layout = _layout("Probes: log P(right) − log P(wrong)", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group",
+                     legend=dict(orientation="h", y=-0.2), xaxis=dict(title=dict(text="margin (nats)"), **_grid()), yaxis=dict(autorange="reversed"),
+                     shapes=[dict(type="line", x0=0, x1=0, xref="x", y0=0, y1=1, yref="y domain", line=dict(width=1, color="rgba(128,128,128,0.8)"))])
+    return _figure_of(traces, layout)
 
 
 def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:

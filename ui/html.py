@@ -5,13 +5,14 @@ Everything taken from the user's text passes through `esc` (``html.escape`` with
 text, which read the same on the light and the dark theme.
 """
 
+import bisect
 import html
 import math
 import re
 import unicodedata
 
 import regex  # tiktoken's own dependency; knows grapheme clusters (\X)
-from plotly.colors import sample_colorscale
+from plotly.colors import convert_to_RGB_255, find_intermediate_color, label_rgb, sample_colorscale, validate_colors
 
 # Light tints of the Okabe-Ito colours: neighbouring tokens differ without any hue carrying meaning.
 CHIP_FILLS = ("#F6DCA6", "#C9E6F7", "#B8E3D5", "#F7F0B5", "#BBD3EA", "#F4CDB6", "#EDD3E3")
@@ -251,12 +252,25 @@ def contrast(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+_LOSS_STOPS = [k for k, _ in LOSS_COLORSCALE]
+_LOSS_TUPLES = validate_colors([c for _, c in LOSS_COLORSCALE], colortype="tuple")
+
+
+def _loss_fill(x: float) -> str:
+    """``sample_colorscale(LOSS_COLORSCALE, [x])[0]``: the same interpolation and rounding, without
+    re-validating the scale for every token (a page colours thousands of cells)."""
+    high = max(1, bisect.bisect_left(_LOSS_STOPS, x))
+    low = high - 1
+    t = (x - _LOSS_STOPS[low]) / (_LOSS_STOPS[high] - _LOSS_STOPS[low])
+    return label_rgb(convert_to_RGB_255(find_intermediate_color(_LOSS_TUPLES[low], _LOSS_TUPLES[high], t)))
+
+
 def loss_color(loss: float, vmax: float) -> tuple[str, str]:
     """(fill, text colour) for a loss on `LOSS_COLORSCALE`: a surprising token is dark magenta."""
     if loss is None or not math.isfinite(loss):
         return "transparent", "inherit"
     x = min(max(loss / max(vmax, 1e-6), 0.0), 1.0)
-    fill = sample_colorscale(LOSS_COLORSCALE, [x])[0]
+    fill = _loss_fill(x)
     r, g, b = (int(v) for v in fill[fill.index("(") + 1 : -1].split(","))
     text = "#14161a" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
     return fill, text
