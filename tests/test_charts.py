@@ -82,17 +82,19 @@ def test_sentinel_rows_and_table():
 def test_exposure_bar_matches_the_engine():
     ids = [t.id for t in tokenize("It is a truth universally acknowledged, that a single man", "masklab")]
     rows = exposure_table(ids, seed=0)
-    fig = charts.exposure_bar(rows, highlight="mlm")
-    bar = fig.data[0]
-    assert list(bar.x) == ["Causal LM", "BERT masked LM", "T5 span corruption", "Prefix LM", "UL2 mixture",
-                           "UL2 R: regular", "UL2 S: sequential", "UL2 X: extreme"]  # names, not code ids
-    assert list(bar.y) == pytest.approx([100 * r["exposure"] for r in rows])
-    widths = list(bar.marker.line.width)
-    assert widths[list(bar.x).index("BERT masked LM")] > 0 and sum(w > 0 for w in widths) == 1
+    chart = charts.exposure_bar(rows, highlight="mlm")
+    data = chart.data
+    assert list(data["name"]) == ["Causal LM", "BERT masked LM", "T5 span corruption", "Prefix LM", "UL2 mixture",
+                                  "UL2 R: regular", "UL2 S: sequential", "UL2 X: extreme"]  # names, not code ids
+    assert list(data["exposure_pct"]) == pytest.approx([100 * r["exposure"] for r in rows])
+    assert data.loc[data["name"] == "BERT masked LM", "outline"].item() > 0 and (data["outline"] > 0).sum() == 1
     span = rows[2]
-    assert [list(d) for d in bar.customdata][2] == [span["n_loss_tokens"], span["n_tokens"], span["n_loss_positions"]]
+    assert data.iloc[2][["n_loss_tokens", "n_tokens", "n_loss_positions"]].tolist() == [span["n_loss_tokens"], span["n_tokens"], span["n_loss_positions"]]
     assert span["n_loss_positions"] > span["n_loss_tokens"]  # sentinels and EOS carry a loss too
-    assert "text tokens supervised" in bar.hovertemplate and "target positions with a loss" in bar.hovertemplate
+    spec = chart.to_dict()
+    tips = [t["title"] for t in spec["layer"][0]["encoding"]["tooltip"]]
+    assert "text tokens supervised" in tips and "target positions with a loss" in tips
+    assert spec["layer"][0]["encoding"]["x"]["sort"] == list(data["name"])  # the table's order, not alphabetical
     clm = rows[0]
     assert clm["label"] == "clm" and clm["n_loss_tokens"] == len(ids) - 1
 
@@ -158,11 +160,12 @@ def test_scaling_titles_name_what_is_plotted_and_trends_come_from_the_data():
 
 
 def test_params_bars_stack_to_the_totals():
-    table = pd.DataFrame({"model": ["a", "a", "b", "b"], "component": ["mlp", "attention", "mlp", "attention"], "parameters": [3, 1, 5, 2]})
-    fig = charts.params_bars(table)
-    assert fig.layout.barmode == "stack"
-    totals = {m: sum(d.y[list(d.x).index(m)] for d in fig.data) for m in ("a", "b")}
-    assert totals == {"a": 4, "b": 7}
+    table = pd.DataFrame({"model": ["a", "a", "b", "b"], "component": ["mlp", "cross_attention", "mlp", "cross_attention"], "parameters": [3, 1, 5, 2]})
+    chart = charts.params_bars(table)
+    spec = chart.to_dict()
+    assert spec["encoding"]["y"]["stack"] == "zero" and spec["encoding"]["y"]["aggregate"] == "sum"
+    assert chart.data.groupby("model")["parameters"].sum().to_dict() == {"a": 4, "b": 7}
+    assert spec["encoding"]["color"]["scale"] == {"domain": ["mlp", "cross attention"], "range": [charts.PARAM_COLORS["mlp"], charts.PARAM_COLORS["cross_attention"]]}
 
 
 def test_live_curve_splits_steps_and_evaluations():
@@ -217,9 +220,24 @@ def test_a_grapheme_of_several_code_points_is_called_one_grapheme_and_lists_them
 
 
 def test_token_count_bar_with_no_tokens_has_no_negative_axis():
-    fig = charts.token_count_bar([{"label": "MaskLab", "tokens": 0, "chars_per_token": 0.0}])
-    assert fig.layout.xaxis.rangemode == "nonnegative"
-    assert list(fig.data[0].text) == ["no tokens"]
+    chart = charts.token_count_bar([{"label": "MaskLab", "tokens": 0, "chars_per_token": 0.0}])
+    assert chart.to_dict()["layer"][0]["encoding"]["x"]["scale"]["domain"][0] == 0
+    assert list(chart.data["text"]) == ["no tokens"]
+    chart = charts.token_count_bar([{"label": "a", "tokens": 10, "chars_per_token": 4.0}, {"label": "b", "tokens": 20, "chars_per_token": 2.0}])
+    assert chart.to_dict()["layer"][0]["encoding"]["x"]["scale"]["domain"][1] > 20  # room for the text beside the longest bar
+    assert list(chart.data["text"]) == ["10 · 4.00 chars/token", "20 · 2.00 chars/token"]
+
+
+def test_altair_charts_are_valid_vega_lite():
+    """to_dict() validates against Vega-Lite's schema: a property Vega-Lite does not know fails here."""
+    ids = [t.id for t in tokenize("It is a truth universally acknowledged", "masklab")]
+    rows = exposure_table(ids, seed=0)
+    sup = [{**r, "architecture": "decoder", "per_pflop": 1e3 * (i + 1), "flops": 1e12} for i, r in enumerate(rows)]
+    table = pd.DataFrame({"model": ["a", "b"], "component": ["mlp", "mlp"], "parameters": [3, 5]})
+    for chart in (charts.exposure_bar(rows), charts.supervision_bar(sup), charts.token_count_bar([{"label": "x", "tokens": 3, "chars_per_token": 1.0}]),
+                  charts.params_bars(table)):
+        spec = chart.to_dict(validate=True)
+        assert spec["config"]["font"] == charts.FONT and spec["width"] == "container"
 
 
 def test_loss_interlinear_aligns_models_and_escapes():

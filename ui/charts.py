@@ -1,4 +1,11 @@
-"""Figure builders: data in, ``go.Figure`` out. No Streamlit here, so tests can read the figures' data.
+"""Figure builders: data in, a figure out. No Streamlit here, so tests can read the figures' data.
+
+Simple bars are Altair charts (Vega-Lite, drawn by Streamlit's own front end): the tokenization,
+objectives and switches pages load no Plotly at all, and their first chart comes about 0.8 s sooner
+on a fresh visit (bench/results). Plotly stays where it earns its cost: heatmaps with a label per
+token on both axes, tick strides computed from the room, hover text per cell and PNG export
+(masks, per-token losses), subplots and log axes (chat, scaling). Heatmaps and busy bars are built
+from plain dicts without Plotly's per-property validation (_figure), which costs ~20 ms a figure.
 
 Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
 Backgrounds stay transparent so the figures sit on the light and the dark theme alike. Every label
@@ -9,6 +16,7 @@ import html
 import math
 import re
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.colors
@@ -232,65 +240,75 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
     return _figure(trace, layout)
 
 
-def exposure_bar(rows: list[dict], highlight: str | None = None) -> go.Figure:
-    """Loss exposure of each objective: the share of the text's tokens that are supervised. The hover
-    also gives the target positions that carry a loss (sentinels and EOS included)."""
-    values = [100 * r["exposure"] for r in rows]
-    colors = [OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows]
-    widths = [3 if r["label"] == highlight else 0 for r in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=[objective_name(r["label"]) for r in rows],
-            y=values,
-            marker=dict(color=colors, line=dict(width=widths, color="#F0E442")),
-            text=[f"{r['n_loss_tokens']}/{r['n_tokens']}" for r in rows],
-            textposition="outside",
-            cliponaxis=False,
-            customdata=[[r["n_loss_tokens"], r["n_tokens"], r["n_loss_positions"]] for r in rows],
-            hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} text tokens supervised (%{y:.1f}%)"
-                          "<br>%{customdata[2]} target positions with a loss<extra></extra>",
-        )
-    )
-    fig.update_yaxes(title_text="text tokens supervised (%)", range=[0, 112], showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_xaxes(title_text="objective")
-    return _finish(fig, "Loss exposure on this text", 340, showlegend=False)
+# category labels upright and whole, a word a line where they would collide (Vega-Lite would drop every other one)
+_WRAPPED = alt.Axis(labelAngle=0, labelLimit=0, labelOverlap=False, labelExpr="split(datum.label, ' ')")
 
 
-def supervision_bar(rows: list[dict]) -> go.Figure:
-    """Text tokens supervised per training FLOP, each objective on the architecture it suits."""
-    fig = go.Figure(
-        go.Bar(
-            x=[objective_name(r["label"]) for r in rows],
-            y=[r["per_pflop"] for r in rows],
-            marker_color=[OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
-            texttemplate="%{y:.3s}",
-            textposition="outside",
-            cliponaxis=False,
-            customdata=[[ARCH_NAMES.get(r["architecture"], r["architecture"]), r["n_loss_tokens"], r["n_loss_positions"], r["flops"]] for r in rows],
-            hovertemplate="%{x} on %{customdata[0]}<br>%{customdata[1]} text tokens supervised, %{customdata[2]} target "
-                          "positions with a loss, for %{customdata[3]:.3s} FLOPs<extra></extra>",
-        )
-    )
-    fig.update_yaxes(title_text="text tokens supervised per PFLOP", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    return _finish(fig, "What a unit of compute buys", 340, showlegend=False)
+def _alt_finish(chart: alt.TopLevelMixin, title: str, height: int) -> alt.TopLevelMixin:
+    """What every Altair chart shares: the title at the left, the house font, the page's width."""
+    return chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=15), height=height, width="container").configure(font=FONT)
 
 
-def token_count_bar(rows: list[dict]) -> go.Figure:
-    """Tokens per encoding for the same text (fewer tokens: a larger or better-fitting vocabulary)."""
-    fig = go.Figure(
-        go.Bar(
-            y=[r["label"] for r in rows],
-            x=[r["tokens"] for r in rows],
-            orientation="h",
-            marker_color=[SERIES[i % len(SERIES)] for i in range(len(rows))],
-            text=[f"{r['tokens']:,} · {r['chars_per_token']:.2f} chars/token" if r["tokens"] else "no tokens" for r in rows],
-            textposition="auto",
-            hovertemplate="%{y}: %{x} tokens<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="tokens", showgrid=True, gridcolor="rgba(128,128,128,0.2)", rangemode="nonnegative")
-    return _finish(fig, "Tokens per encoding", 80 + 42 * max(1, len(rows)), showlegend=False)
+def exposure_bar(rows: list[dict], highlight: str | None = None) -> alt.LayerChart:
+    """Loss exposure of each objective: the share of the text's tokens that are supervised, with
+    supervised/total above each bar; the tooltip also gives the target positions that carry a loss
+    (sentinels and EOS included). Drawn with Altair (Vega-Lite): no Plotly on the objectives page.
+    ``chart.data``: one row per objective (name, exposure_pct, n_loss_tokens, n_tokens, n_loss_positions, ratio, color, outline)."""
+    data = pd.DataFrame({
+        "name": [OBJ_NAMES.get(r["label"]) or objective_name(r["label"]) for r in rows],
+        "exposure_pct": [100 * r["exposure"] for r in rows],
+        "n_loss_tokens": [r["n_loss_tokens"] for r in rows], "n_tokens": [r["n_tokens"] for r in rows],
+        "n_loss_positions": [r["n_loss_positions"] for r in rows],
+        "ratio": [f"{r['n_loss_tokens']}/{r['n_tokens']}" for r in rows],
+        "color": [OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
+        "outline": [3 if r["label"] == highlight else 0 for r in rows],
+    })
+    order = data["name"].tolist()
+    x = alt.X("name:N", sort=order, title="objective", axis=_WRAPPED)
+    bars = alt.Chart().mark_bar(stroke=OKABE_ITO["yellow"]).encode(
+        x=x, y=alt.Y("exposure_pct:Q", title="text tokens supervised (%)", scale=alt.Scale(domain=[0, 112])),
+        color=alt.Color("color:N", scale=None), strokeWidth=alt.StrokeWidth("outline:Q", scale=None),
+        tooltip=[alt.Tooltip("name:N", title="objective"), alt.Tooltip("n_loss_tokens:Q", title="text tokens supervised"),
+                 alt.Tooltip("n_tokens:Q", title="text tokens"), alt.Tooltip("exposure_pct:Q", title="supervised (%)", format=".1f"),
+                 alt.Tooltip("n_loss_positions:Q", title="target positions with a loss")])
+    text = alt.Chart().mark_text(dy=-8, baseline="bottom").encode(x=x, y="exposure_pct:Q", text="ratio:N")
+    return _alt_finish(alt.layer(bars, text, data=data), "Loss exposure on this text", 340)
+
+
+def supervision_bar(rows: list[dict]) -> alt.LayerChart:
+    """Text tokens supervised per training FLOP (per PFLOP), each objective on the architecture it suits.
+    ``chart.data``: name, per_pflop, architecture, n_loss_tokens, n_loss_positions, flops, color."""
+    data = pd.DataFrame({
+        "name": [OBJ_NAMES.get(r["label"]) or objective_name(r["label"]) for r in rows], "per_pflop": [r["per_pflop"] for r in rows],
+        "architecture": [ARCH_NAMES.get(r["architecture"], r["architecture"]) for r in rows],
+        "n_loss_tokens": [r["n_loss_tokens"] for r in rows], "n_loss_positions": [r["n_loss_positions"] for r in rows],
+        "flops": [r["flops"] for r in rows], "color": [OBJ_COLORS.get(r["objective"], OKABE_ITO["grey"]) for r in rows],
+    })
+    x = alt.X("name:N", sort=data["name"].tolist(), title=None, axis=_WRAPPED)
+    bars = alt.Chart().mark_bar().encode(
+        x=x, y=alt.Y("per_pflop:Q", title="text tokens supervised per PFLOP", axis=alt.Axis(format="~s")), color=alt.Color("color:N", scale=None),
+        tooltip=[alt.Tooltip("name:N", title="objective"), alt.Tooltip("architecture:N", title="on"),
+                 alt.Tooltip("n_loss_tokens:Q", title="text tokens supervised"), alt.Tooltip("n_loss_positions:Q", title="target positions with a loss"),
+                 alt.Tooltip("flops:Q", title="FLOPs", format=".3s")])
+    text = alt.Chart().mark_text(dy=-8, baseline="bottom").encode(x=x, y="per_pflop:Q", text=alt.Text("per_pflop:Q", format=".3s"))
+    return _alt_finish(alt.layer(bars, text, data=data), "What a unit of compute buys", 340)
+
+
+def token_count_bar(rows: list[dict]) -> alt.LayerChart:
+    """Tokens per encoding for the same text (fewer tokens: a larger or better-fitting vocabulary), a
+    horizontal bar each, its count and characters per token beside it. ``chart.data``: label, tokens, text, color."""
+    data = pd.DataFrame({
+        "label": [r["label"] for r in rows], "tokens": [r["tokens"] for r in rows],
+        "text": [f"{r['tokens']:,} · {r['chars_per_token']:.2f} chars/token" if r["tokens"] else "no tokens" for r in rows],
+        "color": [SERIES[i % len(SERIES)] for i in range(len(rows))],
+    })
+    y = alt.Y("label:N", sort=data["label"].tolist(), title=None, axis=alt.Axis(labelLimit=0))
+    top = max(1, int(data["tokens"].max()) if len(data) else 1)
+    x = alt.X("tokens:Q", title="tokens", scale=alt.Scale(domain=[0, top * 1.45], nice=False))  # room for the text beside the longest bar
+    bars = alt.Chart().mark_bar().encode(y=y, x=x, color=alt.Color("color:N", scale=None),
+                                         tooltip=[alt.Tooltip("label:N", title="encoding"), alt.Tooltip("tokens:Q", title="tokens", format=",")])
+    text = alt.Chart().mark_text(align="left", dx=6).encode(y=y, x=x, text="text:N")
+    return _alt_finish(alt.layer(bars, text, data=data), "Tokens per encoding", 60 + 42 * max(1, len(rows)))
 
 
 def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
@@ -441,14 +459,23 @@ def trend_sentence(frames: dict[str, pd.DataFrame], x: str, span: str) -> str:
     return f"Loss {span}: " + "; ".join(parts) + "."
 
 
-def params_bars(table: pd.DataFrame) -> go.Figure:
-    """Parameters by component (stacked), one bar per model: columns model, component, parameters."""
-    fig = go.Figure()
-    colors = dict(zip(["embeddings", "attention", "cross_attention", "mlp", "norms"], [OKABE_ITO["grey"], OKABE_ITO["blue"], OKABE_ITO["purple"], OKABE_ITO["orange"], OKABE_ITO["green"]]))
-    for comp, part in table.groupby("component", sort=False):
-        fig.add_trace(go.Bar(x=part["model"], y=part["parameters"], name=comp.replace("_", " "), marker_color=colors.get(comp, OKABE_ITO["sky"]), hovertemplate="%{x}: %{y:,} parameters<extra>%{fullData.name}</extra>"))
-    fig.update_yaxes(title_text="parameters", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    return _finish(fig, "Parameters by component", 340, barmode="stack", legend=dict(orientation="h", y=-0.25))
+PARAM_COLORS = {"embeddings": OKABE_ITO["grey"], "attention": OKABE_ITO["blue"], "cross_attention": OKABE_ITO["purple"], "mlp": OKABE_ITO["orange"], "norms": OKABE_ITO["green"]}
+
+
+def params_bars(table: pd.DataFrame) -> alt.Chart:
+    """Parameters by component (stacked), one bar per model: columns model, component, parameters.
+    ``chart.data``: the table with component names spelled out ("cross attention")."""
+    data = table.assign(component=table["component"].str.replace("_", " "))
+    comps = list(dict.fromkeys(data["component"]))
+    colors = [PARAM_COLORS.get(c.replace(" ", "_"), OKABE_ITO["sky"]) for c in comps]
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("model:N", sort=list(dict.fromkeys(data["model"])), title=None, axis=_WRAPPED),
+        y=alt.Y("sum(parameters):Q", title="parameters", stack="zero", axis=alt.Axis(format="~s")),
+        color=alt.Color("component:N", scale=alt.Scale(domain=comps, range=colors), legend=alt.Legend(orient="bottom", title=None)),
+        order=alt.Order("component_order:Q"),
+        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("component:N"), alt.Tooltip("parameters:Q", format=",")],
+    ).transform_calculate(component_order=f"indexof({comps!r}, datum.component)")
+    return _alt_finish(chart, "Parameters by component", 340)
 
 
 def live_curve(records: list[dict]) -> go.Figure:

@@ -2,6 +2,7 @@
 
 import html
 
+import altair as alt
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -95,20 +96,26 @@ def room(columns: int = 1) -> dict:
     return dict(width=int(width), font=HEATMAP_FONT[pres])
 
 
-def chart(fig: go.Figure, key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
-    """Place a figure (its toolbar saves a PNG) and, under it, its data as CSV. In presentation mode
-    the type grows, except where a builder sized it already (heatmaps, from room())."""
+def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
+    """Place a figure (a Plotly figure's toolbar saves a PNG) and, under it, its data as CSV. In
+    presentation mode the type grows, except where a builder sized it already (heatmaps, from room())."""
     name = name or key.replace(".", "-")
-    if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
-        fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
-        for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
-            if axis.tickfont.size is None:
-                axis.update(tickfont_size=15, title_font_size=17)
-    st.plotly_chart(
-        fig,
-        key=key,
-        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"masklab-{name}", "scale": 2}},
-    )
+    if isinstance(fig, alt.TopLevelMixin):
+        if state.presenting():
+            fig = (fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_title(fontSize=21)
+                   .configure_legend(labelFontSize=16).configure_text(fontSize=15))
+        st.altair_chart(fig, key=key, width="stretch")
+    else:
+        if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
+            fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
+            for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+                if axis.tickfont.size is None:
+                    axis.update(tickfont_size=15, title_font_size=17)
+        st.plotly_chart(
+            fig,
+            key=key,
+            config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"masklab-{name}", "scale": 2}},
+        )
     if data is not None and not state.presenting():
         st.download_button(
             "Download the data (CSV)", data.to_csv(index=False).encode("utf-8"), file_name=f"masklab-{name}.csv",
