@@ -146,8 +146,9 @@ if len(table):
     st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
                "meaning and knowledge of the world, learned later.")
 
-probes_col, gen_col = st.columns(2, gap="large")
-with probes_col:
+@st.fragment
+def probes() -> None:
+    """The probes: a fragment, so switching the probe set reruns this column, not the page."""
     st.subheader("Probes")
     st.caption("One prompt, a right and a wrong next word: does the model give the right one more probability? "
                "Each probe is one of the small tasks hidden in next-word prediction.")
@@ -164,17 +165,21 @@ with probes_col:
         except Exception as e:
             st.warning(f"{name}: probes failed ({e})", icon=":material/error:")
     if results:
-        probes = pd.concat(results, ignore_index=True)
-        layout.chart(charts.probe_chart(probes), key=f"{PAGE}.probe_chart", data=probes, name="probes")
-        wins = probes.assign(ok=probes["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
+        table = pd.concat(results, ignore_index=True)
+        layout.chart(charts.probe_chart(table), key=f"{PAGE}.probe_chart", data=table, name="probes")
+        wins = table.assign(ok=table["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
         st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
-        shown = probes.assign(verdict=probes["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
+        shown = table.assign(verdict=table["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
         st.dataframe(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]], hide_index=True,
                      column_config={"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
                                     "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
                                     "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")})
 
-with gen_col:
+
+
+@st.fragment
+def generate() -> None:
+    """Generation (or, for an encoder, filling a blank): a fragment, so its controls rerun this column only."""
     st.subheader("Generate")
     options = list(names) + [n for n in infos if n not in names]
     if state.get("gen") not in options:
@@ -222,3 +227,10 @@ with gen_col:
                        f"top-k {state.get('topk') or 'all'}, seed {state.get('seed')}")
         except Exception as e:
             st.warning(f"{gen} could not generate: {e}", icon=":material/error:")
+
+
+probes_col, gen_col = st.columns(2, gap="large")
+with probes_col:
+    probes()
+with gen_col:
+    generate()

@@ -49,33 +49,6 @@ for a in archs:  # MaskLab's trained variant by default; the published checkpoin
     elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
         picked[a] = st.session_state[f"{PAGE}.model.{a}"]
 
-dims = {}
-for name in picked.values():
-    try:
-        b = cache.variant(name).backend
-        dims[name] = (b.n_layer, b.n_head)
-    except Exception as e:  # shown where the learned map would be
-        dims[name] = (1, 1)
-max_layers = max(L for L, _ in dims.values())
-max_heads = max(H for _, H in dims.values())
-state.clamp("layer", 0, max_layers - 1)
-state.clamp("head", -1, max_heads - 1)
-# presenting, the layer and head move to the sidebar: still one click away, out of the projected view
-with st.sidebar.container(border=True) if state.presenting() else st.expander("Layer and head of the learned attention", expanded=True):
-    if state.presenting():
-        st.markdown("**Learned attention**")
-    c1, c2 = (st.container(), st.container()) if state.presenting() else st.columns(2)
-    with c1:
-        if max_layers > 1:
-            state.bind(PAGE, "layer", st.slider, "Layer", min_value=1, max_value=max_layers, to_widget=lambda v: v + 1,
-                       from_widget=lambda v: v - 1, help="1 is the first layer. A model with fewer layers shows its last.")
-        else:
-            st.caption("The models shown have one layer.")
-    with c2:
-        state.bind(PAGE, "head", st.selectbox, "Head", options=[-1] + list(range(max_heads)),
-                   format_func=lambda h: "mean over heads" if h < 0 else f"head {h + 1}",
-                   help="A model with fewer heads shows the mean.")
-layer, head = state.get("layer"), state.get("head")
 seed = state.get("seed")
 
 if not any(infos.get(name) and infos[name].source == "shipped" for name in picked.values()):
@@ -120,85 +93,122 @@ def side_by_side(n_tokens: int, count: int):
     return [st.container() for _ in range(count)], layout.room(1)
 
 
-for arch in archs:
-    st.subheader(charts.ARCH_NAMES[arch])
-    st.caption(CAPTIONS[arch].format(split=split))
-    name = picked[arch]
-    result = learned(arch, name)
-    if arch != "encoder_decoder":
-        if arch == "prefix_lm":
-            mask = attention_masks(arch, split, n - split)["self"]
-        else:
-            mask = attention_masks(arch, n)["self"]
-        # side by side while every token keeps its label there; else each map gets the full width
-        (left, right), size = side_by_side(end - start, 2)
-        with left:
-            fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start, **size)
-            layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
-        with right:
-            if result and "self" in result["maps"]:
-                w = cache.attention_map(result, "self", layer, head)
-                T = w.shape[0]
-                q = result["query_tokens"]["self"]
-                lo, hi = min(start, T), min(end, T)
-                if hi > lo:
-                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
-                    layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
-                    st.caption(model_caption(name, result, "self") + (f" · covers the first {T} tokens" if T < n else ""))
-                else:
-                    st.caption(f"The learned attention covers the first {T} tokens only (the model's context).")
-        continue
 
-    n_in, n_tgt = split, n - split
-    masks = attention_masks("encoder_decoder", n_in, n_tgt)
-    inp, tgt = labels[:n_in], labels[n_in:]
-    i0, i1 = min(start, n_in), min(end, n_in)
-    t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
-    # cross-attention needs both sides: a window inside the input shows the first targets as its rows,
-    # one inside the target shows the last inputs as its columns, so the map never vanishes
-    ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
-    ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
-    parts = [
-        ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
-        ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
-        ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
-    ]
-    cols, size = side_by_side(max(max(p[2].shape) for p in parts), 3)
-    for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
-        with col:
-            if m.numel():
-                layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
+def maps() -> None:
+    """The layer and head controls and every architecture's maps: a fragment, so a layer or head step
+    reruns this and not the page (presenting, the controls sit in the sidebar, which a fragment cannot
+    write to, so the page reruns whole)."""
+    global layer, head
+    dims = {}
+    for name in picked.values():
+        try:
+            b = cache.variant(name).backend
+            dims[name] = (b.n_layer, b.n_head)
+        except Exception as e:  # shown where the learned map would be
+            dims[name] = (1, 1)
+    max_layers = max(L for L, _ in dims.values())
+    max_heads = max(H for _, H in dims.values())
+    state.clamp("layer", 0, max_layers - 1)
+    state.clamp("head", -1, max_heads - 1)
+    # presenting, the layer and head move to the sidebar: still one click away, out of the projected view
+    with st.sidebar.container(border=True) if state.presenting() else st.expander("Layer and head of the learned attention", expanded=True):
+        if state.presenting():
+            st.markdown("**Learned attention**")
+        c1, c2 = (st.container(), st.container()) if state.presenting() else st.columns(2)
+        with c1:
+            if max_layers > 1:
+                state.bind(PAGE, "layer", st.slider, "Layer", min_value=1, max_value=max_layers, to_widget=lambda v: v + 1,
+                           from_widget=lambda v: v - 1, help="1 is the first layer. A model with fewer layers shows its last.")
             else:
-                st.caption(f"{title}: no tokens in this window.")
-    if result:
-        st.caption(
-            "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
-            "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans."
-        )
-        shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
-        longest = max(min(WINDOW, max(result["maps"][p].shape[-2:])) for p in shown)
-        cols, size = side_by_side(longest, len(shown))
-        for col, part in zip(cols, shown):
+                st.caption("The models shown have one layer.")
+        with c2:
+            state.bind(PAGE, "head", st.selectbox, "Head", options=[-1] + list(range(max_heads)),
+                       format_func=lambda h: "mean over heads" if h < 0 else f"head {h + 1}",
+                       help="A model with fewer heads shows the mean.")
+    layer, head = state.get("layer"), state.get("head")
+
+    for arch in archs:
+        st.subheader(charts.ARCH_NAMES[arch])
+        st.caption(CAPTIONS[arch].format(split=split))
+        name = picked[arch]
+        result = learned(arch, name)
+        if arch != "encoder_decoder":
+            if arch == "prefix_lm":
+                mask = attention_masks(arch, split, n - split)["self"]
+            else:
+                mask = attention_masks(arch, n)["self"]
+            # side by side while every token keeps its label there; else each map gets the full width
+            (left, right), size = side_by_side(end - start, 2)
+            with left:
+                fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start, **size)
+                layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
+            with right:
+                if result and "self" in result["maps"]:
+                    w = cache.attention_map(result, "self", layer, head)
+                    T = w.shape[0]
+                    q = result["query_tokens"]["self"]
+                    lo, hi = min(start, T), min(end, T)
+                    if hi > lo:
+                        fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
+                        layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
+                        st.caption(model_caption(name, result, "self") + (f" · covers the first {T} tokens" if T < n else ""))
+                    else:
+                        st.caption(f"The learned attention covers the first {T} tokens only (the model's context).")
+            continue
+
+        n_in, n_tgt = split, n - split
+        masks = attention_masks("encoder_decoder", n_in, n_tgt)
+        inp, tgt = labels[:n_in], labels[n_in:]
+        i0, i1 = min(start, n_in), min(end, n_in)
+        t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
+        # cross-attention needs both sides: a window inside the input shows the first targets as its rows,
+        # one inside the target shows the last inputs as its columns, so the map never vanishes
+        ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
+        ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
+        parts = [
+            ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
+            ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
+            ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
+        ]
+        cols, size = side_by_side(max(max(p[2].shape) for p in parts), 3)
+        for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
             with col:
-                w = cache.attention_map(result, part, layer, head)
-                q, k = result["query_tokens"][part], result["key_tokens"][part]
-                # the window slider moves along the encoder's positions (the text with its sentinels); the
-                # decoder, which writes only the spans, is short and shown whole when it fits
-                Tq, Tk = w.shape
-                qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
-                if part in ("encoder", "decoder"):
-                    qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
-                fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks, **size)
-                layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
-        st.caption(model_caption(name, result, shown[0]))
-        if "cross" in result["maps"]:
-            w = cache.attention_map(result, "cross", layer, head)
-            q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
-            st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
-                        "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
-            if charts.sentinel_rows(q):
-                layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
-                             key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
-                st.dataframe(charts.sentinel_table(w, q, k), hide_index=True)
-            else:
-                st.caption("This text is too short for span corruption to cut a span.")
+                if m.numel():
+                    layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
+                else:
+                    st.caption(f"{title}: no tokens in this window.")
+        if result:
+            st.caption(
+                "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
+                "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans."
+            )
+            shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
+            longest = max(min(WINDOW, max(result["maps"][p].shape[-2:])) for p in shown)
+            cols, size = side_by_side(longest, len(shown))
+            for col, part in zip(cols, shown):
+                with col:
+                    w = cache.attention_map(result, part, layer, head)
+                    q, k = result["query_tokens"][part], result["key_tokens"][part]
+                    # the window slider moves along the encoder's positions (the text with its sentinels); the
+                    # decoder, which writes only the spans, is short and shown whole when it fits
+                    Tq, Tk = w.shape
+                    qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
+                    if part in ("encoder", "decoder"):
+                        qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
+                    fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks, **size)
+                    layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
+            st.caption(model_caption(name, result, shown[0]))
+            if "cross" in result["maps"]:
+                w = cache.attention_map(result, "cross", layer, head)
+                q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
+                st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
+                            "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
+                if charts.sentinel_rows(q):
+                    layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
+                                 key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
+                    st.dataframe(charts.sentinel_table(w, q, k), hide_index=True)
+                else:
+                    st.caption("This text is too short for span corruption to cut a span.")
+
+
+(maps if state.presenting() else st.fragment(maps))()

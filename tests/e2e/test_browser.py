@@ -102,6 +102,24 @@ def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
     other.context.close()
 
 
+def test_the_layer_slider_reruns_only_the_maps_and_the_link_keeps_it(server, page, browser):
+    """The layer and head controls live in a fragment: a step redraws the learned map and writes the link."""
+    open_view(page, server, "masks", "archs=decoder&text=" + quote(TEXT))
+    before = plot_data(page, 1)  # the decoder's learned attention, right of its mask
+    mask = plot_data(page, 0)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Layer").locator('input[type="range"]').first
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'", timeout=RUN_MS)
+    settle(page, 0.5)
+    assert plot_data(page, 1) != before and plot_data(page, 0) == mask
+    assert "layer 2 of" in page.locator('[data-testid="stCaptionContainer"]', has_text="layer").first.inner_text()
+    other = new_page(browser, VIEWPORT, ACTION_MS)
+    open_view(other, server, page.url.split("/", 3)[3])
+    assert other.locator('[data-testid="stSlider"]').filter(has_text="Layer").locator('input[type="range"]').first.input_value() == "2"
+    other.context.close()
+
+
 def test_objective_control_and_copied_link(server, page, browser):
     open_view(page, server, "objectives", "text=" + quote(TEXT))
     exposure_before = page.locator('[data-testid="stMetricValue"]').nth(2).inner_text()
