@@ -43,5 +43,5 @@ PRESETS = {  # engine.pretrain's presets: fields of engine.train.TrainConfig
     "smoke": dict(size="tiny", seq_len=32, batch_size=4, flops=2e9, lr=3e-3, warmup=2, eval_interval=5, ckpt_interval=5, eval_batches=1, max_corpus_bytes=400_000),
 }
 
-SWEEP_SIZES = ("tiny", "mini", "small")  # the scaling sweep's default sizes
+SWEEP_SIZES = ("tiny", "small", "medium")  # the scaling sweep's default sizes: 0.6 to 3.4M parameters (decoder), 5.7M (encoder-decoder)
 SWEEP_VARIANTS = ("decoder-clm", "encoder-mlm", "encdec-span", "prefixlm-prefix")  # one per architecture

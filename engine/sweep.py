@@ -1,4 +1,4 @@
-"""Scaling runs: every architecture at several sizes on one small fixed budget of corpus tokens.
+"""Scaling runs: every architecture at several sizes on one fixed budget of corpus tokens.
 
 ``python -m engine.sweep`` writes ``assets/scaling.json`` for the app's scaling page: per run the
 final validation loss on the architecture's own objective, parameters, training FLOPs, tokens and
@@ -20,7 +20,13 @@ def _curve(log_path: Path) -> list[dict]:
     return [{**{k: r[k] for k in ("step", "tokens", "flops", "val_loss")}, **({"yardstick": r["yardstick"]} if "yardstick" in r else {})} for r in rows if r.get("eval")]
 
 
-def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SWEEP_VARIANTS, corpus=None, **overrides) -> list[dict]:
+def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SWEEP_VARIANTS, corpus=None, command: str | None = None,
+              **overrides) -> list[dict]:
+    """Train (or resume, or read back the finished summary of) every ``variants`` x ``sizes`` run in
+    ``runs``/<variant>-<size> on ``tokens`` corpus tokens each, then write ``out``: per run its
+    parameters, training FLOPs, final loss on its own objective and categories, wall time, and the curve
+    of evaluations (with engine.yardstick's result at each, when ``yardstick`` > 0). ``overrides``:
+    further TrainConfig fields. Returns the runs' rows."""
     results = []
     for name in variants:
         arch, objective = VARIANTS[name]
@@ -35,6 +41,7 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
             results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl")})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
     data = {"budget_tokens": tokens, "sizes": list(sizes), "overrides": {k: v for k, v in overrides.items() if k != "out"},
+            "command": command, "wall_time_s": sum(r["wall_time_s"] for r in results),
             "note": "each run: the same corpus tokens, seq_len 128, batch 16; loss on the architecture's own objective; yardstick: engine.yardstick at every evaluation",
             "runs": results}
     atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
@@ -43,7 +50,7 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one small budget.")
-    p.add_argument("--tokens", type=int, default=150_000, help="corpus tokens per run")
+    p.add_argument("--tokens", type=int, default=2_000_000, help="corpus tokens per run")
     p.add_argument("--sizes", nargs="+", default=list(SWEEP_SIZES), help="size presets from engine.catalog.SIZES (three or more)")
     p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
     p.add_argument("--out", default="assets/scaling.json", help="results file")
@@ -51,7 +58,9 @@ def main(argv=None) -> int:
     p.add_argument("--yardstick", type=int, default=200, help="held-out words per task scored at every evaluation (engine.yardstick); 0: off")
     p.add_argument("--eval-interval", type=int, default=50, help="steps between evaluations")
     args = p.parse_args(argv)
-    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, yardstick=args.yardstick, eval_interval=args.eval_interval)
+    command = "python -m engine.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
+    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(),
+              yardstick=args.yardstick, eval_interval=args.eval_interval)
     return 0
 
 

@@ -117,3 +117,29 @@ def test_training_scores_the_yardstick_at_every_evaluation(tmp_path, monkeypatch
         assert set(e["yardstick"]) == set(Y.TASKS) and all(e["yardstick"][t]["n"] == 30 for t in Y.TASKS)
         assert e["flops"] > 0 and 0 < e["yardstick"]["fill"]["loss"] < 20
     assert summary["final_yardstick"] == evals[-1]["yardstick"]
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not CORPUS.is_file(), reason="needs ../shared/corpus (the held-out split the yardstick reads)")
+def test_the_sweep_writes_every_run_with_its_yardstick_curve_and_resumes_from_finished_runs(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from engine.sweep import run_sweep
+    from ui import charts
+
+    monkeypatch.setenv("MASKLAB_CACHE", str(tmp_path / "cache"))
+    small = dict(seq_len=32, batch_size=4, warmup=2, eval_interval=3, ckpt_interval=3, eval_batches=1, max_corpus_bytes=300_000, yardstick=12)
+    out = tmp_path / "scaling.json"
+    rows = run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), command="python -m engine.sweep x", **small)
+    data = json.loads(out.read_text())
+    assert [(r["variant"], r["size"]) for r in data["runs"]] == [("decoder-clm", "tiny"), ("decoder-clm", "mini"), ("encdec-span", "tiny"), ("encdec-span", "mini")]
+    assert data["command"] == "python -m engine.sweep x" and data["wall_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in rows))
+    for r in data["runs"]:
+        assert [p["step"] for p in r["curve"]] == [3, 6] and all(p["yardstick"]["continue"]["n"] == 12 for p in r["curve"])
+    table = charts.yardstick_curve_table(pd.DataFrame(data["runs"]))
+    assert len(table) == 4 * 2 * 2  # runs x evaluations x tasks
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")}
+    assert run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), **small) == rows
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")} == stamp  # read back, not retrained

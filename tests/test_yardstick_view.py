@@ -87,8 +87,8 @@ def test_the_per_flop_comparison_uses_only_the_budget_every_architecture_reached
     said = charts.yardstick_curve_findings(t)
     assert said[0].startswith("On continue, within 500 training FLOPs") and "decoder-only 7.40, encoder-only 8.20" in said[0] and "leads" in said[0]
     assert "On fill" in said[1] and "encoder-only 6.40, decoder-only 7.40" in said[1]
-    assert "decoder-only 7.50 → 6.00 (lower beyond the 95% intervals)" in said[2]
-    assert "encoder-only 8.20 → 8.20 (within the interval of)" in said[2]
+    assert "decoder-only 7.50 → 6.00 (lower, beyond the 95% intervals)" in said[2]
+    assert "encoder-only 8.20 → 8.20 (the 95% intervals overlap)" in said[2]
 
 
 def test_the_yardstick_curves_draw_every_run_on_both_tasks():

@@ -638,8 +638,9 @@ def yardstick_curve_findings(table: pd.DataFrame, x: str = "flops") -> list[str]
         if part["parameters"].nunique() < 2:
             continue
         small, large = part.loc[part["parameters"].idxmin()], part.loc[part["parameters"].idxmax()]
-        how = ("lower" if large["loss_hi"] < small["loss_lo"] else "higher" if large["loss_lo"] > small["loss_hi"] else "within the interval of")
-        moved.append(f"{ARCH_NAMES.get(arch, arch)} {small['loss']:.2f} → {large['loss']:.2f} ({how}{'' if how.startswith('within') else ' beyond the 95% intervals'})")
+        how = ("lower, beyond the 95% intervals" if large["loss_hi"] < small["loss_lo"] else
+               "higher, beyond the 95% intervals" if large["loss_lo"] > small["loss_hi"] else "the 95% intervals overlap")
+        moved.append(f"{ARCH_NAMES.get(arch, arch)} {small['loss']:.2f} → {large['loss']:.2f} ({how})")
     if moved:
         out.append("On continue, from each architecture's smallest run to its largest at the end of training: " + "; ".join(moved) + ".")
     return out
