@@ -123,6 +123,7 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
 
     ``texts_for(n, count)`` gives ``count`` different texts of n tokens. Returns {"pages": {path: {...}},
     "memory_mb": {...}, "errors": [...]} ; a page that fails is reported in "errors", the others go on."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -145,9 +146,11 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                         probe = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
                         probe.goto(url)  # the page's own first run, so that the next visit finds the server's caches warm
                         probe.wait_for_selector(IDLE, timeout=timeout_ms)
-                        time.sleep(0.5)
-                        probe.wait_for_selector(IDLE, timeout=timeout_ms)
-                        has_chart = probe.locator(CHART).count() > 0
+                        try:  # a chart's library loads after the run ends: give it time before deciding there is none
+                            probe.wait_for_selector(CHART, state="attached", timeout=10_000)
+                            has_chart = True
+                        except PlaywrightTimeout:
+                            has_chart = False
                         probe.context.close()
                         got["chart"] = has_chart
                         got["first_view"] = [_first_view(browser, url, has_chart, timeout_ms) for _ in range(reps)]
