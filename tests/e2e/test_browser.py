@@ -153,6 +153,8 @@ def test_switches_run_the_proof(server, page, shots):
 
 def test_presentation_mode_and_bad_links(server, page, shots):
     open_view(page, server, "masks", "pres=1&layer=banana&text=" + quote(TEXT))
+    # the presentation style is an element of the page like any other: wait for it to be drawn, then check
+    page.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '20px'", timeout=RUN_MS)
     assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "20px"
     assert "ignored" in page.locator('[data-testid="stAlert"]').first.inner_text()
     capture(page, shots / "3b-masks-presentation.png")
