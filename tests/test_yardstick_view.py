@@ -96,8 +96,8 @@ def test_the_yardstick_curves_draw_every_run_on_both_tasks():
     fig = charts.yardstick_curves(t)
     assert len(fig.data) == 8 and sum(tr.showlegend is not False for tr in fig.data) == 4
     decoder_small = [tr for tr in fig.data if tr.name == "decoder-only · small"]
-    assert [list(tr.y) for tr in decoder_small] == [[7.4, 6.0], [7.4, 6.0]] and decoder_small[0].line.dash == "solid"
-    assert [tr.line.dash for tr in fig.data if tr.name == "decoder-only · tiny"][0] == "dash"
+    assert [list(tr.y) for tr in decoder_small] == [[7.4, 6.0], [7.4, 6.0]] and decoder_small[0].line.dash == "dash"
+    assert [tr.line.dash for tr in fig.data if tr.name == "decoder-only · tiny"][0] == "solid"  # as the sweep's loss curves: solid is the smallest
     assert charts.yardstick_curve_table(_sweep().assign(curve=[[{"step": 1, "flops": 1, "val_loss": 5}]] * 4)).empty
 
 

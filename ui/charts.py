@@ -579,20 +579,20 @@ def yardstick_curve_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def yardstick_curves(table: pd.DataFrame, x: str = "flops") -> go.Figure:
     """The yardstick against training FLOPs (or corpus tokens), continue and fill side by side on one loss
-    axis: a line per sweep run, coloured by architecture, dashed by size (solid: the largest)."""
+    axis: a line per sweep run, coloured by architecture, dashed by size (solid: the smallest)."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[html.escape(YARDSTICK_TASKS[t]) for t in YARDSTICK_TASKS])
-    dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the largest
+    dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the smallest: as the sweep's loss curves above it
     for col, task in enumerate(YARDSTICK_TASKS, start=1):
         part = table[table["task"] == task]
         for arch, runs in part.groupby("architecture", sort=False):
             sizes = sorted(runs["parameters"].unique())
             for params, df in runs.groupby("parameters"):
                 df = df.sort_values(x)
-                rank = len(sizes) - 1 - sizes.index(params)  # 0: the largest
+                rank = sizes.index(params)  # 0: the smallest
                 fig.add_trace(
                     go.Scatter(
                         x=df[x], y=df["loss"], mode="lines", name=html.escape(df["run"].iloc[0]), legendgroup=df["run"].iloc[0], showlegend=col == 1,
-                        line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=3 if rank == 0 else 2, dash=dashes[min(rank, len(dashes) - 1)]),
+                        line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=2.5, dash=dashes[min(rank, len(dashes) - 1)]),
                         hovertemplate=f"%{{x:.3s}} {X_TITLES.get(x, x)}: %{{y:.2f}} nats per word<extra>%{{fullData.name}} · {task}</extra>",
                     ),
                     row=1, col=col,
