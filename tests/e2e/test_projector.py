@@ -116,6 +116,9 @@ def test_control_labels_are_shown_whole(server, browser, shots, case):
     path, link, viewport, selector, labels = CONTROLS[case]
     pg = new_page(browser, viewport, ACTION_MS)
     open_view(pg, server, path, f"{link}&text={quote(SHORT)}")
+    # the buttons can be drawn after the page's title (a sidebar while presenting): wait for all of them
+    pg.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[selector, len(labels)], timeout=ACTION_MS)
+    time.sleep(0.3)
     shown = {b["text"]: b["cut"] for b in pg.evaluate(WHOLE, selector)}
     for label in labels:
         assert label in shown, (label, list(shown))
