@@ -477,6 +477,9 @@ def test_the_losses_page_shows_a_real_published_model_beside_the_shipped_ones():
     real = cache.model_label(cache.published()[0].name).split(" · ")[0]
     assert real in set(table["model"]) and len(table) >= 2
     assert any(o.endswith(cache.published()[0].format) and "published checkpoint" in o for o in at.multiselect[0].options)
+    # generation reruns with every edit: MaskLab's own decoder writes by default, the real model is one pick away
+    writer = at.selectbox(key="losses.gen")
+    assert writer.value == "decoder-clm" and cache.model_label(cache.published()[0].name) in writer.options
     probes = at.dataframe[1].value
     assert set(probes["skill"]) >= {"world knowledge", "arithmetic", "translation"} and set(probes["verdict"]) <= {"right", "wrong", "tie"}
     mine = probes[probes["model"] == real]

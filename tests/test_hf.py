@@ -513,3 +513,38 @@ def test_time_chat_runs_on_a_published_model_through_its_backend(variants):
         assert len(seconds) == 3 and all(s > 0 for s in seconds)
     with pytest.raises(ValueError, match="no causal part to cache"):
         engine.time_chat(variants["bert"], turns, bidirectional=False)
+
+
+def _tiny_gguf(path, name: str) -> None:
+    """A real GGUF file with one 2-D float32 tensor, written by the gguf package's own writer."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "llama")
+    w.add_name(name)
+    w.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_a_gguf_header_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    import os
+
+    import gguf
+
+    reads = []
+    real = gguf.GGUFReader
+    monkeypatch.setattr(gguf, "GGUFReader", lambda p, *a, **k: reads.append(p) or real(p, *a, **k))
+    path = tmp_path / "tiny.F32.gguf"
+    _tiny_gguf(path, "first")
+    s = hf.gguf_summary(path)
+    assert s["name"] == "first" and s["parameters"] == 32 and s["quantisation"] == "F32" and s["gguf_architecture"] == "llama"
+    s["name"] = "changed by the caller"  # a copy: the cached summary stays as read
+    assert hf.gguf_summary(path)["name"] == "first" and len(reads) == 1
+    _tiny_gguf(path, "second")  # a new version of the file is read again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert hf.gguf_summary(path)["name"] == "second" and len(reads) == 2
+    with pytest.raises(OSError):
+        hf.gguf_summary(tmp_path / "missing.gguf")
