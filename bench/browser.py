@@ -97,8 +97,9 @@ def _first_chart(page, timeout_ms: int) -> None:
     page.wait_for_function(f"() => ({SIGNATURE})() !== null", polling=20, timeout=timeout_ms)
 
 
-def _settle(page, timeout_ms: int) -> None:
-    time.sleep(0.2)
+def settle(page, timeout_ms: int, pause_s: float = 0.2) -> None:
+    """Wait ``pause_s`` for a rerun to begin, then until the app's script has stopped running."""
+    time.sleep(pause_s)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
 
 
@@ -152,7 +153,7 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, timeout_s: float 
             page.goto(f"{base}/{PAGE}")
             _first_chart(page, timeout_ms)
             out["first_chart_cold_s"] = time.perf_counter() - up
-            _settle(page, timeout_ms)
+            settle(page, timeout_ms)
             other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
             start = time.perf_counter()
             other.goto(f"{base}/{PAGE}")
@@ -170,7 +171,7 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, timeout_s: float 
                     box.press("Control+Enter")
                     page.wait_for_function(f"prev => {{ const s = ({SIGNATURE})(); return s !== null && s !== prev; }}", arg=before, polling=20, timeout=timeout_ms)
                     seconds.append(time.perf_counter() - start)
-                    _settle(page, timeout_ms)
+                    settle(page, timeout_ms)
                     out["chart_columns"][n] = page.evaluate(COLUMNS)
                 out["edits"][n] = seconds
             if page.locator('[data-testid="stException"]').count():

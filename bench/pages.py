@@ -22,7 +22,7 @@ visits above, and after ``sessions`` more browser sessions each open every page 
 import time
 from pathlib import Path
 
-from bench.browser import ARGS, CHROMIUM, IDLE, free_port, start_server, stop_server, wait_healthy
+from bench.browser import ARGS, CHROMIUM, IDLE, free_port, settle, start_server, stop_server, wait_healthy
 
 TEXT_BOX = '[data-testid="stTextArea"] textarea'
 # url path -> (has the text box, (kind of control, its label or the two options it toggles between))
@@ -72,18 +72,13 @@ def rss_mb(pid: int) -> float:
     return total / 1e6
 
 
-def _settle(page, timeout_ms: int) -> None:
-    time.sleep(0.3)
-    page.wait_for_selector(IDLE, timeout=timeout_ms)
-
-
 def _timed(page, action, timeout_ms: int) -> float:
     """Milliseconds from the input event ``action`` causes to the rerun's end, painted."""
     page.evaluate(ARM)
     action()
     page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
     ms = float(page.evaluate(ELAPSED))
-    _settle(page, timeout_ms)
+    settle(page, timeout_ms, 0.3)
     return ms
 
 
@@ -157,7 +152,7 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                         page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
                         page.set_default_timeout(timeout_ms)
                         page.goto(url)
-                        _settle(page, timeout_ms)
+                        settle(page, timeout_ms, 0.3)
                         if has_text:
                             box = page.locator(TEXT_BOX).first
                             for n in sizes:
@@ -199,7 +194,7 @@ def _sessions(browser, base: str, sessions: int, texts_for, timeout_ms: int, pid
         pages.append(page)
         for path, (has_text, _) in PAGES.items():
             page.goto(f"{base}/{path}?text={quote(own[i])}" if has_text else f"{base}/{path}")
-            _settle(page, timeout_ms)
+            settle(page, timeout_ms, 0.3)
     mb = rss_mb(pid)
     for page in pages:
         page.context.close()

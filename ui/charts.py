@@ -96,18 +96,24 @@ def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TI
                 tickfont=dict(size=font), title=dict(text=title, font=dict(size=font + 2)))
 
 
-def _layout(title: str, height: int, **layout) -> dict:
-    """The layout every figure shares (what _finish sets), as a dict: transparent, the house font."""
-    return dict(title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15)), height=height,
-                margin=dict(l=10, r=10, t=44 if title else 10, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                font=dict(family=FONT), hoverlabel=dict(font=dict(family=FONT)), **layout)
+def _layout(title: str, height: int, *, font: int | None = None, margin: dict | None = None, **layout) -> dict:
+    """The layout every figure shares (what _finish sets), as a dict: transparent, the house font.
+    ``font``: the type size of a token map (px), its title 4 px larger; ``margin``: fixed margins (px)."""
+    return dict(title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15 if font is None else font + 4)), height=height,
+                margin=margin or dict(l=10, r=10, t=44 if title else 10, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                font=dict(family=FONT) if font is None else dict(family=FONT, size=font), hoverlabel=dict(font=dict(family=FONT)), **layout)
 
 
-def _figure(trace: dict, layout: dict) -> go.Figure:
-    """A one-trace figure built from plain dicts without Plotly's per-property validation: heatmaps are
-    drawn many to a page and redrawn on every step of a slider, and validating one took ~20 ms (the
-    whole figure at once, ~2 ms). tests/test_charts.py validates every builder's output instead."""
-    return go.Figure(data=[trace], layout=layout, _validate=False)
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    """A figure built from plain dicts without Plotly's per-property validation: heatmaps are drawn
+    many to a page and redrawn on every step of a slider, and validating one took ~20 ms (the whole
+    figure at once, ~2 ms). tests/test_charts.py validates every builder's output instead."""
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def _grid() -> dict:
+    """A value axis's faint grid lines."""
+    return dict(showgrid=True, gridcolor="rgba(128,128,128,0.2)")
 
 
 def token_margin(font: int = TICK_FONT) -> int:
@@ -154,14 +160,11 @@ def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels,
     side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
     if colorbar:
         trace["colorbar"] = _colorbar(trace.get("colorbar", {}).get("title", {}).get("text", ""), side_q, font)
-    layout = _layout(title, int(max(top + margin + side_q, 220)),
+    layout = _layout(title, int(max(top + margin + side_q, 220)), font=font, margin=dict(l=margin, r=right, b=margin, t=top),
                      xaxis=dict(tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font, title=x_title), showgrid=False, zeroline=False, automargin=False),
                      yaxis=dict(autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font, title=y_title), showgrid=False,
                                 zeroline=False, automargin=False, **_SQUARE))
-    layout["margin"] = dict(l=margin, r=right, b=margin, t=top)
-    layout["title"]["font"]["size"] = font + 4
-    layout["font"]["size"] = font
-    return _figure(trace, layout)
+    return _figure([trace], layout)
 
 
 def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
@@ -230,14 +233,11 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
                  hovertemplate="key %{x}<br>weight %{z:.3f}<extra></extra>")
     margin = token_margin(font)
     row_px = 2 * font * LABEL_ROOM
-    layout = _layout(title, int(max(200, 44 + margin + row_px * len(rows))),
+    layout = _layout(title, int(max(200, 44 + margin + row_px * len(rows))), font=font, margin=dict(l=margin, r=10, b=margin, t=44),
                      xaxis=dict(tickangle=-90, **_ticks(k_labels, axis_px=width - margin - 10, font=font, title="encoder input"), showgrid=False, zeroline=False, automargin=False),
                      yaxis=dict(autorange="reversed", **_ticks([q_labels[r] for r in rows], axis_px=row_px * len(rows), font=font, title="sentinel"),
                                 showgrid=False, zeroline=False, automargin=False))
-    layout["margin"] = dict(l=margin, r=10, b=margin, t=44)
-    layout["title"]["font"]["size"] = font + 4
-    layout["font"]["size"] = font
-    return _figure(trace, layout)
+    return _figure([trace], layout)
 
 
 # category labels upright and whole, a word a line where they would collide (Vega-Lite would drop every other one)
@@ -335,24 +335,13 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
     bottom, right = token_margin(font), _right_margin(font, True)
     left = int(min(200, font * 0.62 * max((len(x) for x in names), default=4) + 16))
     trace["colorbar"] = _colorbar("loss (nats)", row_px * len(names), font)
-    layout = _layout("Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))),
+    layout = _layout("Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))), font=font,
+                     margin=dict(l=left, r=right, b=bottom, t=44),
                      yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed",
                                 tickfont=dict(size=font), automargin=False),
                      xaxis=dict(**_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font, title="token"),
                                 tickangle=-90, showgrid=False, automargin=False))
-    layout["margin"] = dict(l=left, r=right, b=bottom, t=44)
-    layout["title"]["font"]["size"] = font + 4
-    layout["font"]["size"] = font
-    return _figure(trace, layout)
-
-
-def _grid() -> dict:
-    return dict(showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-
-
-def _figure_of(traces: list[dict], layout: dict) -> go.Figure:
-    """A figure of several traces from plain dicts, unvalidated like _figure."""
-    return go.Figure(data=traces, layout=layout, _validate=False)
+    return _figure([trace], layout)
 
 
 def category_bars(table: pd.DataFrame) -> go.Figure:
@@ -360,7 +349,7 @@ def category_bars(table: pd.DataFrame) -> go.Figure:
     traces = [dict(type="bar", name=html.escape(str(name)), x=part["category"].to_numpy(), y=part["mean_loss"].to_numpy(), marker=dict(color=SERIES[i % len(SERIES)]),
                    customdata=part["count"].to_numpy(), hovertemplate="%{x}: %{y:.2f} nats over %{customdata} tokens<extra>%{fullData.name}</extra>")
               for i, (name, part) in enumerate(table.groupby("variant", sort=False))]
-    return _figure_of(traces, _layout("Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25),
+    return _figure(traces, _layout("Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25),
                                       yaxis=dict(title=dict(text="mean loss (nats)"), **_grid())))
 
 
@@ -374,7 +363,7 @@ def probe_chart(table: pd.DataFrame) -> go.Figure:
     layout = _layout("Probes: log P(right) − log P(wrong)", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group",
                      legend=dict(orientation="h", y=-0.2), xaxis=dict(title=dict(text="margin (nats)"), **_grid()), yaxis=dict(autorange="reversed"),
                      shapes=[dict(type="line", x0=0, x1=0, xref="x", y0=0, y1=1, yref="y domain", line=dict(width=1, color="rgba(128,128,128,0.8)"))])
-    return _figure_of(traces, layout)
+    return _figure(traces, layout)
 
 
 def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:
@@ -391,7 +380,7 @@ def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:
             row=1, col=2,
         )
     fig.update_xaxes(title_text="turn", dtick=1)
-    fig.update_yaxes(title_text=unit, showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(title_text=unit, **_grid())
     fig = _finish(fig, title, 360, barmode="group", legend=dict(orientation="h", y=-0.25))
     fig.update_layout(margin=dict(t=76))  # room for the title above the two subplot titles
     return fig
@@ -412,8 +401,8 @@ def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict
                 hovertemplate=f"%{{x:.3s}} {x}: loss %{{y:.3f}}<extra>%{{fullData.name}}</extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(type="log", title_text="loss (nats, log scale)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid())
+    fig.update_yaxes(type="log", title_text="loss (nats, log scale)", **_grid())
     return _finish(fig, title, 400, legend=dict(orientation="h", y=-0.2))
 
 
@@ -430,8 +419,8 @@ def scaling_scatter(runs: pd.DataFrame) -> go.Figure:
                 customdata=part["parameters"], hovertemplate="%{x:.3s} FLOPs, %{customdata:,} params: loss %{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text="training FLOPs", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(type="log", title_text="final validation loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(type="log", title_text="training FLOPs", **_grid())
+    fig.update_yaxes(type="log", title_text="final validation loss (nats)", **_grid())
     return _finish(fig, "Scaling sweep: final validation loss against training FLOPs", 400, legend=dict(orientation="h", y=-0.2))
 
 
@@ -486,8 +475,8 @@ def live_curve(records: list[dict]) -> go.Figure:
     fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r["loss"] for r in steps], mode="lines", name="training loss", line=dict(color=OKABE_ITO["blue"], width=2)))
     if evals:
         fig.add_trace(go.Scatter(x=[r["step"] for r in evals], y=[r["val_loss"] for r in evals], mode="markers+lines", name="validation loss", marker=dict(size=9, color=OKABE_ITO["vermillion"]), line=dict(dash="dot", color=OKABE_ITO["vermillion"])))
-    fig.update_xaxes(title_text="step", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(title_text="loss (nats)", showgrid=True, gridcolor="rgba(128,128,128,0.2)")
+    fig.update_xaxes(title_text="step", **_grid())
+    fig.update_yaxes(title_text="loss (nats)", **_grid())
     return _finish(fig, "Live training run", 320, legend=dict(orientation="h", y=-0.25))
 
 
@@ -597,9 +586,9 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops") -> go.Figure:
                     ),
                     row=1, col=col,
                 )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, showgrid=True, gridcolor="rgba(128,128,128,0.2)")
-    fig.update_yaxes(showgrid=True, gridcolor="rgba(128,128,128,0.2)", row=1, col=2)
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid())
+    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, **_grid())
+    fig.update_yaxes(**_grid(), row=1, col=2)
     return _finish(fig, "Yardstick as each sweep run trained: the same held-out words for every architecture", 460, legend=dict(orientation="h", y=-0.22))
 
 

@@ -74,7 +74,8 @@ def learned(arch: str, name: str) -> dict | None:
         return None
 
 
-def model_caption(name: str, result: dict, part: str) -> str:
+def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> str:
+    """Which model, layer and head a learned map shows (a model with fewer layers or heads shows its last layer, the mean of heads)."""
     L, H = result["maps"][part].shape[:2]
     shown_layer = min(layer, L - 1)
     shown_head = "mean of heads" if head < 0 or head >= H else f"head {head + 1} of {H}"
@@ -98,13 +99,12 @@ def maps() -> None:
     """The layer and head controls and every architecture's maps: a fragment, so a layer or head step
     reruns this and not the page (presenting, the controls sit in the sidebar, which a fragment cannot
     write to, so the page reruns whole)."""
-    global layer, head
     dims = {}
     for name in picked.values():
         try:
             b = cache.variant(name).backend
             dims[name] = (b.n_layer, b.n_head)
-        except Exception as e:  # shown where the learned map would be
+        except Exception:  # shown where the learned map would be
             dims[name] = (1, 1)
     max_layers = max(L for L, _ in dims.values())
     max_heads = max(H for _, H in dims.values())
@@ -151,7 +151,7 @@ def maps() -> None:
                     if hi > lo:
                         fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
                         layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
-                        st.caption(model_caption(name, result, "self") + (f" · covers the first {T} tokens" if T < n else ""))
+                        st.caption(model_caption(name, result, "self", layer, head) + (f" · covers the first {T} tokens" if T < n else ""))
                     else:
                         st.caption(f"The learned attention covers the first {T} tokens only (the model's context).")
             continue
@@ -197,7 +197,7 @@ def maps() -> None:
                         qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
                     fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks, **size)
                     layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
-            st.caption(model_caption(name, result, shown[0]))
+            st.caption(model_caption(name, result, shown[0], layer, head))
             if "cross" in result["maps"]:
                 w = cache.attention_map(result, "cross", layer, head)
                 q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
