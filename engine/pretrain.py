@@ -115,6 +115,18 @@ def card_markdown(card: dict) -> str:
     parts = "\n".join(f"| {k} | {v:,} |" for k, v in card["parameters_by_component"].items())
     cats = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(card["final_categories"].items(), key=lambda kv: kv[1]))
     unigram = f"{card['unigram_cross_entropy']:.3f}" if card.get("unigram_cross_entropy") else "n/a"
+    ys = [r for r in card.get("curve", []) if "yardstick" in r]
+    if ys:
+        rows = "\n".join(
+            f"| {r['flops']:.3g} | {r['tokens']:,} | " + " | ".join(f"{r['yardstick'][t]['loss']:.2f} | {r['yardstick'][t]['top1']:.1%}" for t in ("continue", "fill")) + " |"
+            for r in ys)
+        n = ys[-1]["yardstick"]["continue"]["n"]
+        yardstick = (f"\n## Yardstick during training\n\nThe same {n:,} held-out words of valid.txt at every evaluation, each scored the "
+                     "architecture's natural way (`engine.yardstick`): loss in nats per word, top-1 the share of words whose every "
+                     "token was the first guess.\n\n| training FLOPs | corpus tokens | continue (nats/word) | continue top-1 | fill (nats/word) | fill top-1 |\n"
+                     f"| --- | --- | --- | --- | --- | --- |\n{rows}\n")
+    else:
+        yardstick = "\n## Yardstick during training\n\nNot scored during this run.\n"
     sample = f"\n## Greedy continuation\n\n> {card['sample']['prompt']}**{card['sample']['greedy_continuation']}**\n" if card.get("sample") else ""
     return f"""# {card['name']}
 
@@ -144,8 +156,8 @@ def card_markdown(card: dict) -> str:
 | category | loss (nats) |
 | --- | --- |
 {cats}
-{sample}
-The loss curve and per-category curves are in `card.json` (`curve`, `category_curves`).
+{yardstick}{sample}
+The loss curve, the yardstick at each evaluation and the per-category curves are in `card.json` (`curve`, `category_curves`).
 """
 
 

@@ -143,3 +143,27 @@ def test_the_sweep_writes_every_run_with_its_yardstick_curve_and_resumes_from_fi
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")}
     assert run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), **small) == rows
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")} == stamp  # read back, not retrained
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not CORPUS.is_file(), reason="needs ../shared/corpus (the held-out split the yardstick reads)")
+def test_an_exported_card_carries_the_yardstick_at_every_evaluation(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from engine.pretrain import export_variant
+    from engine.train import TrainConfig, train
+    from ui import charts
+
+    monkeypatch.setenv("MASKLAB_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    train(TrainConfig(architecture="prefix_lm", objective="prefix_lm", size="tiny", seq_len=32, batch_size=4, warmup=2, eval_interval=2,
+                      ckpt_interval=2, eval_batches=1, max_corpus_bytes=300_000, yardstick=8, tokens=4 * 4 * 32, out=str(run)))
+    card = export_variant(run, "tiny-prefix", "smoke", tmp_path / "models", unigram=6.8)
+    evals = [p for p in card["curve"] if "val_loss" in p]
+    assert [p["step"] for p in evals] == [2, 4] and all(p["yardstick"][t]["n"] == 8 for p in evals for t in ("continue", "fill"))
+    md = (tmp_path / "models" / "tiny-prefix" / "card.md").read_text()
+    table = md.split("## Yardstick during training")[1].split("##")[0]
+    assert "The same 8 held-out words" in table and table.count("\n| ") == 2 + len(evals)  # header, rule, a row per evaluation
+    assert f"| {evals[-1]['yardstick']['fill']['loss']:.2f} |" in table
+    curves = charts.yardstick_curve_table(charts.card_runs({"tiny-prefix": card}))
+    assert len(curves) == 2 * len(evals) and set(curves["run"]) == {"tiny-prefix"}

@@ -115,3 +115,50 @@ def test_the_scaling_page_draws_the_sweep_s_yardstick_and_says_what_it_finds(tmp
     assert "Which objective buys most per FLOP?" in said
     for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(runs)):
         assert sentence in said
+
+
+def _card(arch, params, points):
+    return {"architecture": arch, "objective": "", "parameters": params, "training_flops": points[-1]["flops"], "train_config": {"size": "medium"},
+            "curve": [{"step": 1, "tokens": 10, "flops": 1, "loss": 7.0}] + points}
+
+
+def test_the_shipped_cards_yardstick_curves_tell_two_models_of_one_size_apart():
+    cards = {"decoder-clm": _card("decoder", 3e6, [_point(100, 7.0, 7.0), _point(200, 6.5, 6.6)]),
+             "prefixlm-prefix": _card("prefix_lm", 3e6, [_point(100, 7.2, 7.1), _point(200, 6.8, 6.7)]),
+             "prefixlm-ul2": _card("prefix_lm", 3e6, [_point(100, 7.3, 7.0), _point(200, 6.9, 6.5)]),
+             "old": {"architecture": "encoder", "parameters": 3e6, "curve": [{"step": 1, "tokens": 10, "flops": 1, "val_loss": 6.0}]},
+             "no-curve": {"architecture": "encoder", "parameters": 3e6}}
+    runs = charts.card_runs(cards)
+    assert runs["label"].tolist() == ["decoder-clm", "prefixlm-prefix", "prefixlm-ul2", "old"]  # a card without a curve is left out
+    t = charts.yardstick_curve_table(runs)
+    assert set(t["run"]) == {"decoder-clm", "prefixlm-prefix", "prefixlm-ul2"} and len(t) == 3 * 2 * 2
+    fig = charts.yardstick_curves(t, title="shipped")
+    dashes = {tr.name: tr.line.dash for tr in fig.data}
+    assert dashes["prefixlm-prefix"] != dashes["prefixlm-ul2"] and fig.layout.title.text == "shipped"
+    said = charts.yardstick_curve_findings(t)
+    assert said[0].startswith("On continue, within 200 training FLOPs") and "decoder-only 6.50, prefix-LM 6.80" in said[0]
+
+
+def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_none(tmp_path, monkeypatch):
+    from conftest import open_page
+    from ui import cache
+
+    models = tmp_path / "models"
+    cards = {"decoder-clm": _card("decoder", 3e6, [_point(100, 7.0, 7.0), _point(200, 6.5, 6.6)]),
+             "encoder-mlm": _card("encoder", 3e6, [_point(100, 8.0, 6.0), _point(200, 7.9, 5.5)])}
+    for name, card in cards.items():
+        (models / name).mkdir(parents=True)
+        (models / name / "card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    at = open_page("scaling")
+    assert "scaling.card_yardstick" in [c.key for c in at.get("plotly_chart")] and not at.exception
+    said = " ".join(m.value for m in at.markdown)
+    for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(charts.card_runs(cards))):
+        assert sentence in said
+    for name in cards:  # cards from before the yardstick was scored during training
+        card = json.loads((models / name / "card.json").read_text())
+        card["curve"] = [{k: v for k, v in p.items() if k != "yardstick"} for p in card["curve"]]
+        (models / name / "card.json").write_text(json.dumps(card))
+    at = open_page("scaling")
+    assert "scaling.card_yardstick" not in [c.key for c in at.get("plotly_chart")] and not at.exception
+    assert any("These cards have no yardstick curve" in c.value for c in at.caption)

@@ -546,15 +546,18 @@ YARDSTICK_TASKS = {"continue": "continue: the last word from the words before", 
 
 
 def yardstick_curve_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every sweep run's yardstick at each evaluation, one row per (run, evaluation, task).
+    """Every run's yardstick at each evaluation, one row per (run, evaluation, task).
 
-    ``runs``: ``assets/scaling.json``'s runs (columns variant, architecture, size, parameters, curve), where
-    each curve point may carry ``engine.yardstick``'s result under "yardstick". Columns out: run, variant,
+    ``runs``: ``assets/scaling.json``'s runs (columns variant, architecture, size, parameters, curve), or the
+    shipped cards as `card_runs` lays them out (with a ``label``: the run's name), where each curve point may
+    carry ``engine.yardstick``'s result under "yardstick". Columns out: run, variant,
     architecture, size, parameters, step, tokens, flops, task, loss (nats per word), loss_lo, loss_hi (95%),
     top1, n. Empty when no point has a yardstick."""
     out = []
     for run in runs.to_dict("records"):
-        label = f"{ARCH_NAMES.get(run['architecture'], run['architecture'])} · {run.get('size', int(run['parameters']))}"
+        label = run.get("label")
+        if not isinstance(label, str) or not label:
+            label = f"{ARCH_NAMES.get(run['architecture'], run['architecture'])} · {run.get('size', int(run['parameters']))}"
         for p in run.get("curve") or []:
             for task in YARDSTICK_TASKS:
                 s = (p.get("yardstick") or {}).get(task) or {}
@@ -566,18 +569,29 @@ def yardstick_curve_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def yardstick_curves(table: pd.DataFrame, x: str = "flops") -> go.Figure:
+def card_runs(cards: dict[str, dict]) -> pd.DataFrame:
+    """The shipped models' cards laid out as sweep runs for `yardstick_curve_table`: columns label and
+    variant (the card's name), architecture, size, parameters, curve. Cards without a curve are left out."""
+    rows = [{"label": name, "variant": name, "architecture": card.get("architecture") or card.get("model_config", {}).get("architecture", ""),
+             "size": card.get("train_config", {}).get("size", ""), "parameters": card.get("parameters") or 0, "curve": card.get("curve") or []}
+            for name, card in cards.items() if card.get("curve")]
+    return pd.DataFrame(rows, columns=["label", "variant", "architecture", "size", "parameters", "curve"])
+
+
+def yardstick_curves(table: pd.DataFrame, x: str = "flops",
+                     title: str = "Yardstick as each sweep run trained: the same held-out words for every architecture") -> go.Figure:
     """The yardstick against training FLOPs (or corpus tokens), continue and fill side by side on one loss
-    axis: a line per sweep run, coloured by architecture, dashed by size (solid: the smallest)."""
+    axis: a line per run, coloured by architecture, dashed by size (solid: the smallest; runs of one size,
+    such as two shipped prefix-LMs, by name)."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[html.escape(YARDSTICK_TASKS[t]) for t in YARDSTICK_TASKS])
     dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the smallest: as the sweep's loss curves above it
     for col, task in enumerate(YARDSTICK_TASKS, start=1):
         part = table[table["task"] == task]
         for arch, runs in part.groupby("architecture", sort=False):
-            sizes = sorted(runs["parameters"].unique())
-            for params, df in runs.groupby("parameters"):
+            order = sorted({(p, r) for p, r in zip(runs["parameters"], runs["run"])})  # 0: the smallest
+            for (params, run), df in runs.groupby(["parameters", "run"]):
                 df = df.sort_values(x)
-                rank = sizes.index(params)  # 0: the smallest
+                rank = order.index((params, run))
                 fig.add_trace(
                     go.Scatter(
                         x=df[x], y=df["loss"], mode="lines", name=html.escape(df["run"].iloc[0]), legendgroup=df["run"].iloc[0], showlegend=col == 1,
@@ -589,7 +603,7 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops") -> go.Figure:
     fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid())
     fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, **_grid())
     fig.update_yaxes(**_grid(), row=1, col=2)
-    return _finish(fig, "Yardstick as each sweep run trained: the same held-out words for every architecture", 460, legend=dict(orientation="h", y=-0.22))
+    return _finish(fig, title, 460, legend=dict(orientation="h", y=-0.22))
 
 
 def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:

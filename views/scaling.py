@@ -48,6 +48,15 @@ else:
         st.caption(f"Each model is trained on the same corpus with {budget}, and evaluated on its own objective: a "
                    "masked-LM loss and a next-token loss measure different tasks, so compare shapes, not heights. "
                    + charts.trend_sentence(curves, x, "from the first evaluation to the last"))
+    ycards = charts.yardstick_curve_table(charts.card_runs(cards))
+    if len(ycards):
+        layout.chart(charts.yardstick_curves(ycards, x=x, title="Yardstick as each shipped model trained: the same held-out words for all"),
+                     key=f"{PAGE}.card_yardstick", data=ycards, name="card-yardstick-curves")
+        for sentence in charts.yardstick_curve_findings(ycards):  # per FLOP, whatever the axis shows
+            st.markdown(f"- {sentence}")
+    else:
+        st.caption("These cards have no yardstick curve: their models were trained before the yardstick was scored during "
+                   "training (`python -m engine.pretrain --preset cpu` retrains them with one). The section below scores the final models.")
     named = list(cards)
     if state.get("card") and state.get("card") not in named:
         st.warning(f"The link's card {md_plain(state.get('card'))} is not a model shipped here; showing {md_plain(named[0])}.", icon=":material/link_off:")
