@@ -68,3 +68,21 @@ def test_a_clean_start_prints_what_was_loaded_and_the_url_and_no_warnings():
     assert out.index(loaded) < out.index("Local URL:")
     for noise in ("WARNING", "No runtime found", "ScriptRunContext", "Did not auto detect external IP", "Traceback"):
         assert noise not in out, out
+
+
+def test_no_full_garbage_collection_after_each_run_and_the_warm_heap_is_frozen():
+    """A full gc.collect after every run (Streamlit's default) holds the interpreter for hundreds of ms
+    with the models loaded, and the browser hears the run has ended only after it: the app turns it
+    off, and the launcher freezes what it loaded so Python's own collections skip it."""
+    import gc
+    import tomllib
+
+    settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert settings["runner"]["postScriptGC"] is False
+    loaded = [object()]  # stands for a model: alive before the freeze
+    try:
+        frozen = serve.freeze_heap()
+        assert frozen == gc.get_freeze_count() > 10_000  # the interpreter's and libraries' objects at least
+        assert not any(o is loaded for o in gc.get_objects())  # out of the generations a collection scans
+    finally:
+        gc.unfreeze()
