@@ -7,6 +7,7 @@ parity tests) always runs in float32 on the CPU.
 
 import contextlib
 import functools
+import re
 
 import torch
 
@@ -62,3 +63,22 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)} (bf16)"
     return f"CPU ({torch.get_num_threads()} threads, float32)"
+
+
+# Dense bf16 tensor-core peaks (no sparsity), FLOP/s, from NVIDIA's data sheets: what MFU is measured against
+GPU_BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
+H100_PCIE_BF16_PEAK = 756e12
+
+
+def peak_flops(device) -> float | None:
+    """The dense bf16 peak (FLOP/s) of ``device`` when it is a CUDA GPU MaskLab knows by name (an H200:
+    989e12), else None: a CPU's peak depends on its clock and vector units, so the benchmark measures a
+    matrix product's rate instead (``python -m bench``)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    words = re.split(r"[\s-]+", torch.cuda.get_device_name(device))  # "NVIDIA A100-SXM4-80GB": A100, never A10
+    if "H100" in words and "PCIe" in words:
+        return H100_PCIE_BF16_PEAK
+    return next((GPU_BF16_PEAK[w] for w in words if w in GPU_BF16_PEAK), None)
+

@@ -93,6 +93,8 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
         "planned_training_flops": PRESETS[preset]["flops"],
         "complete": summary["training_flops"] >= 0.99 * PRESETS[preset]["flops"],
         "wall_time_s": summary["wall_time_s"],
+        "step_flops_per_s": summary.get("step_flops_per_s"),  # training steps only, the run's last process
+        "mfu": summary.get("mfu"),  # of the GPU's dense bf16 peak; None on a CPU
         "final_val_loss": summary["final_val_loss"],
         "final_categories": summary["final_categories"],
         "unigram_cross_entropy": unigram,
@@ -108,6 +110,14 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
     atomic_write(folder / "card.json", lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1)))
     atomic_write(folder / "card.md", lambda tmp: Path(tmp).write_text(card_markdown(card)))
     return card
+
+
+def _rate(card: dict) -> str:
+    rate = card.get("step_flops_per_s")
+    if not rate:
+        return "n/a (not recorded)"
+    mfu = f", MFU {card['mfu']:.1%} of the GPU's dense bf16 peak" if card.get("mfu") else ""
+    return f"{rate / 1e9:,.1f} GFLOP/s in its training steps{mfu}"
 
 
 def card_markdown(card: dict) -> str:
@@ -140,6 +150,7 @@ def card_markdown(card: dict) -> str:
 | corpus tokens seen | {card['corpus_tokens']:,} |
 | training FLOPs | {card['training_flops']:.3g} of the preset's {card['planned_training_flops']:.3g}{'' if card['complete'] else ' (stopped early: NOT compute-matched with the complete variants)'} |
 | wall time, device | {card['wall_time_s'] / 60:.1f} min, {card['device']} (preset `{card['preset']}`) |
+| training rate | {_rate(card)} |
 | final validation loss (own objective) | {card['final_val_loss']:.3f} nats |
 | unigram cross-entropy of valid.txt | {unigram} nats |
 | next-token loss on the first 131,072 tokens of valid.txt | {f"{card['valid_next_token_loss']:.3f} nats" if card.get('valid_next_token_loss') else "n/a (not a decoder)"} |
@@ -209,7 +220,9 @@ def main(argv=None) -> int:
         for name in results:
             export_variant(Path(args.runs) / args.preset / name, name, args.preset, Path(args.export), unigram)
     for name, s in results.items():
-        print(f"{name}: val loss {s['final_val_loss']:.3f}, {s['corpus_tokens']:,} tokens, {s['training_flops']:.3g} FLOPs, {s['wall_time_s'] / 60:.1f} min")
+        rate = f", {s['step_flops_per_s'] / 1e9:,.1f} GFLOP/s in steps" if s.get("step_flops_per_s") else ""
+        mfu = f" (MFU {s['mfu']:.1%})" if s.get("mfu") else ""
+        print(f"{name}: val loss {s['final_val_loss']:.3f}, {s['corpus_tokens']:,} tokens, {s['training_flops']:.3g} FLOPs, {s['wall_time_s'] / 60:.1f} min{rate}{mfu}")
     return 0
 
 

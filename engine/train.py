@@ -22,7 +22,7 @@ from engine.categories import CATEGORIES, category_table
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import count_params, training_flops
 from engine.data import sample_windows, token_stream
-from engine.device import PRECISIONS, autocast, training_autocast, training_precision
+from engine.device import PRECISIONS, autocast, peak_flops, training_autocast, training_precision
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
@@ -340,7 +340,9 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     loss_ema, stopped, done = None, False, start_step  # done: steps finished (a resumed finished run adds none)
     last_eval = None
     model.train()
+    step_s = 0.0  # seconds in training steps (forward, backward, optimizer), this process: what MFU divides by
     for step in range(start_step, steps):
+        t_step = time.perf_counter()
         lr = lr_at(cfg, step, steps)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -351,7 +353,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         out_.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        loss = distributed.mean_across(out_.loss.item(), info)
+        loss = distributed.mean_across(out_.loss.item(), info)  # .item() waits for the device: the step is done
+        step_s += time.perf_counter() - t_step
         loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
         done = step + 1
         elapsed = elapsed_before + time.perf_counter() - t0
@@ -396,6 +399,9 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
             "final_yardstick": last_eval.get("yardstick"),
             "final_categories": last_eval.get("categories", {}),
             "wall_time_s": elapsed_before + time.perf_counter() - t0,
+            # training steps only (no evaluation, no checkpoints), in this process's part of the run
+            "step_flops_per_s": (done - start_step) * step_flops / step_s if step_s > 0 else None,
+            "mfu": (done - start_step) * step_flops / step_s / peak_flops(info.device) if step_s > 0 and peak_flops(info.device) else None,
             "device": str(info.device),
             "precision": training_precision(info.device, cfg.precision),
             "world_size": info.world,

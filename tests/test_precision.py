@@ -75,3 +75,22 @@ def test_every_training_option_is_a_flag_generated_from_the_config():
     cfg = config_from_args(parser.parse_args(["--grad-clip", "0.5", "--precision", "fp32", "--yardstick", "20", "--corpus", "x"]))
     assert (cfg.grad_clip, cfg.precision, cfg.yardstick, cfg.corpus) == (0.5, "fp32", 20, "x")
     assert config_from_args(parser.parse_args([])) == TrainConfig()
+
+
+@pytest.mark.parametrize("name, peak", [("NVIDIA H200", 989e12), ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12),
+                                        ("NVIDIA A100-SXM4-80GB", 312e12), ("NVIDIA A10", 125e12), ("NVIDIA L40S", 362e12), ("NVIDIA L4", 121e12),
+                                        ("NVIDIA GeForce RTX 4090", None)])
+def test_mfu_is_measured_against_the_gpu_s_own_bf16_peak(monkeypatch, name, peak):
+    from engine.device import peak_flops
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: name)
+    assert peak_flops("cuda") == peak
+    assert peak_flops("cpu") is None  # a CPU's peak is measured by the benchmark, not looked up
+
+
+def test_a_training_summary_gives_the_rate_of_its_steps(tmp_path):
+    from engine.train import TrainConfig, train
+
+    s = train(TrainConfig(architecture="decoder", objective="clm", size="tiny", seq_len=32, batch_size=4, warmup=2, eval_interval=1000,
+                          ckpt_interval=4, eval_batches=1, max_corpus_bytes=300_000, tokens=4 * 4 * 32, out=str(tmp_path / "run")))
+    assert s["mfu"] is None and 0 < s["step_flops_per_s"] and s["step_flops_per_s"] * s["wall_time_s"] >= s["training_flops"]  # steps are part of the wall time
