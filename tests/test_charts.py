@@ -120,9 +120,12 @@ def test_loss_strip_rows_are_models_and_unscored_cells_are_empty():
 
 def test_chat_cost_chart_cumulative_is_the_running_sum():
     table = pd.DataFrame({"turn": [1, 2, 3], "bidirectional": [10, 25, 45], "causal": [10, 15, 20]})
-    fig = charts.chat_cost_chart(table, "tokens", "t")
-    lines = [d for d in fig.data if d.type == "scatter"]
-    assert [list(d.y) for d in lines] == [[10, 35, 80], [10, 25, 45]]
+    per_turn, cumulative = charts.chat_cost_chart(table, "tokens", "t")
+    d = cumulative.data
+    assert d[d["model"].str.startswith("bidirectional")]["cumulative"].tolist() == [10, 35, 80]
+    assert d[d["model"].str.startswith("causal")]["cumulative"].tolist() == [10, 25, 45]
+    spec = per_turn.to_dict()
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["y"]["field"] == "amount" and cumulative.to_dict()["encoding"]["y"]["field"] == "cumulative"
 
 
 def test_loss_curves_log_axes_and_styles():
@@ -376,7 +379,7 @@ def test_loss_colours_are_plotly_s_own_sampling_of_the_scale():
     assert html.loss_color(20, 9)[0] == sample_colorscale(html.LOSS_COLORSCALE, [1.0])[0] and html.loss_color(float("nan"), 9)[0] == "transparent"
 
 
-@pytest.mark.parametrize("page", ["masks", "losses", "chat", "scaling"])
+@pytest.mark.parametrize("page", ["masks", "losses", "scaling"])
 def test_every_plotly_figure_a_page_sends_is_serialised_in_one_pass(page, monkeypatch):
     """Streamlit turns each figure into JSON with plotly.io.to_json, which hands it to orjson whole, unless
     orjson refuses something in it (an object array, a NumPy string array): then Plotly first walks every
@@ -399,3 +402,12 @@ def test_every_plotly_figure_a_page_sends_is_serialised_in_one_pass(page, monkey
     monkeypatch.setattr(plotly.io, "to_json", to_json)
     at = open_page(page, "The capital of France is Paris, and the capital of Italy is Rome.")
     assert at.get("plotly_chart") and not refused, refused
+
+
+@pytest.mark.parametrize("page", ["tokenization", "objectives", "switches", "chat"])
+def test_pages_of_bars_and_lines_draw_with_altair_only(page):
+    """Plotly's JavaScript is the largest single cost of a first visit: pages without heatmaps do without it."""
+    from conftest import open_page
+
+    at = open_page(page, "The capital of France is Paris, and the capital of Italy is Rome.")
+    assert at.get("vega_lite_chart") and not at.get("plotly_chart")

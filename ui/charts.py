@@ -248,9 +248,10 @@ def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], ti
 _WRAPPED = alt.Axis(labelAngle=0, labelLimit=0, labelOverlap=False, labelExpr="split(datum.label, ' ')")
 
 
-def _alt_finish(chart: alt.TopLevelMixin, title: str, height: int) -> alt.TopLevelMixin:
-    """What every Altair chart shares: the title at the left, the house font, the page's width."""
-    return chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=15), height=height, width="container").configure(font=FONT)
+def _alt_finish(chart: alt.TopLevelMixin, title: str, height: int, subtitle: str | None = None) -> alt.TopLevelMixin:
+    """What every Altair chart shares: the title (and a subtitle) at the left, the house font, the page's width."""
+    extra = {"subtitle": subtitle, "subtitleFontSize": 13} if subtitle else {}
+    return chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=15, **extra), height=height, width="container").configure(font=FONT)
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> alt.LayerChart:
@@ -370,24 +371,29 @@ def probe_chart(table: pd.DataFrame) -> go.Figure:
     return _figure(traces, layout)
 
 
-def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> go.Figure:
-    """Per turn and cumulative, a bidirectional model's cost next to a causal model with a KV cache.
+_SI = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")  # 400M, 1.5G; a bare 0, not "0M"
+CHAT_MODELS = {"bidirectional": "bidirectional: re-reads all", "causal": "causal + KV cache: new tokens"}
 
-    ``table`` has columns turn, bidirectional, causal (per-turn amounts in ``unit``).
-    """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("each turn", "cumulative"), horizontal_spacing=0.12)
-    styles = {"bidirectional": (OKABE_ITO["vermillion"], "bidirectional: re-encode everything"), "causal": (OKABE_ITO["blue"], "causal + KV cache: new tokens only")}
-    for col, (color, name) in styles.items():
-        fig.add_trace(go.Bar(x=table["turn"], y=table[col], name=name, marker_color=color, legendgroup=col, hovertemplate=f"turn %{{x}}: %{{y:,.4s}} {unit}<extra></extra>"), row=1, col=1)
-        fig.add_trace(
-            go.Scatter(x=table["turn"], y=table[col].cumsum(), name=name, mode="lines+markers", line=dict(color=color, width=3), legendgroup=col, showlegend=False, hovertemplate=f"after turn %{{x}}: %{{y:,.4s}} {unit}<extra></extra>"),
-            row=1, col=2,
-        )
-    fig.update_xaxes(title_text="turn", dtick=1)
-    fig.update_yaxes(title_text=unit, **_grid())
-    fig = _finish(fig, title, 360, barmode="group", legend=dict(orientation="h", y=-0.25))
-    fig.update_layout(margin=dict(t=76))  # room for the title above the two subplot titles
-    return fig
+
+def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> tuple[alt.Chart, alt.Chart]:
+    """A bidirectional model's cost next to a causal model with a KV cache: per turn (grouped bars) and
+    cumulative (lines), two Altair charts for two columns (Vega-Lite cannot fit a concatenation to its
+    container's width). ``table`` has columns turn, bidirectional, causal (per-turn amounts in ``unit``);
+    ``chart.data`` of both: turn, model, amount, cumulative (the running sum per model)."""
+    long = table.melt(id_vars="turn", value_vars=list(CHAT_MODELS), var_name="model", value_name="amount")
+    long["cumulative"] = long.groupby("model")["amount"].cumsum()
+    long["model"] = long["model"].map(CHAT_MODELS)
+    color = alt.Color("model:N", scale=alt.Scale(domain=list(CHAT_MODELS.values()), range=[OKABE_ITO["vermillion"], OKABE_ITO["blue"]]),
+                      # above the plot, a line each: the same room in both charts, so their plots line up, and nothing covered
+                      legend=alt.Legend(orient="top", direction="vertical", title=None, labelLimit=0, symbolType="square", symbolSize=120, symbolStrokeWidth=0))
+    x = alt.X("turn:O", title="turn", axis=alt.Axis(labelAngle=0))
+    tip = [alt.Tooltip("turn:O", title="turn"), alt.Tooltip("model:N", title="model"), alt.Tooltip("amount:Q", title=f"{unit} this turn", format=",.4~s"),
+           alt.Tooltip("cumulative:Q", title=f"{unit} so far", format=",.4~s")]
+    per_turn = alt.Chart(long).mark_bar().encode(
+        x=x, xOffset=alt.XOffset("model:N", sort=list(CHAT_MODELS.values())), y=alt.Y("amount:Q", title=unit, axis=_SI), color=color, tooltip=tip)
+    cumulative = alt.Chart(long).mark_line(point=True, strokeWidth=3).encode(
+        x=x, y=alt.Y("cumulative:Q", title=f"{unit}, cumulative", axis=_SI), color=color, tooltip=tip)
+    return _alt_finish(per_turn, title, 380, "each turn"), _alt_finish(cumulative, "In all", 380, "cumulative, turn by turn")
 
 
 X_TITLES = {"tokens": "corpus tokens seen", "flops": "training FLOPs", "parameters": "parameters"}

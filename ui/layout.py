@@ -101,11 +101,16 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
     presentation mode the type grows, except where a builder sized it already (heatmaps, from room())."""
     name = name or key.replace(".", "-")
     if isinstance(fig, alt.TopLevelMixin):
-        text = {"color": "#FAFAFA"} if st.context.theme.type == "dark" else {}  # Vega draws mark text black whatever the theme
+        dark = st.context.theme.type == "dark"
+        text = {"color": "#FAFAFA"} if dark else {}  # Vega draws mark text and subtitles black whatever the theme
+        title = {"subtitleColor": "#C9CED6"} if dark else {}
         if state.presenting():
-            fig = (fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_title(fontSize=21).configure_legend(labelFontSize=16)
+            fig = (fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_legend(labelFontSize=16)
                    .properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5}))  # room above the larger title
+            title.update(fontSize=21, subtitleFontSize=16)
             text["fontSize"] = 15
+        if title:
+            fig = fig.configure_title(**title)
         if text:
             fig = fig.configure_text(**text)
         st.altair_chart(fig, key=key, width="stretch")

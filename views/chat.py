@@ -52,10 +52,22 @@ m[1].metric("Tokens encoded, bidirectional", f"{total_bi:,}")
 m[2].metric("Tokens encoded, causal + cache", f"{total_causal:,}")
 m[3].metric("FLOPs, bidirectional ÷ causal", f"{flops_bi / max(flops_causal, 1):.1f}×")
 
+
+
+def cost_charts(table, unit: str, title: str, what: str, data) -> None:
+    """Per turn and cumulative, side by side; the data to download under them."""
+    per_turn, cumulative = charts.chat_cost_chart(table, unit, title)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        layout.chart(per_turn, key=f"{PAGE}.{what}", name=f"chat-{what}")
+    with right:
+        layout.chart(cumulative, key=f"{PAGE}.{what}.cumulative", data=data, name=f"chat-{what}")
+
+
 tokens_table = cost.rename(columns={"bidirectional_tokens": "bidirectional", "causal_tokens": "causal"})[["turn", "bidirectional", "causal"]]
-layout.chart(charts.chat_cost_chart(tokens_table, "tokens", "Tokens each model must encode"), key=f"{PAGE}.tokens", data=cost, name="chat-tokens")
+cost_charts(tokens_table, "tokens", "Tokens each model must encode", "tokens", cost)
 flops_table = cost.rename(columns={"bidirectional_flops": "bidirectional", "causal_flops": "causal"})[["turn", "bidirectional", "causal"]]
-layout.chart(charts.chat_cost_chart(flops_table, "FLOPs", "Forward FLOPs (engine.cost.chat_cost)"), key=f"{PAGE}.flops", data=cost, name="chat-flops")
+cost_charts(flops_table, "FLOPs", "Forward FLOPs (engine.cost.chat_cost)", "flops", cost)
 st.caption("The bidirectional cost grows with the whole history at every turn, so its total grows with the square of "
            "the conversation's length; the causal model's grows with the new tokens alone.")
 
@@ -88,7 +100,7 @@ if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
     st.session_state[state.CHAT_NONCE] = st.session_state.get(state.CHAT_NONCE, 0) + 1
 seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=st.session_state.get(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
-layout.chart(charts.chat_cost_chart(ms, "ms", f"Measured time per turn on {label} ({cache.device_label()})"), key=f"{PAGE}.time", data=ms, name="chat-time")
+cost_charts(ms, "ms", f"Measured time per turn on {label} ({cache.device_label()})", "time", ms)
 st.caption(
     "engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
     "only the new tokens through its KV cache. Same layers, same width; only the mask differs. Small models on a busy "
