@@ -411,3 +411,24 @@ def test_pages_of_bars_and_lines_draw_with_altair_only(page):
 
     at = open_page(page, "The capital of France is Paris, and the capital of Italy is Rome.")
     assert at.get("vega_lite_chart") and not at.get("plotly_chart")
+
+
+def test_presenting_enlarges_altair_titles_and_pins_plotly_legends_below_the_axis_title():
+    """On a projector the titles grow (the builders leave title sizes to layout.chart's config), and a
+    Plotly legend under the plot moves to the figure's bottom edge, clear of the larger axis title."""
+    import json as _json
+
+    from conftest import open_page
+
+    def titles(page, params=None):
+        at = open_page(page, "The capital of France is Paris.", params)
+        specs = [_json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+        assert all("fontSize" not in s["title"] for s in specs)  # a size on the chart's own title would override the config
+        return [s["config"]["title"] for s in specs]
+
+    plain, presenting = titles("chat"), titles("chat", {"pres": "1"})
+    assert plain and all(t["fontSize"] == 15 for t in plain) and all(t["fontSize"] == 21 for t in presenting)
+    at = open_page("scaling", None, {"pres": "1"})
+    legends = [_json.loads(c.proto.spec)["layout"].get("legend", {}) for c in at.get("plotly_chart")]
+    below = [lg for lg in legends if lg.get("orientation") == "h"]
+    assert below and all(lg["yref"] == "container" and lg["y"] == 0 for lg in below)

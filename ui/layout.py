@@ -103,14 +103,14 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
     if isinstance(fig, alt.TopLevelMixin):
         dark = st.context.theme.type == "dark"
         text = {"color": "#FAFAFA"} if dark else {}  # Vega draws mark text and subtitles black whatever the theme
-        title = {"subtitleColor": "#C9CED6"} if dark else {}
+        # the whole title config at once (configure_title replaces it): the builders leave the sizes to it
+        title = {"fontSize": 15, "subtitleFontSize": 13, **({"subtitleColor": "#C9CED6"} if dark else {})}
         if state.presenting():
             fig = (fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_legend(labelFontSize=16)
                    .properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5}))  # room above the larger title
             title.update(fontSize=21, subtitleFontSize=16)
             text["fontSize"] = 15
-        if title:
-            fig = fig.configure_title(**title)
+        fig = fig.configure_title(**title)
         if text:
             fig = fig.configure_text(**text)
         st.altair_chart(fig, key=key, width="stretch")
@@ -120,6 +120,13 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
             for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
                 if axis.tickfont.size is None:
                     axis.update(tickfont_size=15, title_font_size=17)
+            legend = fig.layout.legend
+            if legend.orientation == "h" and legend.y is not None and legend.y < 0:
+                # a legend under the plot sits a share of the plot's height below it, where the larger axis
+                # title now is: pin it to the figure's bottom edge instead, in a margin grown to hold both
+                grow = 60
+                fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom"), height=(fig.layout.height or 450) + grow,
+                                  margin=dict(b=(fig.layout.margin.b or 10) + grow + 40))
         st.plotly_chart(
             fig,
             key=key,

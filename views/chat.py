@@ -67,9 +67,9 @@ def cost_charts(table, unit: str, title: str, what: str, data) -> None:
 tokens_table = cost.rename(columns={"bidirectional_tokens": "bidirectional", "causal_tokens": "causal"})[["turn", "bidirectional", "causal"]]
 cost_charts(tokens_table, "tokens", "Tokens each model must encode", "tokens", cost)
 flops_table = cost.rename(columns={"bidirectional_flops": "bidirectional", "causal_flops": "causal"})[["turn", "bidirectional", "causal"]]
-cost_charts(flops_table, "FLOPs", "Forward FLOPs (engine.cost.chat_cost)", "flops", cost)
+cost_charts(flops_table, "FLOPs", "Forward FLOPs each model spends", "flops", cost)
 st.caption("The bidirectional cost grows with the whole history at every turn, so its total grows with the square of "
-           "the conversation's length; the causal model's grows with the new tokens alone.")
+           "the conversation's length; the causal model's grows with the new tokens alone. FLOPs: engine.cost.chat_cost.")
 
 st.subheader("Measured on a model")
 options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
@@ -100,9 +100,9 @@ if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
     st.session_state[state.CHAT_NONCE] = st.session_state.get(state.CHAT_NONCE, 0) + 1
 seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=st.session_state.get(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
-cost_charts(ms, "ms", f"Measured time per turn on {label} ({cache.device_label()})", "time", ms)
+cost_charts(ms, "ms", f"Measured on {label}", "time", ms)
 st.caption(
-    "engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
+    f"{cache.device_label()}. engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
     "only the new tokens through its KV cache. Same layers, same width; only the mask differs. Small models on a busy "
     "CPU are noisy: the trend, not each bar, is the point."
 )

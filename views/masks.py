@@ -11,8 +11,9 @@ WINDOW = min(128, charts.cells_that_fit(**layout.room(1)))
 layout.page(
     PAGE,
     "Attention masks",
-    "One rule decides every architecture: which earlier or later tokens a token may look at. Left, the rule "
-    "over your tokens (filled: may attend). Right, what a model trained with that rule actually looks at.",
+    "One rule decides every architecture: which earlier or later tokens a token may look at. First, the rule "
+    "over your tokens (filled: may attend). Beside it (below it, when a map needs the whole width to label every token), "
+    "what a model trained with that rule actually looks at.",
     keys=("archs", "split", "layer", "head", "win", "seed"),
 )
 text = layout.text_box(PAGE)
