@@ -384,6 +384,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     if info.is_main:
         if last_eval is None:
             last_eval = {"step": done, **evaluate(model, eval_set, info.device, categories)}
+        rate = (done - start_step) * step_flops / step_s if step_s > 0 else None  # FLOP/s in this process's steps
+        peak = peak_flops(info.device)
         summary = {
             "architecture": cfg.architecture,
             "objective": cfg.objective,
@@ -400,8 +402,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
             "final_categories": last_eval.get("categories", {}),
             "wall_time_s": elapsed_before + time.perf_counter() - t0,
             # training steps only (no evaluation, no checkpoints), in this process's part of the run
-            "step_flops_per_s": (done - start_step) * step_flops / step_s if step_s > 0 else None,
-            "mfu": (done - start_step) * step_flops / step_s / peak_flops(info.device) if step_s > 0 and peak_flops(info.device) else None,
+            "step_flops_per_s": rate,
+            "mfu": rate / peak if rate and peak else None,
             "device": str(info.device),
             "precision": training_precision(info.device, cfg.precision),
             "world_size": info.world,

@@ -250,9 +250,8 @@ _WRAPPED = alt.Axis(labelAngle=0, labelLimit=0, labelOverlap=False, labelExpr="s
 
 def _alt_finish(chart: alt.TopLevelMixin, title: str, height: int, subtitle: str | None = None) -> alt.TopLevelMixin:
     """What every Altair chart shares: the title (and a subtitle) at the left, the house font, the page's width."""
-    extra = {"subtitle": subtitle} if subtitle else {}  # sizes from the config, which layout.chart sets (larger when presenting)
-    return (chart.properties(title=alt.TitleParams(title, anchor="start", **extra), height=height, width="container")
-            .configure(font=FONT).configure_title(fontSize=15, subtitleFontSize=13))
+    extra = {"subtitle": subtitle} if subtitle else {}  # sizes from the title config, which layout.chart sets (larger when presenting)
+    return chart.properties(title=alt.TitleParams(title, anchor="start", **extra), height=height, width="container").configure(font=FONT)
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> alt.LayerChart:
