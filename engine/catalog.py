@@ -35,10 +35,15 @@ VARIANTS = {  # MaskLab's shipped variants: name -> (architecture, objective)
 OBJECTIVE_ARCHITECTURE = tuple((objective, arch) for arch, objective in VARIANTS.values())
 
 PRESETS = {  # engine.pretrain's presets: fields of engine.train.TrainConfig
-    # about 17 minutes a variant on 2 CPU cores: the decoder-only sees 3.2M corpus tokens
-    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=6.8e13, lr=3e-3, warmup=60, eval_interval=100, ckpt_interval=50, device="auto", yardstick=500),
-    # a larger model for a GPU, 20x the compute
-    "gpu": dict(size="large", seq_len=256, batch_size=64, flops=1.4e15, lr=2e-3, warmup=200, eval_interval=200, ckpt_interval=200, device="cuda", yardstick=500),
+    # 2.7e14 training FLOPs a variant (the decoder-only sees 12.7M corpus tokens): about an hour a variant
+    # on one CPU core in bf16. Medium (1.8M parameters besides the embeddings) is near compute-optimal
+    # at this budget (Chinchilla: about 20 tokens a parameter gives 1.5M) and its weights stay under 12 MB
+    "cpu": dict(size="medium", seq_len=256, batch_size=16, flops=2.7e14, lr=3e-3, warmup=60, eval_interval=250, ckpt_interval=50, device="auto", yardstick=500),
+    # 5x the cpu preset's compute on the same medium size (a larger one would not fit 12 MB): the decoder-only
+    # sees about 66M tokens, five passes over the whole corpus, in minutes on one GPU; worker processes
+    # corrupt the batches ahead. `--fit-seconds` lowers the budget to what a machine does in a given time
+    "gpu": dict(size="medium", seq_len=256, batch_size=128, flops=1.4e15, lr=3e-3, warmup=100, eval_interval=250, ckpt_interval=500, device="cuda", yardstick=500,
+                workers=10, max_corpus_bytes=60_000_000),
     # seconds, for tests and the app's live training
     "smoke": dict(size="tiny", seq_len=32, batch_size=4, flops=2e9, lr=3e-3, warmup=2, eval_interval=5, ckpt_interval=5, eval_batches=1, max_corpus_bytes=400_000),
 }

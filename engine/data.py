@@ -74,7 +74,7 @@ def token_stream(split: str, corpus=None, max_bytes: int | None = None, encoding
     docs = read_documents(split, corpus, max_bytes)
     eos = enc.eot_token
     pieces = []
-    for ids in enc.encode_ordinary_batch(docs, num_threads=2):
+    for ids in enc.encode_ordinary_batch(docs, num_threads=min(8, os.cpu_count() or 1)):
         pieces.append(np.asarray(ids, dtype=np.uint16))
         pieces.append(np.asarray([eos], dtype=np.uint16))
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint16)

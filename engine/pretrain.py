@@ -20,7 +20,11 @@ from engine.cost import params_by_component
 from engine.train import TrainConfig, train
 
 
-def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None, progress=True) -> dict:
+def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None, progress=True, flops: float | None = None,
+            after=None) -> dict:
+    """Train (or resume, or read back) every variant of ``VARIANTS`` (or those in ``only``) with
+    ``preset``, in ``runs``/<preset>/<variant>; ``flops``: a training-FLOP budget in place of the
+    preset's. ``after(name, summary)`` is called as each variant is done. Returns the summaries."""
     results = {}
     for name, (arch, objective) in VARIANTS.items():
         if only and name not in only:
@@ -29,13 +33,51 @@ def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None,
         summary_path = out / "summary.json"
         if summary_path.exists():
             results[name] = json.loads(summary_path.read_text())
-            continue
-        cfg = replace(TrainConfig(architecture=arch, objective=objective, out=str(out), corpus=corpus), **PRESETS[preset])
-        print(f"training {name} ({arch}, {objective}) -> {out}", file=sys.stderr, flush=True)
-        results[name] = train(cfg, resume=True, progress=progress)
-        results[name]["preset"] = preset
-        summary_path.write_text(json.dumps(results[name], indent=2))
+        else:
+            cfg = replace(TrainConfig(architecture=arch, objective=objective, out=str(out), corpus=corpus), **PRESETS[preset])
+            if flops:
+                cfg = replace(cfg, flops=float(flops))
+            print(f"training {name} ({arch}, {objective}) -> {out}", file=sys.stderr, flush=True)
+            results[name] = train(cfg, resume=True, progress=progress)
+            results[name]["preset"] = preset
+            summary_path.write_text(json.dumps(results[name], indent=2))
+        if after:
+            after(name, results[name])
     return results
+
+
+def fit_flops(preset: str, seconds: float, only: list[str] | None = None, corpus=None, probe_steps: int = 40) -> tuple[float, dict]:
+    """The largest training-FLOP budget, at most the preset's and rounded down to two significant
+    digits, with which every variant (or those in ``only``) trains within ``seconds`` here, its
+    evaluations included. Measured, not assumed: each variant trains ``probe_steps`` steps of the
+    preset (in a temporary folder) with one evaluation halfway; the step time is read from the steps
+    after the first quarter (the first ones warm the device up). Returns (FLOPs, per-variant
+    measurements: seconds a step, FLOPs a step, seconds an evaluation). ValueError if
+    ``probe_steps`` < 8 or ``seconds`` <= 0."""
+    import math
+    import tempfile
+
+    if probe_steps < 8 or seconds <= 0:
+        raise ValueError("probe_steps must be >= 8 and seconds > 0")
+    half, quarter = probe_steps // 2, probe_steps // 4
+    measured, per_flop = {}, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (arch, objective) in VARIANTS.items():
+            if only and name not in only:
+                continue
+            base = replace(TrainConfig(architecture=arch, objective=objective, corpus=corpus), **PRESETS[preset])
+            cfg = replace(base, out=str(Path(tmp) / name), flops=0.0, tokens=probe_steps * base.batch_size * base.seq_len,
+                          eval_interval=half, ckpt_interval=10**9)
+            train(cfg, progress=False)
+            rows = {r["step"]: r for r in map(json.loads, (Path(cfg.out) / "log.jsonl").read_text().splitlines()) if not r.get("eval")}
+            step_s = (rows[half]["elapsed_s"] - rows[quarter]["elapsed_s"]) / (half - quarter)
+            eval_s = max(0.0, rows[half + 1]["elapsed_s"] - rows[half]["elapsed_s"] - step_s)
+            step_flops = rows[1]["flops"]
+            measured[name] = {"step_s": step_s, "step_flops": step_flops, "eval_s": eval_s}
+            per_flop += (step_s + eval_s / base.eval_interval) / step_flops  # seconds per training FLOP, evaluations included
+    budget = min(PRESETS[preset]["flops"], seconds / per_flop)
+    digits = 10 ** (math.floor(math.log10(budget)) - 1)
+    return math.floor(budget / digits) * digits, measured
 
 
 DESCRIPTIONS = {
@@ -90,8 +132,8 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
         "parameters_by_component": params_by_component(model.config),
         "corpus_tokens": summary["corpus_tokens"],
         "training_flops": summary["training_flops"],
-        "planned_training_flops": PRESETS[preset]["flops"],
-        "complete": summary["training_flops"] >= 0.99 * PRESETS[preset]["flops"],
+        "planned_training_flops": summary["train_config"]["flops"],
+        "complete": summary["training_flops"] >= 0.99 * summary["train_config"]["flops"],
         "wall_time_s": summary["wall_time_s"],
         "step_flops_per_s": summary.get("step_flops_per_s"),  # training steps only, the run's last process
         "mfu": summary.get("mfu"),  # of the GPU's dense bf16 peak; None on a CPU
@@ -148,7 +190,7 @@ def card_markdown(card: dict) -> str:
 | objective | {card['objective']} |
 | parameters | {card['parameters']:,} |
 | corpus tokens seen | {card['corpus_tokens']:,} |
-| training FLOPs | {card['training_flops']:.3g} of the preset's {card['planned_training_flops']:.3g}{'' if card['complete'] else ' (stopped early: NOT compute-matched with the complete variants)'} |
+| training FLOPs | {card['training_flops']:.3g} of the {card['planned_training_flops']:.3g} planned{'' if card['complete'] else ' (stopped early: NOT compute-matched with the complete variants)'} |
 | wall time, device | {card['wall_time_s'] / 60:.1f} min, {card['device']} (preset `{card['preset']}`) |
 | training rate | {_rate(card)} |
 | final validation loss (own objective) | {card['final_val_loss']:.3f} nats |
@@ -207,18 +249,31 @@ def finish_now(run_dir: Path) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.pretrain", description="Train MaskLab's shipped variants, compute-matched.")
-    p.add_argument("--preset", default="cpu", choices=list(PRESETS), help="cpu: about 17 min a variant on 2 cores; gpu: larger, needs CUDA; smoke: seconds")
+    p.add_argument("--preset", default="cpu", choices=list(PRESETS), help="cpu: about an hour a variant on one CPU core; gpu: 5x the compute, needs CUDA; smoke: seconds")
     p.add_argument("--runs", default="runs", help="folder for the run folders (checkpoints, logs)")
     p.add_argument("--only", nargs="*", choices=list(VARIANTS), help="train only these variants")
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus or $MASKLAB_CORPUS)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--export", default=None, help="after training, copy the finished variants into this folder (e.g. assets/models)")
+    p.add_argument("--export", default=None, help="copy each variant into this folder (e.g. assets/models) as soon as it is trained")
+    p.add_argument("--flops", type=float, default=None, help="training FLOPs for every variant, in place of the preset's")
+    p.add_argument("--fit-seconds", type=float, default=None,
+                   help="measure each variant's step rate with a short probe, then train every variant on the largest budget (at most the preset's) that fits in this many seconds")
     args = p.parse_args(argv)
-    results = run_all(args.preset, Path(args.runs), args.only, args.corpus, progress=not args.quiet)
+    flops = args.flops
+    if args.fit_seconds:
+        flops, measured = fit_flops(args.preset, args.fit_seconds, args.only, args.corpus)
+        for name, m in measured.items():
+            print(f"probe {name}: {m['step_s'] * 1e3:.1f} ms a step of {m['step_flops']:.3g} FLOPs ({m['step_flops'] / m['step_s'] / 1e12:.2f} TFLOP/s), "
+                  f"{m['eval_s']:.2f} s an evaluation", file=sys.stderr, flush=True)
+        print(f"budget: {flops:.3g} training FLOPs a variant, to fit {args.fit_seconds:.0f} s", file=sys.stderr, flush=True)
+    after = None
     if args.export:
         unigram = unigram_baseline(args.corpus)
-        for name in results:
+
+        def after(name, summary):
             export_variant(Path(args.runs) / args.preset / name, name, args.preset, Path(args.export), unigram)
+
+    results = run_all(args.preset, Path(args.runs), args.only, args.corpus, progress=not args.quiet, flops=flops, after=after)
     for name, s in results.items():
         rate = f", {s['step_flops_per_s'] / 1e9:,.1f} GFLOP/s in steps" if s.get("step_flops_per_s") else ""
         mfu = f" (MFU {s['mfu']:.1%})" if s.get("mfu") else ""

@@ -9,6 +9,7 @@ Checkpoints are safetensors written atomically; ``latest.json`` names the last c
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -62,6 +63,7 @@ class TrainConfig:
     ckpt_interval: int = opt(100, "steps between checkpoints")
     corpus: str | None = opt(None, "text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)", type=str)
     max_corpus_bytes: int = opt(30_000_000, "read at most this many bytes of the train split")
+    workers: int = opt(0, "processes that prepare batches ahead of the training loop (0: in the loop). On a GPU the corruption of each batch in Python would otherwise keep it waiting; every batch stays a pure function of (seed, step), so the run is the same with any number")
     yardstick: int = opt(0, "held-out words per task (continue, fill) scored at every evaluation, every architecture its natural way (engine.yardstick); 0: off")
 
     def __post_init__(self):
@@ -79,6 +81,8 @@ class TrainConfig:
             raise ValueError("schedule must be cosine or constant")
         if self.seq_len < 8 or self.batch_size < 1 or self.tokens < 1 or self.lr <= 0:
             raise ValueError("seq_len must be >= 8, batch_size >= 1, tokens >= 1 and lr > 0")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0")
 
     def model_config(self) -> ModelConfig:
         # span-style targets add sentinels and EOS; prefix-style joins input and target: leave room
@@ -161,6 +165,41 @@ def _encoder_decoder_layout(c):
     enc = c.inputs[: c.n_prefix]
     target = c.inputs[c.n_prefix :] + [MASKLAB.eos]
     return enc, [MASKLAB.bos] + target[:-1], target
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Training batches by step, for a DataLoader whose worker processes build them ahead. They travel
+    as numpy arrays, pickled through the worker's pipe: no shared memory, which containers often lack."""
+
+    def __init__(self, make, start: int, stop: int):
+        self.make, self.start, self.stop = make, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> tuple:
+        b = self.make(self.start + i)
+        return tuple(None if t is None else t.numpy() for t in (b.idx, b.targets, b.decoder_idx, b.n_prefix)) + (b.corpus_tokens,)
+
+
+def _one_thread(_worker_id: int) -> None:
+    torch.set_num_threads(1)
+
+
+def batches(make, start: int, stop: int, workers: int = 0):
+    """``make(step)`` for every step in [start, stop), in order. With ``workers`` > 0 they are built
+    ahead by that many forked processes (torch.utils.data.DataLoader, batch_size=None): the same
+    batches, since each is a pure function of its step. Platforms without fork build them in the loop."""
+    import multiprocessing
+
+    workers = min(workers, max(1, (os.cpu_count() or 2) - 1))  # one core stays with the training loop
+    if workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (make(step) for step in range(start, stop))
+        return
+    loader = torch.utils.data.DataLoader(_StepBatches(make, start, stop), batch_size=None, shuffle=False, num_workers=workers, prefetch_factor=4,
+                                         multiprocessing_context="fork", worker_init_fn=_one_thread, collate_fn=lambda item: item)
+    for *arrays, corpus_tokens in loader:
+        yield Batch(*(None if a is None else torch.from_numpy(a) for a in arrays), corpus_tokens=corpus_tokens)
 
 
 def lr_at(cfg: TrainConfig, step: int, steps: int) -> float:
@@ -341,12 +380,13 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     last_eval = None
     model.train()
     step_s = 0.0  # seconds in training steps (forward, backward, optimizer), this process: what MFU divides by
+    train_batches = batches(lambda step: batch_for(step, train_tokens, cfg.seed), start_step, steps, cfg.workers)
     for step in range(start_step, steps):
         t_step = time.perf_counter()
         lr = lr_at(cfg, step, steps)
         for group in opt.param_groups:
             group["lr"] = lr
-        b = batch_for(step, train_tokens, cfg.seed).to(info.device)
+        b = next(train_batches).to(info.device)
         with training_autocast(info.device, cfg.precision):
             out_ = ddp_model(b.idx, b.targets, **b.model_kwargs())
         opt.zero_grad(set_to_none=True)
@@ -378,6 +418,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         if stop:
             stopped = True
             break
+    del train_batches  # ends the worker processes, if any
     if bar:
         bar.close()
     summary = {}

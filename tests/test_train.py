@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.catalog import COMPATIBLE, PRESETS, VARIANTS
-from engine.pretrain import export_variant
+from engine.pretrain import export_variant, fit_flops, run_all
 from engine.train import TrainConfig, build_parser, config_from_args, train
 from engine.variants import load_variant, sha256_file
 
@@ -44,6 +44,38 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines() if "eval" not in line]
     assert steps == list(range(1, 11))  # the log holds each step once
+
+
+@pytest.mark.parametrize("name", ["decoder-clm", "encdec-span", "prefixlm-ul2"])
+def test_batches_built_by_worker_processes_train_the_same_weights(tmp_path, name):
+    arch, objective = VARIANTS[name]
+    base = TrainConfig(architecture=arch, objective=objective, tokens=8 * 4 * 32, **SMOKE)
+    train(replace(base, out=str(tmp_path / "in-loop")))
+    train(replace(base, out=str(tmp_path / "workers"), workers=2))
+    a, b = weights(tmp_path / "in-loop"), weights(tmp_path / "workers")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="workers"):
+        replace(base, workers=-1)
+
+
+def test_fit_flops_measures_and_lowers_the_budget_to_fit(tmp_path):
+    preset = PRESETS["smoke"]["flops"]
+    flops, measured = fit_flops("smoke", seconds=1e-3, only=["decoder-clm", "encoder-mlm"], probe_steps=8)
+    assert set(measured) == {"decoder-clm", "encoder-mlm"}
+    assert all(m["step_s"] > 0 and m["step_flops"] > 0 and m["eval_s"] >= 0 for m in measured.values())
+    per_flop = sum(m["step_s"] / m["step_flops"] for m in measured.values())
+    assert 0 < flops <= 1e-3 / per_flop and flops == float(f"{flops:.2g}")  # two significant digits, rounded down
+    assert fit_flops("smoke", seconds=1e6, only=["decoder-clm"], probe_steps=8)[0] == preset  # never above the preset's
+
+
+def test_run_all_exports_each_variant_as_it_is_done(tmp_path):
+    done = []
+    results = run_all("smoke", tmp_path / "runs", only=["decoder-clm", "encoder-mlm"], progress=False, flops=1e9,
+                      after=lambda name, s: done.append((name, s["training_flops"])))
+    assert [n for n, _ in done] == ["decoder-clm", "encoder-mlm"] == list(results)
+    assert all(1e9 <= f < 1e9 + results[n]["flops_per_step"] for n, f in done)  # the budget given, not the preset's
+    card = export_variant(tmp_path / "runs" / "smoke" / "decoder-clm", "decoder-clm", "smoke", tmp_path / "models")
+    assert card["planned_training_flops"] == 1e9 and card["complete"]
 
 
 def test_incompatible_or_unknown_options_are_refused():
