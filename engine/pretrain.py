@@ -1,4 +1,4 @@
-"""Train every shipped variant with one preset: ``python -m engine.pretrain --preset cpu``.
+"""Train every shipped variant with one preset: ``python -m engine.pretrain --preset gpu`` (or ``cpu``).
 
 The variants are compute-matched: each trains until it has spent the same training FLOPs (the
 engine's accounting), on the same corpus in the same order. An encoder-decoder has twice the layers

@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from engine.catalog import SWEEP_SIZES, SWEEP_VARIANTS, VARIANTS
+from engine.catalog import SWEEP_PRESETS, SWEEP_SIZES, SWEEP_VARIANTS, VARIANTS
 from engine.checkpoint import atomic_write
 from engine.train import TrainConfig, train
 
@@ -23,10 +23,11 @@ def _curve(log_path: Path) -> list[dict]:
 def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SWEEP_VARIANTS, corpus=None, command: str | None = None,
               **overrides) -> list[dict]:
     """Train (or resume, or read back the finished summary of) every ``variants`` x ``sizes`` run in
-    ``runs``/<variant>-<size> on ``tokens`` corpus tokens each, then write ``out``: per run its
+    ``runs``/<variant>-<size> on ``tokens`` corpus tokens each (``SWEEP_PRESETS["cpu"]``), then write ``out``: per run its
     parameters, training FLOPs, final loss on its own objective and categories, wall time, and the curve
-    of evaluations (with engine.yardstick's result at each, when ``yardstick`` > 0). ``overrides``:
-    further TrainConfig fields. Returns the runs' rows."""
+    of evaluations (with engine.yardstick's result at each, when ``yardstick`` > 0); ``out`` is rewritten
+    after every run, so a stopped sweep keeps what it finished. ``overrides``: further TrainConfig fields
+    (another preset's). Returns the runs' rows."""
     results = []
     for name in variants:
         arch, objective = VARIANTS[name]
@@ -36,31 +37,37 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
             if summary_path.exists():
                 s = json.loads(summary_path.read_text())
             else:
-                cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, seq_len=128, batch_size=16, lr=3e-3, warmup=30, eval_interval=50, ckpt_interval=50)
+                cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, **SWEEP_PRESETS["cpu"])
                 s = train(replace(cfg, **overrides), resume=True)
             results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl")})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
-    data = {"budget_tokens": tokens, "sizes": list(sizes), "overrides": {k: v for k, v in overrides.items() if k != "out"},
-            "command": command, "wall_time_s": sum(r["wall_time_s"] for r in results),
-            "note": "each run: the same corpus tokens, seq_len 128, batch 16; loss on the architecture's own objective; yardstick: engine.yardstick at every evaluation",
-            "runs": results}
-    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
+            _write(out, tokens, sizes, overrides, command, results)  # after every run: a stopped sweep keeps what it finished
     return results
 
 
+def _write(out: Path, tokens: int, sizes, overrides: dict, command: str | None, results: list[dict]) -> None:
+    data = {"budget_tokens": tokens, "sizes": list(sizes), "overrides": {k: v for k, v in overrides.items() if k != "out"},
+            "command": command, "wall_time_s": sum(r["wall_time_s"] for r in results),
+            "note": "each run: the same corpus tokens; loss on the architecture's own objective; yardstick: engine.yardstick at every evaluation",
+            "runs": results}
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one small budget.")
+    p = argparse.ArgumentParser(prog="python -m engine.sweep", description="Train each architecture at several sizes on one budget of corpus tokens.")
+    p.add_argument("--preset", default="cpu", choices=list(SWEEP_PRESETS), help="cpu: batches of 16 x 128 tokens; gpu: 128 x 256, batches built by worker processes, needs CUDA")
     p.add_argument("--tokens", type=int, default=2_000_000, help="corpus tokens per run")
     p.add_argument("--sizes", nargs="+", default=list(SWEEP_SIZES), help="size presets from engine.catalog.SIZES (three or more)")
     p.add_argument("--runs", default="runs/sweep", help="folder for run folders")
     p.add_argument("--out", default="assets/scaling.json", help="results file")
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus)")
-    p.add_argument("--yardstick", type=int, default=200, help="held-out words per task scored at every evaluation (engine.yardstick); 0: off")
-    p.add_argument("--eval-interval", type=int, default=50, help="steps between evaluations")
+    p.add_argument("--yardstick", type=int, default=None, help="held-out words per task scored at every evaluation (engine.yardstick; default: the preset's); 0: off")
+    p.add_argument("--eval-interval", type=int, default=None, help="steps between evaluations (default: the preset's)")
     args = p.parse_args(argv)
     command = "python -m engine.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
-    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(),
-              yardstick=args.yardstick, eval_interval=args.eval_interval)
+    overrides = dict(SWEEP_PRESETS[args.preset])
+    overrides.update({k: v for k, v in (("yardstick", args.yardstick), ("eval_interval", args.eval_interval)) if v is not None})
+    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(), **overrides)
     return 0
 
 

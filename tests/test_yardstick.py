@@ -2,6 +2,7 @@
 checked against a forward pass built by hand."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,41 @@ def test_the_sweep_writes_every_run_with_its_yardstick_curve_and_resumes_from_fi
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")}
     assert run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), **small) == rows
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")} == stamp  # read back, not retrained
+
+
+def test_a_stopped_sweep_keeps_the_runs_it_finished(tmp_path, monkeypatch):
+    import json
+
+    from engine import sweep
+
+    done = []
+
+    def fake_train(cfg, resume=False):  # the third run is interrupted
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(cfg.out)
+        Path(cfg.out).mkdir(parents=True)
+        (Path(cfg.out) / "log.jsonl").write_text("")
+        return {"parameters": 1, "training_flops": 2.0, "corpus_tokens": 3, "final_val_loss": 4.0, "final_categories": {}, "wall_time_s": 5.0}
+
+    monkeypatch.setattr(sweep, "train", fake_train)
+    out = tmp_path / "scaling.json"
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(tmp_path / "runs", out, 1000, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), yardstick=0)
+    data = json.loads(out.read_text())
+    assert [(r["variant"], r["size"]) for r in data["runs"]] == [("decoder-clm", "tiny"), ("decoder-clm", "mini")]
+    assert data["overrides"] == {"yardstick": 0} and data["wall_time_s"] == 10.0
+
+
+def test_the_sweep_command_line_applies_its_preset(monkeypatch):
+    from engine import sweep
+    from engine.catalog import SWEEP_PRESETS
+
+    seen = {}
+    monkeypatch.setattr(sweep, "run_sweep", lambda runs, out, tokens, sizes, corpus=None, command=None, **kw: seen.update(kw, tokens=tokens, command=command))
+    sweep.main(["--preset", "gpu", "--tokens", "28000000", "--eval-interval", "7"])
+    assert seen["batch_size"] == SWEEP_PRESETS["gpu"]["batch_size"] and seen["device"] == "cuda" and seen["eval_interval"] == 7
+    assert seen["tokens"] == 28_000_000 and seen["command"] == "python -m engine.sweep --preset gpu --tokens 28000000 --eval-interval 7"
 
 
 @pytest.mark.shared
