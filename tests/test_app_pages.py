@@ -362,6 +362,18 @@ def test_presentation_mode_hides_secondary_controls():
     assert at.session_state["layer"] == 1 and at.query_params["layer"] == "1"
 
 
+@pytest.mark.parametrize("page_id, key, value", [("chat", "chat.size", "large"), ("objectives", "objectives.size", "large"), ("switches", "switches.size", "large")])
+def test_presenting_moves_the_size_pickers_to_the_sidebar(page_id, key, value):
+    at = open_page(page_id, params={"pres": "1"})
+    picker = at.sidebar.segmented_control(key=key)  # not gone: one click away, out of the projected view
+    assert picker.value != value
+    picker.set_value(value).run()
+    assert not at.exception and at.session_state["size"] == value and at.query_params["size"] == value
+    plain = open_page(page_id)
+    assert not [w for w in plain.sidebar.segmented_control if w.key == key]  # in place when not presenting
+    assert plain.segmented_control(key=key)
+
+
 def test_a_new_chat_row_gets_a_role_alternating():
     assert state.next_chat_role(["user", "assistant"]) == "user"
     assert state.next_chat_role(["assistant", "user"]) == "assistant"
@@ -484,3 +496,20 @@ def test_the_losses_page_shows_a_real_published_model_beside_the_shipped_ones():
     assert set(probes["skill"]) >= {"world knowledge", "arithmetic", "translation"} and set(probes["verdict"]) <= {"right", "wrong", "tie"}
     mine = probes[probes["model"] == real]
     assert len(mine) == 7 and (mine["margin"] > 0).sum() >= 5  # the real model gets most of the multitask probes right
+
+
+@pytest.mark.shared
+def test_home_names_a_loaded_published_checkpoint_not_its_folder():
+    from ui import cache
+
+    found = cache.published()
+    if not found:
+        pytest.skip("no published checkpoint on this machine (../shared/models)")
+    f = found[0]
+    cache.LOADED[f.name] = "cpu"  # as if a page had loaded it
+    try:
+        at = open_page("home")
+        loaded = next(m.value for m in at.markdown if m.value.startswith("**Loaded now:**"))
+        assert f.label in loaded and f.name not in loaded, loaded
+    finally:
+        cache.LOADED.pop(f.name, None)

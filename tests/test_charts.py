@@ -95,6 +95,8 @@ def test_exposure_bar_matches_the_engine():
     tips = [t["title"] for t in spec["layer"][0]["encoding"]["tooltip"]]
     assert "text tokens supervised" in tips and "target positions with a loss" in tips
     assert spec["layer"][0]["encoding"]["x"]["sort"] == list(data["name"])  # the table's order, not alphabetical
+    y = spec["layer"][0]["encoding"]["y"]
+    assert max(y["axis"]["values"]) == 100 and y["scale"]["nice"] is False  # no "120%" tick on a share of the text
     clm = rows[0]
     assert clm["label"] == "clm" and clm["n_loss_tokens"] == len(ids) - 1
 
@@ -294,6 +296,23 @@ def _tick_spacing_px(fig, axis: str) -> float:
     cell = (fig.layout.height - m.t - m.b) / n_rows
     vals = list(getattr(fig.layout, axis).tickvals)
     return cell * (vals[1] - vals[0]) if len(vals) > 1 else float("inf")
+
+
+def test_thinned_token_axes_keep_every_special_token_and_a_stride_between_labels():
+    labels = ["The", " cat", "<|sentinel_0|>", " on", " the", " mat", "<|sentinel_1|>", ".", " It", " slept", "<|endoftext|>"]
+    shown = charts.tick_positions(labels, 2)
+    assert {2, 6, 10} <= set(shown)  # every special token keeps its label
+    assert all(b - a >= 2 for a, b in zip(shown, shown[1:]))  # never two labels closer than the stride
+    assert shown == [0, 2, 4, 6, 8, 10]
+    assert charts.tick_positions(labels, 1) == list(range(len(labels)))
+    plain = [f"t{i}" for i in range(10)]
+    assert charts.tick_positions(plain, 3) == [0, 3, 6, 9]  # no special tokens: every 3rd from the first
+    shifted = ["a", "<|S|>", "b", "c", "d", "e"]
+    assert charts.tick_positions(shifted, 3) == [1, 4]
+    fig = charts.mask_heatmap(np.ones((len(labels), len(labels)), bool), labels, labels, "m", width=330, font=20)
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert 1 < len(ticks) < len(labels)  # thinned, and
+    assert all(charts.axis_label(t) in ticks for t in labels if t.startswith("<|")), ticks  # the sentinels kept
 
 
 def test_tick_stride_leaves_a_line_of_type_between_labels():

@@ -87,11 +87,32 @@ def tick_stride(n: int, axis_px: float, font: int = TICK_FONT) -> int:
     return max(1, math.ceil(font * LABEL_ROOM * n / axis_px))
 
 
+def tick_positions(labels: list[str], step: int) -> list[int]:
+    """Which of ``labels`` an axis shows when it has room for one in ``step``: special tokens first
+    (``<|...|>``: a sentinel, a mode token, the separator are what a mask or an objective is about), then
+    every position left to right that keeps ``step`` positions from every label already chosen. With
+    ``step`` 1, all of them. Sorted positions."""
+    n = len(labels)
+    if step <= 1:
+        return list(range(n))
+    taken = [False] * n  # within step - 1 of a chosen label
+
+    def take(i: int) -> None:
+        for j in range(max(0, i - step + 1), min(n, i + step)):
+            taken[j] = True
+
+    chosen = []
+    for i in [i for i, t in enumerate(labels) if t.startswith("<|") and t.endswith("|>")] + list(range(n)):
+        if not taken[i]:
+            chosen.append(i)
+            take(i)
+    return sorted(chosen)
+
+
 def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TICK_FONT, limit: int = LABEL_CHARS, title: str = "") -> dict:
     """A token axis: numeric positions labelled with their tokens, every k-th one when the axis has no
     room for all (tick_stride), in type of ``font`` px, titled ``title`` in type 2 px larger."""
-    step = tick_stride(len(labels), axis_px, font)
-    idx = list(range(0, len(labels), step))
+    idx = tick_positions(labels, tick_stride(len(labels), axis_px, font))
     return dict(tickmode="array", tickvals=[offset + i for i in idx], ticktext=[axis_label(labels[i], limit) for i in idx],
                 tickfont=dict(size=font), title=dict(text=title, font=dict(size=font + 2)))
 
@@ -271,7 +292,8 @@ def exposure_bar(rows: list[dict], highlight: str | None = None) -> alt.LayerCha
     order = data["name"].tolist()
     x = alt.X("name:N", sort=order, title="objective", axis=_WRAPPED)
     bars = alt.Chart().mark_bar(stroke=OKABE_ITO["yellow"]).encode(
-        x=x, y=alt.Y("exposure_pct:Q", title="text tokens supervised (%)", scale=alt.Scale(domain=[0, 112])),
+        x=x, y=alt.Y("exposure_pct:Q", title="text tokens supervised (%)", scale=alt.Scale(domain=[0, 112], nice=False),
+                 axis=alt.Axis(values=[0, 25, 50, 75, 100])),  # room above 100% for the labels, no tick past it
         color=alt.Color("color:N", scale=None), strokeWidth=alt.StrokeWidth("outline:Q", scale=None),
         tooltip=[alt.Tooltip("name:N", title="objective"), alt.Tooltip("n_loss_tokens:Q", title="text tokens supervised"),
                  alt.Tooltip("n_tokens:Q", title="text tokens"), alt.Tooltip("exposure_pct:Q", title="supervised (%)", format=".1f"),

@@ -1,5 +1,6 @@
 """What every page shares: the header, the one text box, presentation mode, and placing a chart."""
 
+import contextlib
 import html
 
 import altair as alt
@@ -28,6 +29,19 @@ h1{letter-spacing:-.01em}
 [data-testid="stMetricValue"]{font-size:1.6rem}
 </style>
 """
+
+
+@contextlib.contextmanager
+def side_controls(title: str):
+    """Where a page's secondary controls go: in place, or when presenting, into a bordered box in the
+    sidebar under ``title``: out of the projected view, still one click away (the masks page's layer
+    and head went first)."""
+    if not state.presenting():
+        yield
+        return
+    with st.sidebar.container(border=True):
+        st.markdown(f"**{html.escape(title)}**")
+        yield
 
 
 def page(page_id: str, title: str, intro: str, keys=()) -> None:

@@ -40,7 +40,7 @@ if not turns:
 ids = [tuple(t.id for t in cache.tokens(f"{role}: {message}\n", "masklab")) for role, message in turns]
 lengths = tuple(len(x) for x in ids)
 
-if not state.presenting():
+with layout.side_controls("Chat cost"):
     state.bind(PAGE, "size", st.segmented_control, "Model size for the FLOPs", options=list(state.SIZES), required=True)
 cost = cache.chat_cost(state.get("size"), lengths)
 
@@ -74,9 +74,10 @@ st.caption("The bidirectional cost grows with the whole history at every turn, s
 st.subheader("Measured on a model")
 options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
 name = options[0]
-if len(options) > 1 and not state.presenting():  # MaskLab's decoder, or a published one found on this machine
-    name = st.selectbox("Model", options, format_func=cache.model_label, key=f"{PAGE}.model",
-                        help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
+if len(options) > 1:  # MaskLab's decoder, or a published one found on this machine
+    with layout.side_controls("Measured on a model"):
+        name = st.selectbox("Model", options, format_func=cache.model_label, key=f"{PAGE}.model",
+                            help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
 label = cache.model_label(name).split(" · ")[0]
 try:
     room = cache.variant(name).backend.context

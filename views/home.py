@@ -68,7 +68,8 @@ left, right = st.columns(2)
 with left:
     st.markdown(f"**Device:** {html.esc(layout.device_label())}")
     if cache.LOADED:
-        st.markdown("**Loaded now:** " + ", ".join(f"`{n}`" for n in sorted(cache.LOADED)))
+        # a published checkpoint by its own name, not the folder or file it was read from
+        st.markdown("**Loaded now:** " + ", ".join(f"`{html.esc(cache.model_label(n).split(' · ')[0])}`" for n in sorted(cache.LOADED)))
     else:
         st.caption("No model is loaded yet; pages load them when needed.")
 with right:
@@ -77,6 +78,6 @@ with right:
     else:
         st.info(
             "No trained models are shipped with this copy yet, so model views use tiny untrained `random-*` models. "
-            "Train them with `python -m engine.pretrain --preset cpu`.",
+            "Train them with `python -m engine.pretrain --preset gpu` (one GPU, minutes) or `--preset cpu` (hours).",
             icon=":material/info:",
         )

@@ -37,7 +37,7 @@ if not state.get("variants"):  # a real published model beside MaskLab's tiny on
 state.put("variants", tuple(chosen))
 if not shipped:
     st.info("No trained models are shipped yet, so only tiny untrained `random-*` models can be scored: their losses sit "
-            f"near {UNIFORM:.1f} nats, a uniform guess. Train the real ones with `python -m engine.pretrain --preset cpu`.",
+            f"near {UNIFORM:.1f} nats, a uniform guess. Train the real ones with `python -m engine.pretrain --preset gpu` (one GPU, minutes) or `--preset cpu` (hours).",
             icon=":material/info:")
 
 
@@ -63,12 +63,13 @@ if not state.presenting():
         st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
                    "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
 exact = state.get("score") == "exact"
-if any(infos[n].architecture in cache.ONE_PASS_PER_TOKEN for n in names if n in infos) and not state.presenting():
-    state.bind(PAGE, "score", st.segmented_control, "Encoders and encoder-decoders", required=True,
-               options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {cache.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
-               help=f"As trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token (about the 15% these models were "
-                    f"trained to fill in), every token scored. Exact (pseudo-log-likelihood): one pass per token with only that token "
-                    f"hidden; the standard way to score a sentence with BERT, slower, so only the first {cache.SLOW_LIMIT} tokens.")
+if any(infos[n].architecture in cache.ONE_PASS_PER_TOKEN for n in names if n in infos):
+    with layout.side_controls("Scoring"):
+        state.bind(PAGE, "score", st.segmented_control, "Encoders and encoder-decoders", required=True,
+                   options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {cache.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
+                   help=f"As trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token (about the 15% these models were "
+                        f"trained to fill in), every token scored. Exact (pseudo-log-likelihood): one pass per token with only that token "
+                        f"hidden; the standard way to score a sentence with BERT, slower, so only the first {cache.SLOW_LIMIT} tokens.")
     exact = state.get("score") == "exact"
 layout.show_notices()
 if not names:
@@ -189,8 +190,8 @@ def generate() -> None:
         state.put("gen", next((n for n in writers if n in shipped), writers[0] if writers else options[0]))
     gen = state.bind(PAGE, "gen", st.selectbox, "Model", options=options, format_func=describe,
                      help="It continues your text again with every edit: a published checkpoint takes seconds for that on a CPU.")
-    if not state.presenting():
-        g1, g2, g3, g4 = st.columns(4)
+    with layout.side_controls("Generation"):
+        g1, g2, g3, g4 = [st.container()] * 4 if state.presenting() else st.columns(4)
         with g1:
             state.bind(PAGE, "temp", st.slider, "Temperature", min_value=0.0, max_value=2.0, step=0.05, help="0: always the most likely token.")
         with g2:
@@ -233,8 +234,5 @@ def generate() -> None:
             st.warning(f"{gen} could not generate: {e}", icon=":material/error:")
 
 
-probes_col, gen_col = st.columns(2, gap="large")
-with probes_col:
-    probes()
-with gen_col:
-    generate()
+probes()  # the full width: its bars are labelled with whole probe names, which a half column squeezed
+generate()

@@ -125,7 +125,7 @@ st.caption("At default settings, on your text, with this seed. BERT-style maskin
            "causal LM from nearly all of them.")
 
 st.subheader("Supervised tokens per unit of compute")
-if not state.presenting():
+with layout.side_controls("Loss exposure per FLOP"):
     state.bind(PAGE, "size", st.segmented_control, "Model size", options=list(state.SIZES), required=True)
 size = state.get("size")
 sup = cache.supervision(ids, seed, size)

@@ -25,7 +25,7 @@ x = state.bind(PAGE, "x", st.segmented_control, "Horizontal axis", options=["tok
 st.subheader("The shipped models, as they trained")
 if not cards:
     st.info("No trained models are shipped yet (assets/models/<name>/card.json). "
-            "`python -m engine.pretrain --preset cpu` trains and exports them.", icon=":material/info:")
+            "`python -m engine.pretrain --preset gpu --export assets/models` (one GPU, minutes) or `--preset cpu` (hours) trains and exports them.", icon=":material/info:")
 else:
     curves, styles, rows = {}, {}, []
     seen: dict[str, int] = {}
@@ -56,7 +56,7 @@ else:
             st.markdown(f"- {sentence}")
     else:
         st.caption("These cards have no yardstick curve: their models were trained before the yardstick was scored during "
-                   "training (`python -m engine.pretrain --preset cpu` retrains them with one). The section below scores the final models.")
+                   "training (`python -m engine.pretrain --preset gpu` retrains them with one). The section below scores the final models.")
     named = list(cards)
     if state.get("card") and state.get("card") not in named:
         st.warning(f"The link's card {md_plain(state.get('card'))} is not a model shipped here; showing {md_plain(named[0])}.", icon=":material/link_off:")

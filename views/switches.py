@@ -41,7 +41,7 @@ with right:
     st.caption("Each row is one switch; the highlighted cell describes the model as it stands.")
 
 st.subheader("What it costs")
-if not state.presenting():
+with layout.side_controls("Cost of each model"):
     state.bind(PAGE, "size", st.segmented_control, "Layer size", options=list(state.SIZES), required=True,
                help="Width and depth per stack, as engine.catalog.SIZES; the encoder-decoder has this many layers in each stack.")
 costs = cache.model_cost(on, state.get("size"))

@@ -21,19 +21,18 @@ text = layout.text_box(PAGE)
 # pills wrap, so every encoding shows whether chosen or not (a multiselect hides chips past its width)
 chosen = state.bind(PAGE, "enc", st.pills, "Encodings", options=list(ENCODINGS), format_func=ENCODINGS.get, selection_mode="multi",
                     to_widget=list, from_widget=tuple)
-c2, c3, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
-with c2:
+with st.container(horizontal=True, gap="large"):  # each toggle as wide as its label: never cut, at any type size
     show_ws = state.bind(PAGE, "ws", st.toggle, "Show whitespace", help="Spaces as ·, line breaks as ↵, tabs as ⇥.")
-with c3:
     show_ids = state.bind(PAGE, "ids", st.toggle, "Show ids", help="The number the model actually receives, under each token.")
 
 found = [f.name for f in cache.published()]  # published checkpoints on this machine: their own tokenizers too
 if state.get("ptok") is None:
     state.put("ptok", tuple(found[:1]))
 state.put("ptok", tuple(n for n in state.get("ptok") if n in found))
-if found and not state.presenting():
-    state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=cache.encoding_label,
-               to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
+if found:
+    with layout.side_controls("Published tokenizers"):
+        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=cache.encoding_label,
+                   to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
 chosen = tuple(chosen) + tuple(state.get("ptok"))
 
 if not chosen:
