@@ -19,7 +19,7 @@ def pick_device(device=None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for, but no GPU is visible to PyTorch")
+        raise ValueError("CUDA was asked for (the gpu presets ask for it), but no GPU is visible to PyTorch; on a CPU use --preset cpu or --device cpu")
     return device
 
 

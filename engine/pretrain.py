@@ -259,6 +259,14 @@ def main(argv=None) -> int:
     p.add_argument("--fit-seconds", type=float, default=None,
                    help="measure each variant's step rate with a short probe, then train every variant on the largest budget (at most the preset's) that fits in this many seconds")
     args = p.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:  # a preset for a GPU on a machine without one, no corpus, ...
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     flops = args.flops
     if args.fit_seconds:
         flops, measured = fit_flops(args.preset, args.fit_seconds, args.only, args.corpus)

@@ -67,7 +67,11 @@ def main(argv=None) -> int:
     command = "python -m engine.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
     overrides = dict(SWEEP_PRESETS[args.preset])
     overrides.update({k: v for k, v in (("yardstick", args.yardstick), ("eval_interval", args.eval_interval)) if v is not None})
-    run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(), **overrides)
+    try:
+        run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(), **overrides)
+    except (ValueError, FileNotFoundError) as e:  # the gpu preset without a GPU, an unknown size, no corpus, ...
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -75,3 +75,14 @@ def test_options_still_work_around_a_dashed_text_and_help_says_how():
     assert "'--' ends the options" in cli("tokenize", "--help").stdout
     r = cli("tokenize", "--encoding")
     assert r.returncode == 2 and "'--'" in r.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without a GPU")
+@pytest.mark.parametrize("args", [["engine.pretrain", "--preset", "gpu", "--quiet"], ["engine.sweep", "--preset", "gpu", "--sizes", "tiny"]])
+def test_a_gpu_preset_without_a_gpu_says_so_in_one_line(tmp_path, args):
+    out = tmp_path / "scaling.json"
+    extra = ["--out", str(out)] if args[0] == "engine.sweep" else []
+    r = subprocess.run([sys.executable, "-m", *args, "--runs", str(tmp_path / "runs"), *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "no GPU is visible" in r.stderr and "--preset cpu" in r.stderr
+    assert not out.exists()
