@@ -357,7 +357,10 @@ def test_presentation_mode_hides_secondary_controls():
     assert at.session_state["pres"] is True
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
     assert not at.expander  # no expander of layer and head in the projected view: they move to the sidebar
-    assert [s.key for s in at.sidebar.slider] == ["masks.layer"] and [s.key for s in at.sidebar.selectbox] == ["masks.head"]
+    side = [s.key for s in at.sidebar.selectbox]
+    assert [s.key for s in at.sidebar.slider] == ["masks.layer"] and side[-1] == "masks.head"
+    # the model pickers (where published checkpoints were found) move to the sidebar too, none left in the page
+    assert all(k.startswith("masks.model.") for k in side[:-1]) and len({s.key for s in at.selectbox}) == len(side)
     at.sidebar.slider[0].set_value(2).run()
     assert at.session_state["layer"] == 1 and at.query_params["layer"] == "1"
 

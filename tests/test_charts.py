@@ -451,3 +451,13 @@ def test_presenting_enlarges_altair_titles_and_pins_plotly_legends_below_the_axi
     legends = [_json.loads(c.proto.spec)["layout"].get("legend", {}) for c in at.get("plotly_chart")]
     below = [lg for lg in legends if lg.get("orientation") == "h"]
     assert below and all(lg["yref"] == "container" and lg["y"] == 0 for lg in below)
+
+
+def test_log_axes_label_each_tick_whole():
+    ticks = charts.log_ticks([8.1e6, 6.6e7])
+    assert ticks["tickvals"] == [1e7, 2e7, 5e7] and ticks["ticktext"] == ["10M", "20M", "50M"]
+    flops = charts.log_ticks([1.1e14, 1.4e15])
+    assert flops["ticktext"] == ["1e14", "2e14", "5e14", "1e15"]
+    assert charts.log_ticks([3e6, 3.2e6]) == {} and charts.log_ticks([]) == {}  # too narrow: Plotly's own
+    fig = charts.loss_curves({"a": pd.DataFrame({"tokens": [8.1e6, 6.6e7], "loss": [5.0, 4.0]})}, x="tokens")
+    assert list(fig.layout.xaxis.ticktext) == ["10M", "20M", "50M"]

@@ -421,6 +421,30 @@ def chat_cost_chart(table: pd.DataFrame, unit: str, title: str) -> tuple[alt.Cha
 X_TITLES = {"tokens": "corpus tokens seen", "flops": "training FLOPs", "parameters": "parameters"}
 
 
+def _count_label(v: float) -> str:
+    """20M, 500k, 1.5G; FLOPs and other counts from a trillion up as 2e15."""
+    if v >= 1e12:
+        mantissa, exponent = f"{v:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return f"{v / scale:g}{unit}"
+    return f"{v:g}"
+
+
+def log_ticks(values) -> dict:
+    """Ticks for a log axis over ``values``: 1, 2 and 5 times each power of ten in their range, each
+    labelled whole ("20M", "2e15"), where Plotly's own would label 20M as a bare "2". Empty when the
+    range holds fewer than two such ticks (Plotly's own then)."""
+    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(x) and x > 0])
+    if not len(v):
+        return {}
+    lo, hi = float(v.min()), float(v.max())
+    ticks = [m * 10.0 ** e for e in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo / 1.15 <= t <= hi * 1.15]
+    return dict(tickmode="array", tickvals=ticks, ticktext=[_count_label(t) for t in ticks]) if len(ticks) >= 2 else {}
+
+
 def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict[str, dict] | None = None, title: str = "Validation loss") -> go.Figure:
     """Loss against corpus tokens, training FLOPs or parameters, log axes. Each frame has columns ``x`` and loss."""
     fig = go.Figure()
@@ -433,7 +457,7 @@ def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict
                 hovertemplate=f"%{{x:.3s}} {x}: loss %{{y:.3f}}<extra>%{{fullData.name}}</extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid())
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid(), **log_ticks([v for df in curves.values() for v in df[x]]))
     fig.update_yaxes(type="log", title_text="loss (nats, log scale)", **_grid())
     return _finish(fig, title, 400, legend=dict(orientation="h", y=-0.2))
 
@@ -451,7 +475,7 @@ def scaling_scatter(runs: pd.DataFrame) -> go.Figure:
                 customdata=part["parameters"], hovertemplate="%{x:.3s} FLOPs, %{customdata:,} params: loss %{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text="training FLOPs", **_grid())
+    fig.update_xaxes(type="log", title_text="training FLOPs", **_grid(), **log_ticks(runs["training_flops"]))
     fig.update_yaxes(type="log", title_text="final validation loss (nats)", **_grid())
     return _finish(fig, "Scaling sweep: final validation loss against training FLOPs", 400, legend=dict(orientation="h", y=-0.2))
 
@@ -632,7 +656,7 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
                     ),
                     row=1, col=col,
                 )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid())
+    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid(), **(log_ticks(table[x]) if x in table else {}))
     fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, **_grid())
     fig.update_yaxes(**_grid(), row=1, col=2)
     return _finish(fig, title, 460, legend=dict(orientation="h", y=-0.22))

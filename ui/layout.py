@@ -20,6 +20,8 @@ html{font-size:20px}
 .ml-chip{border:1.5px solid rgba(0,0,0,.45)!important;font-size:1.05em!important}
 .ml-chips{line-height:2.5}
 h1{font-size:2.3rem!important}
+[data-testid="stSidebar"] [data-testid="stSidebarNavLink"] span,[data-testid="stSidebar"] [data-testid="stWidgetLabel"] p,
+[data-testid="stSidebar"] button p,[data-testid="stSidebar"] [data-baseweb="select"] div{font-size:.8rem!important}
 </style>
 """
 BASE_CSS = """
@@ -42,6 +44,17 @@ def side_controls(title: str):
     with st.sidebar.container(border=True):
         st.markdown(f"**{html.escape(title)}**")
         yield
+
+
+def metric_columns(n: int) -> list:
+    """``n`` places for st.metric side by side; when presenting, two to a row, so that the larger type
+    keeps each label whole."""
+    if not state.presenting() or n <= 2:
+        return list(st.columns(n))
+    cols = []
+    for i in range(0, n, 2):
+        cols.extend(st.columns(2))
+    return cols[:n]
 
 
 def page(page_id: str, title: str, intro: str, keys=()) -> None:

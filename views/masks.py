@@ -1,3 +1,5 @@
+import contextlib
+
 import streamlit as st
 
 from engine.masks import ARCHITECTURES, attention_masks
@@ -41,14 +43,15 @@ if not archs:
 start, end = layout.window(PAGE, n, WINDOW)
 infos = {v.name: v for v in cache.variants()}
 picked = {}
-for a in archs:  # MaskLab's trained variant by default; the published checkpoints found here are one choice away
-    options = cache.models_for(a)
-    picked[a] = cache.pick_variant(a)
-    if len(options) > 2 and not state.presenting():
-        picked[a] = st.selectbox(f"Learned attention of the {charts.ARCH_NAMES[a].lower()} from", options, index=options.index(picked[a]) if picked[a] in options else 0,
-                                 format_func=cache.model_label, key=f"{PAGE}.model.{a}")
-    elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
-        picked[a] = st.session_state[f"{PAGE}.model.{a}"]
+choices = {a: cache.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
+with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
+    for a, options in choices.items():
+        picked[a] = cache.pick_variant(a)
+        if len(options) > 2:
+            picked[a] = st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
+                                     index=options.index(picked[a]) if picked[a] in options else 0, format_func=cache.model_label, key=f"{PAGE}.model.{a}")
+        elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
+            picked[a] = st.session_state[f"{PAGE}.model.{a}"]
 
 seed = state.get("seed")
 
@@ -162,13 +165,16 @@ def maps() -> None:
         inp, tgt = labels[:n_in], labels[n_in:]
         i0, i1 = min(start, n_in), min(end, n_in)
         t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
-        # cross-attention needs both sides: a window inside the input shows the first targets as its rows,
-        # one inside the target shows the last inputs as its columns, so the map never vanishes
+        # every map keeps tokens: a window inside the input shows the first targets (the decoder's map and
+        # the cross-attention's rows), one inside the target the last inputs, and a caption says so
         ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
         ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
+        if (i1 <= i0 or t1 <= t0) and n_in and n_tgt:
+            st.caption(f"The window covers only the {'target' if i1 <= i0 else 'input'}: the "
+                       f"{'encoder' if i1 <= i0 else 'decoder'}'s map shows its {'last' if i1 <= i0 else 'first'} tokens.")
         parts = [
-            ("encoder", "Encoder self-attention", masks["encoder"][i0:i1, i0:i1], inp[i0:i1], inp[i0:i1], i0, i0),
-            ("decoder", "Decoder self-attention", masks["decoder"][t0:t1, t0:t1], tgt[t0:t1], tgt[t0:t1], t0, t0),
+            ("encoder", "Encoder self-attention", masks["encoder"][ci0:ci1, ci0:ci1], inp[ci0:ci1], inp[ci0:ci1], ci0, ci0),
+            ("decoder", "Decoder self-attention", masks["decoder"][ct0:ct1, ct0:ct1], tgt[ct0:ct1], tgt[ct0:ct1], ct0, ct0),
             ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
         ]
         cols, size = side_by_side(max(max(p[2].shape) for p in parts), 3)

@@ -54,6 +54,8 @@ else:
                      key=f"{PAGE}.card_yardstick", data=ycards, name="card-yardstick-curves")
         for sentence in charts.yardstick_curve_findings(ycards):  # per FLOP, whatever the axis shows
             st.markdown(f"- {sentence}")
+        st.caption("Scored during training, in the training device's bf16 arithmetic; the table below scores the shipped "
+                   "float16 weights in float32 on this machine, so a last digit can differ.")
     else:
         st.caption("These cards have no yardstick curve: their models were trained before the yardstick was scored during "
                    "training (`python -m engine.pretrain --preset gpu` retrains them with one). The section below scores the final models.")
@@ -65,11 +67,15 @@ else:
     cats = cards[pick].get("category_curves") or {}
     if cats:
         frames = {cat: pd.DataFrame(points, columns=["tokens", "loss"]) for cat, points in cats.items() if points}
+        spent, seen_tokens = cards[pick].get("training_flops"), cards[pick].get("corpus_tokens")
+        cx = x if x == "tokens" or not (spent and seen_tokens) else "flops"
+        if cx == "flops":  # every step costs the same FLOPs: a point's FLOPs are its tokens at the run's rate
+            frames = {cat: df.assign(flops=df["tokens"] * (float(spent) / float(seen_tokens))) for cat, df in frames.items()}
         flat = pd.DataFrame([{"category": c, **r} for c, df in frames.items() for r in df.to_dict("records")])
-        layout.chart(charts.loss_curves(frames, x="tokens", title=f"{pick}: validation loss by token category"),
+        layout.chart(charts.loss_curves(frames, x=cx, title=f"{pick}: validation loss by token category"),
                      key=f"{PAGE}.categories", data=flat, name=f"category-curves-{pick}")
         st.caption("One loss, many tasks: look for categories that fall early and flatten (grammar) and ones that keep "
-                   "falling (meaning, knowledge of the world). " + charts.trend_sentence(frames, "tokens", "from the first evaluation to the last"))
+                   "falling (meaning, knowledge of the world). " + charts.trend_sentence(frames, cx, "from the first evaluation to the last"))
     else:
         st.caption("This model's card has no per-category curves.")
 
