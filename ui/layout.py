@@ -22,6 +22,8 @@ html{font-size:20px}
 h1{font-size:2.3rem!important}
 [data-testid="stSidebar"] [data-testid="stSidebarNavLink"] span,[data-testid="stSidebar"] [data-testid="stWidgetLabel"] p,
 [data-testid="stSidebar"] button p,[data-testid="stSidebar"] [data-baseweb="select"] div{font-size:.8rem!important}
+.ml-svg{max-width:820px!important}
+.ml-id{font-size:.8em!important;opacity:.85!important}
 </style>
 """
 BASE_CSS = """

@@ -33,7 +33,8 @@ elif on:
 else:
     st.info("The encoder-decoder as built in 2017, for translation.", icon=":material/translate:")
 
-left, right = st.columns([6, 5], gap="large")
+# presenting, the diagram takes the whole width (its type ~10 px in a column), the table under it
+left, right = (st.container(), st.container()) if state.presenting() else st.columns([6, 5], gap="large")
 with left:
     layout.svg_block(html.switch_diagram(on))
 with right:
