@@ -48,9 +48,9 @@ def side_controls(title: str):
         yield
 
 
-def metric_columns(n: int) -> list:
-    """``n`` places for st.metric side by side; when presenting, two to a row, so that the larger type
-    keeps each label whole."""
+def row_columns(n: int) -> list:
+    """``n`` places side by side for metrics or toggles; when presenting, two to a row, so that the
+    larger type keeps each label whole."""
     if not state.presenting() or n <= 2:
         return list(st.columns(n))
     cols = []

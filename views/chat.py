@@ -46,7 +46,7 @@ cost = cache.chat_cost(state.get("size"), lengths)
 
 total_bi, total_causal = int(cost["bidirectional_tokens"].sum()), int(cost["causal_tokens"].sum())
 flops_bi, flops_causal = float(cost["bidirectional_flops"].sum()), float(cost["causal_flops"].sum())
-m = layout.metric_columns(4)
+m = layout.row_columns(4)
 m[0].metric("Turns", f"{len(turns)}", f"{sum(lengths):,} tokens in all", delta_color="off", delta_arrow="off")
 m[1].metric("Tokens encoded, bidirectional", f"{total_bi:,}")
 m[2].metric("Tokens encoded, causal + cache", f"{total_causal:,}")

@@ -115,9 +115,7 @@ def maps() -> None:
     state.clamp("layer", 0, max_layers - 1)
     state.clamp("head", -1, max_heads - 1)
     # presenting, the layer and head move to the sidebar: still one click away, out of the projected view
-    with st.sidebar.container(border=True) if state.presenting() else st.expander("Layer and head of the learned attention", expanded=True):
-        if state.presenting():
-            st.markdown("**Learned attention**")
+    with layout.side_controls("Learned attention") if state.presenting() else st.expander("Layer and head of the learned attention", expanded=True):
         c1, c2 = (st.container(), st.container()) if state.presenting() else st.columns(2)
         with c1:
             if max_layers > 1:

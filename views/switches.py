@@ -15,7 +15,7 @@ layout.page(
 )
 
 on = state.get("sw")
-cols = layout.metric_columns(4)  # two to a row when presenting: the toggles' labels stay whole
+cols = layout.row_columns(4)  # two to a row when presenting: the toggles' labels stay whole
 for col, (letter, (_, title, detail)) in zip(cols, html.SWITCHES.items()):
     with col:
         flipped = st.toggle(f"({letter}) {title}", value=letter in on, key=f"{PAGE}.{letter}", help=detail)
@@ -47,7 +47,7 @@ with layout.side_controls("Cost of each model"):
                help="Width and depth per stack, as engine.catalog.SIZES; the encoder-decoder has this many layers in each stack.")
 costs = cache.model_cost(on, state.get("size"))
 per_model = costs.groupby("model", sort=False)[["total", "flops_per_token"]].first()
-m = layout.metric_columns(4)
+m = layout.row_columns(4)
 base, now_row, dec = per_model.loc["encoder-decoder"], per_model.loc["with switches"], per_model.loc["decoder-only"]
 m[0].metric("Parameters, with these switches", f"{int(now_row['total']):,}", f"{int(now_row['total'] - base['total']):+,} vs encoder-decoder", delta_color="off", delta_arrow="off")
 m[1].metric("Decoder-only of the same width", f"{int(dec['total']):,}")
@@ -63,7 +63,7 @@ st.caption(
 
 st.subheader("The proof, run live")
 demo = cache.switch_demo(on, state.get("seed"))
-p1, p2, p3 = layout.metric_columns(3)
+p1, p2, p3 = layout.row_columns(3)
 close = 1e-4
 p1.metric("Max |logit difference| vs prefix-LM", f"{demo['max_diff_vs_prefix_lm']:.1e}", "identical" if demo["max_diff_vs_prefix_lm"] < close else "different", delta_color="normal" if demo["max_diff_vs_prefix_lm"] < close else "off", delta_arrow="off")
 p2.metric("Max |logit difference| vs decoder-only", f"{demo['max_diff_vs_decoder']:.1e}", "identical" if demo["max_diff_vs_decoder"] < close else "different", delta_color="normal" if demo["max_diff_vs_decoder"] < close else "off", delta_arrow="off")

@@ -56,7 +56,7 @@ if results:
         for n, toks in results.items()
     ]
     counts = pd.DataFrame(rows)
-    metric_cols = layout.metric_columns(len(rows))
+    metric_cols = layout.row_columns(len(rows))
     for col, r in zip(metric_cols, rows):
         col.metric(r["label"], f"{r['tokens']:,} tokens", f"{r['chars_per_token']:.2f} chars/token" if r["tokens"] else None, delta_color="off", delta_arrow="off")
     if not any(r["tokens"] for r in rows):
