@@ -451,6 +451,9 @@ def test_presenting_enlarges_altair_titles_and_pins_plotly_legends_below_the_axi
     legends = [_json.loads(c.proto.spec)["layout"].get("legend", {}) for c in at.get("plotly_chart")]
     below = [lg for lg in legends if lg.get("orientation") == "h"]
     assert below and all(lg["yref"] == "container" and lg["y"] == 0 for lg in below)
+    specs = [_json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    subplots = [lay for lay in specs if lay.get("annotations") and lay.get("title", {}).get("text")]
+    assert subplots and all(lay["margin"]["t"] >= 68 for lay in subplots)  # the subplot titles clear the larger title
 
 
 def test_log_axes_label_each_tick_whole():

@@ -146,6 +146,8 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
     else:
         if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
             fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
+            if fig.layout.title.text and fig.layout.annotations:  # subplot titles sit under the larger title
+                fig.update_layout(margin=dict(t=(fig.layout.margin.t or 44) + 24), height=(fig.layout.height or 450) + 24)
             for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
                 if axis.tickfont.size is None:
                     axis.update(tickfont_size=15, title_font_size=17)
