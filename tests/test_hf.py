@@ -163,6 +163,31 @@ def _reference_losses(v, ids: list[int]) -> list[float]:
         return out
 
 
+def _eager_attentions(v, **inputs):
+    """transformers' own attention weights for ``inputs``: from an eager-attention copy of the model, since
+    fused attention (sdpa, what MaskLab loads for speed) returns none. Every layer's, checked present."""
+    import copy
+
+    twin = copy.deepcopy(v.model)
+    twin.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = twin(output_attentions=True, **inputs)
+    for name in ("encoder_attentions", "decoder_attentions", "cross_attentions") if "decoder_input_ids" in inputs else ("attentions",):
+        got = getattr(out, name)
+        assert len(got) == 2 and all(a is not None for a in got), name  # the tiny models have 2 layers
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loads_with_fused_attention_and_maps_switch_to_eager_for_one_pass(variants, family):
+    """Scoring runs on sdpa (fused, no attention weights); a map needs eager attention for its pass, and
+    the model is fused again after it."""
+    v = variants[family]
+    assert v.model.config._attn_implementation == "sdpa"
+    engine.attention(v, TEXT)
+    assert v.model.config._attn_implementation == "sdpa"
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loads_each_family_as_a_variant(variants, family):
     v = variants[family]
@@ -231,8 +256,7 @@ def test_self_attention_matches_transformers(variants, family):
     ids = _ids(v)
     if v.architecture == "encoder":
         ids = [v.tokenizer.cls_token_id] + ids + [v.tokenizer.sep_token_id]
-    with torch.no_grad():
-        expected = v.model(torch.tensor([ids]), output_attentions=True).attentions
+    expected = _eager_attentions(v, input_ids=torch.tensor([ids])).attentions
     assert list(r.maps) == ["self"] and len(r.maps["self"]) == 2
     assert r.query_tokens["self"] == v.tokenizer.convert_ids_to_tokens(ids)
     for got, want in zip(r.maps["self"], expected):
@@ -257,8 +281,7 @@ def test_bart_attention_is_on_infilled_text_and_matches_transformers(variants):
     dec = v.tokenizer.convert_tokens_to_ids(r.query_tokens["decoder"])
     assert "<mask>" in r.key_tokens["encoder"] and r.key_tokens["encoder"][0] == "<s>" and r.key_tokens["encoder"][-1] == "</s>"
     assert dec[1:] == [v.tokenizer.bos_token_id] + _ids(v)  # the decoder rewrites the whole text
-    with torch.no_grad():
-        out = v.model(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]), output_attentions=True)
+    out = _eager_attentions(v, input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]))
     for name, expected in (("encoder", out.encoder_attentions), ("decoder", out.decoder_attentions), ("cross", out.cross_attentions)):
         for got, want in zip(r.maps[name], expected):
             assert torch.allclose(got, want[0], atol=1e-4)
@@ -295,8 +318,7 @@ def test_t5_attention_is_on_span_corrupted_text_and_matches_transformers(variant
     enc = v.tokenizer.convert_tokens_to_ids(r.key_tokens["encoder"])
     dec = v.tokenizer.convert_tokens_to_ids(r.query_tokens["decoder"])
     assert "<extra_id_0>" in r.key_tokens["encoder"] and r.key_tokens["encoder"][-1] == "</s>" and r.span_origin
-    with torch.no_grad():
-        out = v.model(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]), output_attentions=True)
+    out = _eager_attentions(v, input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec]))
     for name, expected, shape in (("encoder", out.encoder_attentions, (len(enc), len(enc))), ("decoder", out.decoder_attentions, (len(dec), len(dec))), ("cross", out.cross_attentions, (len(dec), len(enc)))):
         assert len(r.maps[name]) == 2
         for got, want in zip(r.maps[name], expected):
