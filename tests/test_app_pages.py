@@ -361,8 +361,19 @@ def test_presentation_mode_hides_secondary_controls():
     assert [s.key for s in at.sidebar.slider] == ["masks.layer"] and side[-1] == "masks.head"
     # the model pickers (where published checkpoints were found) move to the sidebar too, none left in the page
     assert all(k.startswith("masks.model.") for k in side[:-1]) and len({s.key for s in at.selectbox}) == len(side)
+    # in the sidebar's narrow boxes a model is named by its own name ("decoder-clm · Mas…" was cut)
+    pickers = [s for s in at.sidebar.selectbox if s.key.startswith("masks.model.")]
+    assert pickers and all(o == cache.short_label(n) and " · " not in o for s in pickers for o, n in zip(s.options, cache.models_for(s.key.split(".")[-1])))
     at.sidebar.slider[0].set_value(2).run()
     assert at.session_state["layer"] == 1 and at.query_params["layer"] == "1"
+
+
+def test_presenting_the_losses_table_keeps_its_scoring_column_whole():
+    """The larger type left no room for nine columns: the total loss and the count scored give way, the scoring stays."""
+    presenting = open_page("losses", TEXTS["typical"], params={"pres": "1"}).dataframe[0].value
+    plain = open_page("losses", TEXTS["typical"]).dataframe[0].value
+    assert {"total_loss", "scored"} <= set(plain.columns) and not {"total_loss", "scored"} & set(presenting.columns)
+    assert list(presenting.columns)[-1] == "scoring" and presenting["mean_loss"].tolist() == plain["mean_loss"].tolist()
 
 
 @pytest.mark.parametrize("page_id, key, value", [("chat", "chat.size", "large"), ("objectives", "objectives.size", "large"), ("switches", "switches.size", "large")])

@@ -53,7 +53,7 @@ def encoding_label(encoding: str) -> str:
     """"GPT-2 (r50k_base)", or "SmolLM2-135M-Instruct's tokenizer" for a published checkpoint."""
     if encoding in engine.ENCODINGS:
         return engine.ENCODINGS[encoding]
-    return f"{model_label(encoding).split(' · ')[0]} (its own tokenizer)"
+    return f"{short_label(encoding)} (its own tokenizer)"
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -147,6 +147,12 @@ def model_label(name: str) -> str:
         return f"{name} · published checkpoint"
     kind = "trained" if info.source == "shipped" else "untrained"
     return f"{name} · MaskLab {info.architecture.replace('_', '-')}, {info.parameters / 1e6:.1f}M, {kind}"
+
+
+def short_label(name: str) -> str:
+    """A model's own name, the first part of model_label: for tables, chart legends, and the pickers in the
+    sidebar's narrow boxes when presenting (a whole label was cut to "decoder-clm · Mas…")."""
+    return model_label(name).split(" · ")[0]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")

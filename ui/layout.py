@@ -21,7 +21,10 @@ html{font-size:20px}
 .ml-chips{line-height:2.5}
 h1{font-size:2.3rem!important}
 [data-testid="stSidebar"] [data-testid="stSidebarNavLink"] span,[data-testid="stSidebar"] [data-testid="stWidgetLabel"] p,
-[data-testid="stSidebar"] button p,[data-testid="stSidebar"] [data-baseweb="select"] div{font-size:.8rem!important}
+[data-testid="stSidebar"] button p,[data-testid="stSidebar"] [data-baseweb="select"] div,
+[data-testid="stSidebar"] [data-testid="stCaptionContainer"] p{font-size:.8rem!important}
+[data-testid="stSidebarNavLink"]{height:auto!important;min-height:2rem}
+[data-testid="stSidebarNavLink"] span{white-space:normal!important;overflow:visible!important;text-overflow:clip!important;line-height:1.25}
 .ml-svg{max-width:820px!important}
 .ml-id{font-size:.8em!important;opacity:.85!important}
 </style>
@@ -139,6 +142,8 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
                    .properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5}))  # room above the larger title
             title.update(fontSize=21, subtitleFontSize=16)
             text["fontSize"] = 15
+            if isinstance(fig.height, int):  # the larger type takes its room from the plot: give it back
+                fig = fig.properties(height=fig.height + 60)
         fig = fig.configure_title(**title)
         if text:
             fig = fig.configure_text(**text)

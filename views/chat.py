@@ -4,6 +4,7 @@ import streamlit as st
 from ui import cache, charts, layout, state
 
 PAGE = "chat"
+ROLE_PX = 100  # the role column: "assistant" in presentation type
 
 layout.page(
     PAGE,
@@ -23,8 +24,10 @@ new_role = state.next_chat_role(list(st.session_state[state.CHAT_TURNS]["role"])
 edited = st.data_editor(
     st.session_state[state.CHAT_TURNS], key=f"{PAGE}.editor", num_rows="dynamic", hide_index=True,
     column_config={
-        "role": st.column_config.SelectboxColumn("role", options=list(state.CHAT_ROLES), required=True, default=new_role, width="small"),
-        "text": st.column_config.TextColumn("message", max_chars=4000, width="large"),
+        # the message takes what the role leaves of the smallest screen's main column (Streamlit shares any room left over
+        # evenly between columns, which made the role column 275 px and cut the messages)
+        "role": st.column_config.SelectboxColumn("role", options=list(state.CHAT_ROLES), required=True, default=new_role, width=ROLE_PX),
+        "text": st.column_config.TextColumn("message", max_chars=4000, width=layout.MAIN_PX[state.presenting()] - ROLE_PX - 40),
     },
 )
 turns = [(r if r in state.CHAT_ROLES else "user", t if isinstance(t, str) else "") for r, t in zip(edited["role"], edited["text"])]
@@ -76,9 +79,9 @@ options = [n for n in cache.models_for("decoder") if not n.startswith("random-")
 name = options[0]
 if len(options) > 1:  # MaskLab's decoder, or a published one found on this machine
     with layout.side_controls("Measured on a model"):
-        name = st.selectbox("Model", options, format_func=cache.model_label, key=f"{PAGE}.model",
+        name = st.selectbox("Model", options, format_func=cache.short_label, key=f"{PAGE}.model",
                             help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
-label = cache.model_label(name).split(" · ")[0]
+label = cache.short_label(name)
 try:
     room = cache.variant(name).backend.context
     # the model's own tokens: a published model reads the turns with its own tokenizer

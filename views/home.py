@@ -69,7 +69,7 @@ with left:
     st.markdown(f"**Device:** {html.esc(layout.device_label())}")
     if cache.LOADED:
         # a published checkpoint by its own name, not the folder or file it was read from
-        st.markdown("**Loaded now:** " + ", ".join(f"`{html.esc(cache.model_label(n).split(' · ')[0])}`" for n in sorted(cache.LOADED)))
+        st.markdown("**Loaded now:** " + ", ".join(f"`{html.esc(cache.short_label(n))}`" for n in sorted(cache.LOADED)))
     else:
         st.caption("No model is loaded yet; pages load them when needed.")
 with right:

@@ -86,7 +86,7 @@ for name in names:
         else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
             others[name] = cache.score(name, text)
     except Exception as e:  # one model failing to load or score must not hide the others; offer to drop it
-        label = cache.model_label(name).split(" · ")[0]
+        label = cache.short_label(name)
         why = re.sub(r"`([^`]*)`", r"“\1”", str(e))  # a command in the engine's message, quoted as plain text
         st.warning(f"{label} could not be scored: {why}", icon=":material/error:")
         st.button(f"Remove {label} from the comparison", key=f"{PAGE}.drop.{name}", icon=":material/close:",
@@ -97,9 +97,10 @@ every = {**frames, **others}
 
 rows = []
 for name, df in every.items():
-    rows.append({"model": cache.model_label(name).split(" · ")[0], "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
+    rows.append({"model": cache.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": df["method"].iloc[0] if len(df) else "", **cache.summary(df)})
 summary = pd.DataFrame(rows)
-numbers = ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
+# presenting, the larger type leaves no room for every column: the total loss and the count scored (the caption says it) give way to the scoring
+numbers = ["mean_loss", "perplexity", "top1_accuracy", "tokens"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
 summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
 st.dataframe(
     summary, hide_index=True,
@@ -129,7 +130,7 @@ if frames:
     start, end = layout.window(PAGE, len(tokens), WINDOW)
     layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
 for name, df in others.items():
-    short = cache.model_label(name).split(" · ")[0]
+    short = cache.short_label(name)
     # the text each token stands for, as MaskLab's rows show it ("Ġtruth" is byte-level BPE's spelling of " truth")
     shown = df.assign(token=[text[s:e] if 0 <= s < e else t for t, s, e in zip(df["token"], df["start"], df["end"])])
     layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: shown}, vmax=UNIFORM, stop=WINDOW)))
@@ -141,7 +142,7 @@ everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3
 if frames:
     layout.chart(charts.loss_strip(frames, vmax=UNIFORM, **layout.room(1)), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
 
-table = pd.concat([cache.by_category(df).assign(variant=cache.model_label(name).split(" · ")[0]) for name, df in every.items()], ignore_index=True)
+table = pd.concat([cache.by_category(df).assign(variant=cache.short_label(name)) for name, df in every.items()], ignore_index=True)
 if len(table):
     layout.chart(charts.category_bars(table), key=f"{PAGE}.categories", data=table, name="loss-by-category")
     st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
@@ -161,7 +162,7 @@ def probes() -> None:
     results = []
     for name in every:
         try:
-            short = cache.model_label(name).split(" · ")[0]
+            short = cache.short_label(name)
             results.append(cache.probes(name, probe_set).assign(model=short, variant=short))
         except Exception as e:
             st.warning(f"{name}: probes failed ({e})", icon=":material/error:")
@@ -210,7 +211,7 @@ def generate() -> None:
         try:
             cache.generate(gen, text, 1, 1.0, 1, 0)
         except ValueError as e:
-            st.info(f"**{html.esc(cache.model_label(gen).split(' · ')[0])} cannot write text.** {html.esc(e)}", icon=":material/block:")
+            st.info(f"**{html.esc(cache.short_label(gen))} cannot write text.** {html.esc(e)}", icon=":material/block:")
         df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
         upto = int(df["scored"].sum())
         st.markdown("What it can do is fill a blank: hide a token and it guesses what was there.")

@@ -49,7 +49,7 @@ with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in c
         picked[a] = cache.pick_variant(a)
         if len(options) > 2:
             picked[a] = st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
-                                     index=options.index(picked[a]) if picked[a] in options else 0, format_func=cache.model_label, key=f"{PAGE}.model.{a}")
+                                     index=options.index(picked[a]) if picked[a] in options else 0, format_func=cache.short_label, key=f"{PAGE}.model.{a}")
         elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
             picked[a] = st.session_state[f"{PAGE}.model.{a}"]
 
