@@ -112,12 +112,14 @@ def _scores(losses, scored=None):
 
 def test_loss_strip_rows_are_models_and_unscored_cells_are_empty():
     frames = {"m1": _scores([1.0, 2.0, 3.0]), "m2": _scores([float("nan"), 0.5, 4.0], [False, True, True])}
-    fig = charts.loss_strip(frames, vmax=9.0)
-    z = np.asarray(fig.data[0].z, dtype=float)
-    assert z.shape == (2, 3)
-    assert z[0].tolist() == [1.0, 2.0, 3.0]
-    assert np.isnan(z[1, 0]) and z[1, 2] == 4.0
-    assert fig.data[0].zmax == 9.0
+    chart = charts.loss_strip(frames, vmax=9.0)
+    spec = chart.to_dict()  # Altair validates the spec against Vega-Lite's schema
+    d = chart.data
+    assert d[d["model"] == "m1"]["loss"].tolist() == [1.0, 2.0, 3.0] and d[d["model"] == "m1"]["row"].eq(0).all()
+    m2 = d[d["model"] == "m2"]["loss"].tolist()
+    assert np.isnan(m2[0]) and m2[2] == 4.0 and np.isnan(d[d["model"] == "m2"]["prob"].iloc[0])  # unscored: no value, so no cell
+    assert spec["encoding"]["color"]["scale"]["domain"] == [0, 9.0] and spec["encoding"]["color"]["scale"]["clamp"]
+    assert spec["encoding"]["y"]["sort"] == ["m1", "m2"] and spec["mark"]["type"] == "rect"
 
 
 def test_chat_cost_chart_cumulative_is_the_running_sum():
@@ -271,8 +273,9 @@ def test_the_most_surprising_tokens_stay_visible_on_both_themes():
     assert html.contrast(low, html.THEME_BACKGROUNDS["dark"]) >= 3.0
     assert html.contrast("#FFFFFF", "#000000") == pytest.approx(21.0)
     df = pd.DataFrame({"position": [0, 1], "token": ["a", "b"], "loss": [0.5, 8.0], "prob": [0.6, 0.001], "rank": [1, 900], "scored": [True, True]})
-    strip = charts.loss_strip({"m": df}, vmax=9.0)
-    assert [c[1] for c in strip.data[0].colorscale] == [c[1] for c in html.LOSS_COLORSCALE] and not strip.data[0].reversescale
+    strip = charts.loss_strip({"m": df}, vmax=9.0).to_dict()
+    assert strip["encoding"]["color"]["scale"]["range"] == [c[1] for c in html.LOSS_COLORSCALE]  # evenly spaced stops, as the scale's
+    assert [k for k, _ in html.LOSS_COLORSCALE] == [i / 8 for i in range(9)]
 
 
 def test_comparison_table_highlights_the_flipped_rows():
@@ -357,10 +360,11 @@ def test_a_map_labels_every_token_only_when_it_has_the_room():
 def test_loss_strip_and_sentinel_map_thin_their_token_labels_to_the_width():
     frames = {"m1": _scores([1.0] * 300)}
     for font in (12, 16):
-        fig = charts.loss_strip(frames, vmax=9.0, width=820, font=font)
-        vals = list(fig.layout.xaxis.tickvals)
-        plot = 820 - fig.layout.margin.l - fig.layout.margin.r
-        assert (vals[1] - vals[0]) * plot / 300 >= font * charts.LABEL_ROOM
+        chart = charts.loss_strip(frames, vmax=9.0, width=820, font=font)
+        axis = chart.to_dict()["encoding"]["x"]["axis"]
+        vals, plot = axis["values"], chart.usermeta["masklab"]["plot_px"]
+        assert 1 < len(vals) < 300 and (vals[1] - vals[0]) * plot / 300 >= font * charts.LABEL_ROOM
+        assert axis["labelFontSize"] == font and axis["labelExpr"].startswith('["t0", "t1"')  # each shown position labelled with its token
     q = ["<|bos|>", "<|sentinel_0|>", " of"]
     k = [f"k{i}" for i in range(200)]
     fig = charts.sentinel_cross_heatmap(np.full((3, 200), 0.005), q, k, "s", width=820, font=16)
@@ -379,14 +383,18 @@ def test_heatmaps_built_without_plotly_s_validation_are_valid_figures(n):
     w = np.tril(np.random.default_rng(0).random((n, n)))
     frames = {"a": pd.DataFrame({"token": labels, "loss": np.linspace(0, 9, n), "prob": 0.5, "rank": 1, "scored": True})}
     built = [charts.mask_heatmap(w > 0, labels, labels, "m"), charts.attention_heatmap(w, labels, labels, "a", width=300, font=17),
-             charts.sentinel_cross_heatmap(w, ["<|sentinel_0|>"] + labels[1:], labels, "s"), charts.loss_strip(frames)]
+             charts.sentinel_cross_heatmap(w, ["<|sentinel_0|>"] + labels[1:], labels, "s")]
     for fig in built:
         checked = go.Figure(fig.to_dict())  # raises ValueError on any property Plotly does not know or value it refuses
         assert checked.to_dict()["layout"]["yaxis"]["autorange"] == "reversed" and len(checked.data) == 1
     cats = pd.DataFrame({"variant": ["a", "a", "b"], "category": ["x", "y", "x"], "mean_loss": [1.0, 2.0, 3.0], "count": [1, 2, 3]})
     probes = pd.DataFrame({"variant": ["a"] * n + ["b"] * n, "probe": labels * 2, "prompt": labels * 2, "margin": np.linspace(-1, 1, 2 * n)})
-    for fig, traces in ((charts.category_bars(cats), 2), (charts.probe_chart(probes), 2)):
-        assert len(go.Figure(fig.to_dict()).data) == traces
+    for chart in (charts.category_bars(cats), charts.probe_chart(probes), charts.loss_strip(frames)):  # Altair: valid Vega-Lite
+        spec = chart.to_dict()
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    assert charts.category_bars(cats).to_dict()["encoding"]["color"]["scale"]["domain"] == ["a", "b"]
+    layers = charts.probe_chart(probes).to_dict()["layer"]
+    assert layers[0]["encoding"]["y"]["sort"] == labels and layers[1]["mark"]["type"] == "rule"  # the probes in order, a line at zero
 
 
 def test_loss_colours_are_plotly_s_own_sampling_of_the_scale():
@@ -398,7 +406,7 @@ def test_loss_colours_are_plotly_s_own_sampling_of_the_scale():
     assert html.loss_color(20, 9)[0] == sample_colorscale(html.LOSS_COLORSCALE, [1.0])[0] and html.loss_color(float("nan"), 9)[0] == "transparent"
 
 
-@pytest.mark.parametrize("page", ["masks", "losses", "scaling"])
+@pytest.mark.parametrize("page", ["masks", "scaling"])
 def test_every_plotly_figure_a_page_sends_is_serialised_in_one_pass(page, monkeypatch):
     """Streamlit turns each figure into JSON with plotly.io.to_json, which hands it to orjson whole, unless
     orjson refuses something in it (an object array, a NumPy string array): then Plotly first walks every
@@ -423,7 +431,7 @@ def test_every_plotly_figure_a_page_sends_is_serialised_in_one_pass(page, monkey
     assert at.get("plotly_chart") and not refused, refused
 
 
-@pytest.mark.parametrize("page", ["tokenization", "objectives", "switches", "chat"])
+@pytest.mark.parametrize("page", ["tokenization", "objectives", "switches", "chat", "losses"])
 def test_pages_of_bars_and_lines_draw_with_altair_only(page):
     """Plotly's JavaScript is the largest single cost of a first visit: pages without heatmaps do without it."""
     from conftest import open_page

@@ -1,10 +1,10 @@
 """Figure builders: data in, a figure out. No Streamlit here, so tests can read the figures' data.
 
-Simple bars are Altair charts (Vega-Lite, drawn by Streamlit's own front end): the tokenization,
-objectives and switches pages load no Plotly at all, and their first chart comes about 0.8 s sooner
-on a fresh visit (bench/results). Plotly stays where it earns its cost: heatmaps with a label per
-token on both axes, tick strides computed from the room, hover text per cell and PNG export
-(masks, per-token losses), subplots and log axes (chat, scaling). Heatmaps and busy bars are built
+Bars and the per-token loss strip are Altair charts (Vega-Lite, drawn by Streamlit's own front
+end): the tokenization, objectives, switches, chat and per-token-loss pages load no Plotly at all,
+and their first chart comes over a second sooner on a fresh visit (bench/results). Plotly stays where
+it earns its cost: square heatmaps with a label per token on both axes, hover text per cell and PNG
+export (masks), subplots and log axes (scaling). Heatmaps and busy bars are built
 from plain dicts without Plotly's per-property validation (_figure), which costs ~20 ms a figure.
 
 Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
@@ -13,6 +13,7 @@ that comes from the user's text is escaped: Plotly reads ``<b>`` or ``<a>`` in t
 """
 
 import html
+import json
 import math
 import re
 
@@ -272,7 +273,8 @@ _WRAPPED = alt.Axis(labelAngle=0, labelLimit=0, labelOverlap=False, labelExpr="s
 def _alt_finish(chart: alt.TopLevelMixin, title: str, height: int, subtitle: str | None = None) -> alt.TopLevelMixin:
     """What every Altair chart shares: the title (and a subtitle) at the left, the house font, the page's width."""
     extra = {"subtitle": subtitle} if subtitle else {}  # sizes from the title config, which layout.chart sets (larger when presenting)
-    return chart.properties(title=alt.TitleParams(title, anchor="start", **extra), height=height, width="container").configure(font=FONT)
+    return chart.properties(title=alt.TitleParams(title, anchor="start", **extra), height=height, width="container",
+                            padding={"top": 6, "left": 5, "right": 5, "bottom": 5}).configure(font=FONT)  # the title's type whole inside the chart
 
 
 def exposure_bar(rows: list[dict], highlight: str | None = None) -> alt.LayerChart:
@@ -338,59 +340,89 @@ def token_count_bar(rows: list[dict]) -> alt.LayerChart:
     return _alt_finish(alt.layer(bars, text, data=data), "Tokens per encoding", 60 + 42 * max(1, len(rows)))
 
 
-def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
-    """Per-token loss of several models on the same tokens: one row per model, one column per token.
-    The columns share ``width`` px (labelled every tick_stride tokens); a row is two lines of type tall."""
+def _plain_label(text: str, limit: int = 14) -> str:
+    """axis_label without the HTML escaping: Vega draws text as it is (Plotly reads HTML)."""
+    return html.unescape(axis_label(text, limit))
+
+
+def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, width: float = WIDTH, font: int = TICK_FONT) -> alt.Chart:
+    """Per-token loss of several models on the same tokens: one row per model, one column per token, an
+    unscored token's cell empty. Drawn with Altair (Vega-Lite): no Plotly on the losses page. The columns
+    share ``width`` px, labelled every tick_stride tokens (special tokens always); a row is two lines of
+    ``font`` px type tall. The colours are html.LOSS_COLORSCALE over 0..``vmax`` nats (default: the 98th
+    percentile), the losses above it in the top colour.
+
+    ``chart.data``: model, row, position, token, loss (NaN where unscored), prob, rank. ``chart.usermeta``:
+    sized (layout.chart leaves its type alone when presenting) and plot_px, the room the labels were thinned for."""
     names = list(frames)
+    parts = [pd.DataFrame({"model": name, "row": r, "position": np.arange(len(df)), "token": [_plain_label(str(t), 20) for t in df["token"]],
+                           "loss": np.where(df["scored"].to_numpy(dtype=bool), df["loss"].to_numpy(dtype=float), np.nan),
+                           "prob": np.where(df["scored"].to_numpy(dtype=bool), df["prob"].to_numpy(dtype=float), np.nan),
+                           "rank": np.where(df["scored"].to_numpy(dtype=bool), df["rank"].to_numpy(dtype=float), np.nan)})
+             for r, (name, df) in enumerate(frames.items())]
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["model", "row", "position", "token", "loss", "prob", "rank"])
     n = max((len(df) for df in frames.values()), default=0)
-    z = np.full((len(names), n), np.nan)
-    custom = np.empty((len(names), n, 4), dtype=object)
-    custom[:] = ""
-    for r, name in enumerate(names):
-        df = frames[name]
-        for i, row in enumerate(df.itertuples(index=False)):
-            if row.scored:
-                z[r, i] = row.loss
-            custom[r, i] = (axis_label(str(row.token), 20), f"{row.prob:.3f}" if row.scored else "–", str(row.rank) if row.scored else "–", html.escape(name))
-    finite = z[np.isfinite(z)]
-    top = vmax if vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0)
-    trace = dict(type="heatmap", z=z, x=list(range(n)), y=list(range(len(names))), customdata=custom.tolist(), colorscale=LOSS_COLORSCALE, zmin=0,
-                 zmax=max(top, 1e-6), hovertemplate="%{customdata[3]}<br>token %{x}: %{customdata[0]}<br>loss %{z:.2f} · p %{customdata[1]} · rank %{customdata[2]}<extra></extra>",
-                 xgap=1 if n <= 96 else 0, ygap=2)
+    finite = data["loss"].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    top = max(vmax if vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0), 1e-6)
     first = next(iter(frames.values()), pd.DataFrame(columns=["token"]))
-    row_px = 2 * font * LABEL_ROOM
-    bottom, right = token_margin(font), _right_margin(font, True)
+    labels = [_plain_label(str(t), LABEL_CHARS) for t in first["token"]]
     left = int(min(200, font * 0.62 * max((len(x) for x in names), default=4) + 16))
-    trace["colorbar"] = _colorbar("loss (nats)", row_px * len(names), font)
-    layout = _layout("Loss per token (magenta: surprising)", int(max(240, 44 + bottom + row_px * len(names))), font=font,
-                     margin=dict(l=left, r=right, b=bottom, t=44),
-                     yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[html.escape(x) for x in names], autorange="reversed",
-                                tickfont=dict(size=font), automargin=False),
-                     xaxis=dict(**_ticks([str(t) for t in first["token"]], 0, axis_px=width - left - right, font=font, title="token"),
-                                tickangle=-90, showgrid=False, automargin=False))
-    return _figure([trace], layout)
+    right = _right_margin(font, True)
+    shown = tick_positions([str(t) for t in first["token"]], tick_stride(n, width - left - right, font)) if n else []
+    lookup = json.dumps(labels, ensure_ascii=False)  # Vega's expressions read an array literal: the label of every position
+    row_px = 2 * font * LABEL_ROOM
+    x = alt.X("position:O", title="token", scale=alt.Scale(domain=list(range(n)), paddingInner=0.06 if n <= 96 else 0),
+              axis=alt.Axis(values=shown, labelExpr=f"{lookup}[datum.value]", labelAngle=-90, labelFontSize=font, titleFontSize=font + 2,
+                            labelOverlap=False, labelLimit=int(font * 0.62 * LABEL_CHARS) + 4, ticks=True, grid=False))
+    y = alt.Y("model:N", title=None, sort=names, scale=alt.Scale(paddingInner=0.12),
+              axis=alt.Axis(labelFontSize=font, labelLimit=left, grid=False))
+    color = alt.Color("loss:Q", title="loss (nats)",
+                      scale=alt.Scale(domain=[0, top], range=[c for _, c in LOSS_COLORSCALE], clamp=True, nice=False, zero=True),
+                      legend=alt.Legend(gradientLength=max(40, int(row_px * len(names)) - 10), labelFontSize=font, titleFontSize=font, tickCount=4))
+    chart = alt.Chart(data).mark_rect().encode(
+        x=x, y=y, color=color,
+        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("position:O", title="token #"), alt.Tooltip("token:N"),
+                 alt.Tooltip("loss:Q", format=".2f", title="loss (nats)"), alt.Tooltip("prob:Q", format=".3f", title="p"), alt.Tooltip("rank:Q")])
+    # the whole figure's height, as Streamlit fits a Vega-Lite chart to it: the rows, the token labels under them, the title
+    height = int(44 + token_margin(font) + row_px * max(1, len(names)))
+    return _alt_finish(chart, "Loss per token (magenta: surprising)", height).properties(
+        usermeta={"masklab": {"sized": True, "plot_px": width - left - right}})
 
 
-def category_bars(table: pd.DataFrame) -> go.Figure:
-    """Mean loss by token category, one bar per model: columns variant, category, mean_loss, count."""
-    traces = [dict(type="bar", name=html.escape(str(name)), x=part["category"].tolist(), y=part["mean_loss"].to_numpy(), marker=dict(color=SERIES[i % len(SERIES)]),
-                   customdata=part["count"].to_numpy(), hovertemplate="%{x}: %{y:.2f} nats over %{customdata} tokens<extra>%{fullData.name}</extra>")
-              for i, (name, part) in enumerate(table.groupby("variant", sort=False))]
-    return _figure(traces, _layout("Which tokens are hard: mean loss by category", 360, barmode="group", legend=dict(orientation="h", y=-0.25),
-                                      yaxis=dict(title=dict(text="mean loss (nats)"), **_grid())))
+def category_bars(table: pd.DataFrame) -> alt.Chart:
+    """Mean loss by token category, one bar per model, grouped by category (Altair: no Plotly on the
+    losses page). ``table``: columns variant, category, mean_loss, count; it is ``chart.data``."""
+    variants = list(dict.fromkeys(table["variant"]))
+    categories = list(dict.fromkeys(table["category"]))
+    color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
+                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square"))
+    chart = alt.Chart(table).mark_bar().encode(
+        x=alt.X("category:N", sort=categories, title=None, axis=_WRAPPED), xOffset=alt.XOffset("variant:N", sort=variants),
+        y=alt.Y("mean_loss:Q", title="mean loss (nats)"), color=color,
+        tooltip=[alt.Tooltip("variant:N", title="model"), alt.Tooltip("category:N"), alt.Tooltip("mean_loss:Q", format=".2f", title="mean loss (nats)"),
+                 alt.Tooltip("count:Q", title="tokens")])
+    return _alt_finish(chart, "Which tokens are hard: mean loss by category", 300)
 
 
-def probe_chart(table: pd.DataFrame) -> go.Figure:
-    """Per probe and model, log P(right) − log P(wrong): positive means the model prefers the right word."""
-    traces = [dict(type="bar", name=html.escape(str(name)), y=[html.escape(p) for p in part["probe"]], x=part["margin"].to_numpy(), orientation="h",
-                   marker=dict(color=SERIES[i % len(SERIES)]), customdata=[html.escape(p) for p in part.get("prompt", part["probe"])],
-                   hovertemplate="“%{customdata} …”<br>%{y}: %{x:+.2f} nats<extra>%{fullData.name}</extra>")
-              for i, (name, part) in enumerate(table.groupby("variant", sort=False))]
-    n = table["probe"].nunique() if len(table) else 1
-    layout = _layout("Probes: log P(right) − log P(wrong)", 120 + 30 * n * max(1, table["variant"].nunique() if len(table) else 1) ** 0.5, barmode="group",
-                     legend=dict(orientation="h", y=-0.2), xaxis=dict(title=dict(text="margin (nats)"), **_grid()), yaxis=dict(autorange="reversed"),
-                     shapes=[dict(type="line", x0=0, x1=0, xref="x", y0=0, y1=1, yref="y domain", line=dict(width=1, color="rgba(128,128,128,0.8)"))])
-    return _figure(traces, layout)
+def probe_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """Per probe and model, log P(right) − log P(wrong) in nats: a bar right of the zero line means the
+    model prefers the right word (Altair: no Plotly on the losses page). ``table``: columns variant,
+    probe, margin and (optionally) prompt; ``chart.data`` is it, with prompt filled."""
+    data = table.assign(prompt=table["prompt"] if "prompt" in table else table["probe"])
+    variants = list(dict.fromkeys(data["variant"]))
+    probes = list(dict.fromkeys(data["probe"]))
+    color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
+                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square"))
+    y = alt.Y("probe:N", sort=probes, title=None, axis=alt.Axis(labelLimit=0))
+    bars = alt.Chart().mark_bar().encode(
+        y=y, yOffset=alt.YOffset("variant:N", sort=variants), x=alt.X("margin:Q", title="margin (nats)"), color=color,
+        tooltip=[alt.Tooltip("variant:N", title="model"), alt.Tooltip("probe:N"), alt.Tooltip("prompt:N", title="prompt"),
+                 alt.Tooltip("margin:Q", format="+.2f", title="margin (nats)")])
+    zero = alt.Chart().mark_rule(color="#808080", strokeWidth=1).encode(x=alt.datum(0))
+    height = int(max(120, 18 * len(probes) * max(1, len(variants)) ** 0.75))
+    return _alt_finish(alt.layer(bars, zero, data=data), "Probes: log P(right) − log P(wrong)", height)
+
 
 
 _SI = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")  # 400M, 1.5G; a bare 0, not "0M"

@@ -137,10 +137,12 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         text = {"color": "#FAFAFA"} if dark else {}  # Vega draws mark text and subtitles black whatever the theme
         # the whole title config at once (configure_title replaces it): the builders leave the sizes to it
         title = {"fontSize": 15, "subtitleFontSize": 13, **({"subtitleColor": "#C9CED6"} if dark else {})}
+        sized = isinstance(fig.usermeta, dict) and fig.usermeta.get("masklab", {}).get("sized")  # its builder sized its type from room()
         if state.presenting():
-            fig = (fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_legend(labelFontSize=16)
-                   .properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5}))  # room above the larger title
             title.update(fontSize=21, subtitleFontSize=16)
+            fig = fig.properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5})  # room above the larger title
+        if state.presenting() and not sized:
+            fig = fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_legend(labelFontSize=16)
             text["fontSize"] = 15
             if isinstance(fig.height, int):  # the larger type takes its room from the plot: give it back
                 fig = fig.properties(height=fig.height + 60)

@@ -136,12 +136,21 @@ def test_loss_summary_and_probe_titles_are_shown_whole(server, browser, shots, v
     grid.wait_for()
     widths = grid.evaluate("g => { const s = g.querySelector('.dvn-scroller'); return [s.scrollWidth, s.clientWidth]; }")
     assert widths[0] <= widths[1] + 1, f"the summary table is {widths[0]} px wide in {widths[1]} px: its last columns are cut"
-    chart = pg.locator(".js-plotly-plot", has=pg.locator(".gtitle", has_text="Probes")).first
+    # the page's charts are Altair's (Vega-Lite, drawn as SVG): titles and axis titles inside the chart's box
+    chart = pg.locator('[data-testid="stVegaLiteChart"]', has=pg.locator(".role-title-text", has_text="Probes")).first
     chart.wait_for()
     boxes = chart.evaluate("""p => { const r = p.getBoundingClientRect();
-        return [...p.querySelectorAll('.g-xtitle text, .g-ytitle text, .gtitle')].map(t => { const b = t.getBoundingClientRect();
+        return [...p.querySelectorAll('.role-axis-title text, .role-title-text text, .role-title-text')].map(t => { const b = t.getBoundingClientRect();
           return {text: t.textContent, inside: b.left >= r.left - 1 && b.right <= r.right + 1 && b.top >= r.top - 1 && b.bottom <= r.bottom + 1}; }); }""")
     assert any(b["text"] == "margin (nats)" for b in boxes), boxes
     assert all(b["inside"] for b in boxes), boxes
+    # the loss strip's token labels, thinned to the room, never overlap
+    strip = pg.locator('[data-testid="stVegaLiteChart"]', has=pg.locator(".role-title-text", has_text="Loss per token")).first
+    labels = strip.evaluate("""p => [...p.querySelectorAll('.role-axis-label text')].map(t => { const b = t.getBoundingClientRect();
+        return {text: t.textContent, l: b.left, r: b.right, t: b.top, b: b.bottom}; }).filter(b => b.r > b.l)""")
+    assert len(labels) >= 10, labels  # the short text's tokens and the models' names
+    clash = [(a["text"], c["text"]) for i, a in enumerate(labels) for c in labels[i + 1:]
+             if a["l"] < c["r"] - 0.5 and c["l"] < a["r"] - 0.5 and a["t"] < c["b"] - 0.5 and c["t"] < a["b"] - 0.5]
+    assert not clash, clash
     pg.screenshot(path=str(shots / f"losses-summary-{viewport[0]}.png"))
     pg.context.close()
