@@ -430,7 +430,8 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
     monkeypatch.setattr(cache, "YARDSTICK_FILE", yardstick)
     at = open_page("scaling")
-    assert len(at.get("plotly_chart")) == 6 and "scaling.yardstick" in [c.key for c in at.get("plotly_chart")]
+    titles = [json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart")]
+    assert len(titles) == 6 and "Yardstick: loss per held-out word, every model its natural way" in titles and not at.get("plotly_chart")
     assert not texts_of(at, "info")
     assert any("Each architecture at 3 sizes (100,000 to 1,600,000 parameters)" in t for t in texts_of(at, "caption"))
 
@@ -452,7 +453,7 @@ def test_scaling_captions_say_what_the_data_shows_even_when_a_loss_rises(tmp_pat
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
     at = open_page("scaling")
     captions = " ".join(texts_of(at, "caption"))
-    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    titles = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert not any("lower loss" in t for t in titles)
     assert "falls for decoder-only; rises for encoder-only" in captions
     assert "rises for encoder-mlm" in captions

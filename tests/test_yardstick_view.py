@@ -27,9 +27,11 @@ def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
     rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
     t = charts.yardstick_table(rows)
     assert len(t) == 2 * len(rows) and set(t["task"]) == {"continue", "fill"} and (t["n"] >= 500).all()
-    fig = charts.yardstick_bars(t)
-    assert [len(tr.x) for tr in fig.data] == [len(rows), len(rows)]
-    assert list(fig.data[0].y) == list(t[t["task"] == "continue"]["loss"])
+    chart = charts.yardstick_bars(t)
+    d = chart.data
+    assert d.groupby("task").size().tolist() == [len(rows), len(rows)]
+    assert d[d["task"] == "continue"]["loss"].tolist() == list(t[t["task"] == "continue"]["loss"])
+    assert [layer["mark"]["type"] for layer in chart.to_dict()["layer"]] == ["bar", "rule"]  # a bar and its 95% interval
 
 
 def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
@@ -93,11 +95,14 @@ def test_the_per_flop_comparison_uses_only_the_budget_every_architecture_reached
 
 def test_the_yardstick_curves_draw_every_run_on_both_tasks():
     t = charts.yardstick_curve_table(_sweep())
-    fig = charts.yardstick_curves(t)
-    assert len(fig.data) == 8 and sum(tr.showlegend is not False for tr in fig.data) == 4
-    decoder_small = [tr for tr in fig.data if tr.name == "decoder-only · small"]
-    assert [list(tr.y) for tr in decoder_small] == [[7.4, 6.0], [7.4, 6.0]] and decoder_small[0].line.dash == "dash"
-    assert [tr.line.dash for tr in fig.data if tr.name == "decoder-only · tiny"][0] == "solid"  # as the sweep's loss curves: solid is the smallest
+    chart = charts.yardstick_curves(t)
+    d, spec = chart.data, chart.to_dict()
+    assert d["run"].nunique() == 4 and set(d["task"]) == {"continue", "fill"} and spec["facet"]["column"]["field"] == "task_label"
+    small = d[d["run"] == "decoder-only · small"].sort_values("flops")
+    assert [small[small["task"] == k]["loss"].tolist() for k in ("continue", "fill")] == [[7.4, 6.0], [7.4, 6.0]]
+    dash = spec["spec"]["encoding"]["strokeDash"]["scale"]
+    dashes = dict(zip(dash["domain"], dash["range"]))
+    assert dashes["decoder-only · small"] == charts.DASHES["dash"] and dashes["decoder-only · tiny"] == charts.DASHES["solid"]  # solid: the smallest
     assert charts.yardstick_curve_table(_sweep().assign(curve=[[{"step": 1, "flops": 1, "val_loss": 5}]] * 4)).empty
 
 
@@ -110,7 +115,7 @@ def test_the_scaling_page_draws_the_sweep_s_yardstick_and_says_what_it_finds(tmp
     sweep.write_text(json.dumps({"runs": runs.to_dict("records")}))
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
     at = open_page("scaling")
-    assert "scaling.sweep_yardstick" in [c.key for c in at.get("plotly_chart")]
+    assert "Yardstick as each sweep run trained" in " ".join(json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart"))
     said = " ".join(m.value for m in at.markdown)
     assert "Which objective buys most per FLOP?" in said
     for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(runs)):
@@ -132,9 +137,10 @@ def test_the_shipped_cards_yardstick_curves_tell_two_models_of_one_size_apart():
     assert runs["label"].tolist() == ["decoder-clm", "prefixlm-prefix", "prefixlm-ul2", "old"]  # a card without a curve is left out
     t = charts.yardstick_curve_table(runs)
     assert set(t["run"]) == {"decoder-clm", "prefixlm-prefix", "prefixlm-ul2"} and len(t) == 3 * 2 * 2
-    fig = charts.yardstick_curves(t, title="shipped")
-    dashes = {tr.name: tr.line.dash for tr in fig.data}
-    assert dashes["prefixlm-prefix"] != dashes["prefixlm-ul2"] and fig.layout.title.text == "shipped"
+    spec = charts.yardstick_curves(t, title="shipped").to_dict()
+    dash = spec["spec"]["encoding"]["strokeDash"]["scale"]
+    dashes = dict(zip(dash["domain"], dash["range"]))
+    assert dashes["prefixlm-prefix"] != dashes["prefixlm-ul2"] and spec["title"]["text"] == "shipped"
     said = charts.yardstick_curve_findings(t)
     assert said[0].startswith("On continue, within 200 training FLOPs") and "decoder-only 6.50, prefix-LM 6.80" in said[0]
 
@@ -151,7 +157,7 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
         (models / name / "card.json").write_text(json.dumps(card))
     monkeypatch.setattr(cache, "MODELS_DIR", models)
     at = open_page("scaling")
-    assert "scaling.card_yardstick" in [c.key for c in at.get("plotly_chart")] and not at.exception
+    assert any(json.loads(c.proto.spec)["title"]["text"].startswith("Yardstick as each shipped model trained") for c in at.get("vega_lite_chart")) and not at.exception
     said = " ".join(m.value for m in at.markdown)
     for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(charts.card_runs(cards))):
         assert sentence in said
@@ -160,5 +166,5 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
         card["curve"] = [{k: v for k, v in p.items() if k != "yardstick"} for p in card["curve"]]
         (models / name / "card.json").write_text(json.dumps(card))
     at = open_page("scaling")
-    assert "scaling.card_yardstick" not in [c.key for c in at.get("plotly_chart")] and not at.exception
+    assert not any(json.loads(c.proto.spec)["title"]["text"].startswith("Yardstick as each shipped model trained") for c in at.get("vega_lite_chart")) and not at.exception
     assert any("These cards have no yardstick curve" in c.value for c in at.caption)

@@ -1,10 +1,10 @@
 """Figure builders: data in, a figure out. No Streamlit here, so tests can read the figures' data.
 
-Bars and the per-token loss strip are Altair charts (Vega-Lite, drawn by Streamlit's own front
-end): the tokenization, objectives, switches, chat and per-token-loss pages load no Plotly at all,
-and their first chart comes over a second sooner on a fresh visit (bench/results). Plotly stays where
-it earns its cost: square heatmaps with a label per token on both axes, hover text per cell and PNG
-export (masks), subplots and log axes (scaling). Heatmaps and busy bars are built
+Bars, lines and the per-token loss strip are Altair charts (Vega-Lite, drawn by Streamlit's own
+front end): every page but the attention masks loads no Plotly at all, and its first chart comes
+about a second sooner on a fresh visit (bench/results). Plotly stays where it earns its cost: the
+masks page's square heatmaps, a label per token on both axes and a weight in the hover of each of up
+to 16,384 cells, drawn on a canvas (Vega-Lite would draw an SVG element per cell). Heatmaps and busy bars are built
 from plain dicts without Plotly's per-property validation (_figure), which costs ~20 ms a figure.
 
 Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ui.html import LOSS_COLORSCALE
 
@@ -61,11 +60,6 @@ def objective_name(label: str) -> str:
     if objective == "ul2" and mode in UL2_MODE_NAMES:
         return f"UL2 {UL2_MODE_NAMES[mode]}"
     return OBJ_NAMES.get(label, html.escape(label))
-
-
-def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
-    fig.update_layout(_layout(title, height, **layout))
-    return fig
 
 
 TICK_FONT = 12  # px: tick labels at the normal size (presentation mode passes a larger one)
@@ -135,11 +129,6 @@ def _figure(traces: list[dict], layout: dict) -> go.Figure:
     orjson) takes those in one pass, and falls back to walking every element in Python for an object or
     string array (a 64-token mask map's hover labels: 55 ms against 0.2 ms)."""
     return go.Figure(data=traces, layout=layout, _validate=False)
-
-
-def _grid() -> dict:
-    """A value axis's faint grid lines."""
-    return dict(showgrid=True, gridcolor="rgba(128,128,128,0.2)")
 
 
 def token_margin(font: int = TICK_FONT) -> int:
@@ -477,39 +466,71 @@ def log_ticks(values) -> dict:
     return dict(tickmode="array", tickvals=ticks, ticktext=[_count_label(t) for t in ticks]) if len(ticks) >= 2 else {}
 
 
-def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict[str, dict] | None = None, title: str = "Validation loss") -> go.Figure:
-    """Loss against corpus tokens, training FLOPs or parameters, log axes. Each frame has columns ``x`` and loss."""
-    fig = go.Figure()
-    for i, (name, df) in enumerate(curves.items()):
-        style = (styles or {}).get(name, {})
-        fig.add_trace(
-            go.Scatter(
-                x=df[x], y=df["loss"], name=html.escape(name), mode="lines+markers" if len(df) < 30 else "lines",
-                line=dict(color=style.get("color", SERIES[i % len(SERIES)]), width=2.5, dash=style.get("dash", "solid")),
-                hovertemplate=f"%{{x:.3s}} {x}: loss %{{y:.3f}}<extra>%{{fullData.name}}</extra>",
-            )
-        )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid(), **log_ticks([v for df in curves.values() for v in df[x]]))
-    fig.update_yaxes(type="log", title_text="loss (nats, log scale)", **_grid())
-    return _finish(fig, title, 400, legend=dict(orientation="h", y=-0.2))
+DASHES = {"solid": [1, 0], "dash": [8, 4], "dot": [2, 3], "dashdot": [8, 3, 2, 3]}  # Plotly's dash names as Vega's stroke dashes
 
 
-def scaling_scatter(runs: pd.DataFrame) -> go.Figure:
-    """Final validation loss against training FLOPs, one line per architecture; marker size ~ parameters."""
-    fig = go.Figure()
-    for arch, part in runs.sort_values("training_flops").groupby("architecture", sort=False):
-        size = np.sqrt(part["parameters"].astype(float))
-        size = 8 + 14 * (size - size.min()) / max(1e-9, float(size.max() - size.min())) if len(part) > 1 else np.full(len(part), 12.0)
-        fig.add_trace(
-            go.Scatter(
-                x=part["training_flops"], y=part["final_val_loss"], mode="lines+markers", name=ARCH_NAMES.get(arch, html.escape(str(arch))),
-                line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=2), marker=dict(size=size, line=dict(width=1, color="white")),
-                customdata=part["parameters"], hovertemplate="%{x:.3s} FLOPs, %{customdata:,} params: loss %{y:.3f}<extra>%{fullData.name}</extra>",
-            )
-        )
-    fig.update_xaxes(type="log", title_text="training FLOPs", **_grid(), **log_ticks(runs["training_flops"]))
-    fig.update_yaxes(type="log", title_text="final validation loss (nats)", **_grid())
-    return _finish(fig, "Scaling sweep: final validation loss against training FLOPs", 400, legend=dict(orientation="h", y=-0.2))
+def _log_scale(values, title: str) -> tuple[alt.Scale, alt.Axis]:
+    """A log scale and its axis, ticks at 1, 2 and 5 times each power of ten labelled whole (log_ticks:
+    "20M", "2e15"), or Vega's own SI labels where the range holds fewer than two of them."""
+    t = log_ticks(values)
+    if t:
+        expr = f"{json.dumps(t['ticktext'])}[indexof({json.dumps(t['tickvals'])}, datum.value)]"
+        axis = alt.Axis(title=title, values=t["tickvals"], labelExpr=expr, labelOverlap=False)
+    else:
+        axis = alt.Axis(title=title, format="~s")
+    return alt.Scale(type="log", nice=False, zero=False), axis
+
+
+def _line_legend() -> alt.Legend:
+    """Under the plot, three to a row, each entry a short stretch of its line: colour and dash."""
+    return alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=400, columns=3)
+
+
+def _legend_rows(n: int) -> int:
+    return -(-n // 3)
+
+
+def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict[str, dict] | None = None, title: str = "Validation loss") -> alt.Chart:
+    """Loss (nats) against corpus tokens, training FLOPs or parameters, both axes log, a line per frame
+    (its colour and dash from ``styles``: {"color": ..., "dash": "solid" | "dash" | "dot" | "dashdot"}),
+    points on each evaluation when there are fewer than 30. Each frame has columns ``x`` and loss.
+    ``chart.data``: name, ``x``, loss."""
+    names = list(curves)
+    parts = [pd.DataFrame({"name": name, x: df[x].to_numpy(dtype=float), "loss": df["loss"].to_numpy(dtype=float)}) for name, df in curves.items()]
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["name", x, "loss"])
+    styles = styles or {}
+    colors = [styles.get(n, {}).get("color", SERIES[i % len(SERIES)]) for i, n in enumerate(names)]
+    dashes = [DASHES.get(styles.get(n, {}).get("dash", "solid"), DASHES["solid"]) for n in names]
+    xs, xa = _log_scale(data[x], X_TITLES.get(x, x))
+    points = bool(curves) and max(len(df) for df in curves.values()) < 30
+    chart = alt.Chart(data).mark_line(strokeWidth=2.5, point=points).encode(
+        x=alt.X(f"{x}:Q", scale=xs, axis=xa),
+        y=alt.Y("loss:Q", scale=alt.Scale(type="log", nice=False, zero=False), axis=alt.Axis(title="loss (nats, log scale)", format="~g")),
+        color=alt.Color("name:N", sort=names, scale=alt.Scale(domain=names, range=colors), legend=_line_legend()),
+        strokeDash=alt.StrokeDash("name:N", sort=names, scale=alt.Scale(domain=names, range=dashes), legend=_line_legend()),
+        order=alt.Order(f"{x}:Q"),
+        tooltip=[alt.Tooltip("name:N", title="run"), alt.Tooltip(f"{x}:Q", title=X_TITLES.get(x, x), format=".3s"), alt.Tooltip("loss:Q", format=".3f", title="loss (nats)")])
+    return _alt_finish(chart, title, 330 + 26 * _legend_rows(len(names)))  # the whole figure's height: the legend's rows take their room
+
+
+def scaling_scatter(runs: pd.DataFrame) -> alt.LayerChart:
+    """Final validation loss (nats) against training FLOPs, both axes log: a line per architecture, a
+    point per run, its area growing with the parameters. ``chart.data``: the runs sorted by FLOPs, with
+    ``arch``, the architecture's name."""
+    data = runs.sort_values("training_flops").assign(arch=lambda d: [ARCH_NAMES.get(a, str(a)) for a in d["architecture"]])
+    archs = list(dict.fromkeys(data["architecture"]))
+    names = [ARCH_NAMES.get(a, str(a)) for a in archs]
+    xs, xa = _log_scale(data["training_flops"], "training FLOPs")
+    x = alt.X("training_flops:Q", scale=xs, axis=xa)
+    y = alt.Y("final_val_loss:Q", scale=alt.Scale(type="log", nice=False, zero=False), axis=alt.Axis(title="final validation loss (nats)", format="~g"))
+    color = alt.Color("arch:N", sort=names, scale=alt.Scale(domain=names, range=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in archs]),
+                      legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="circle"))
+    tip = [alt.Tooltip("arch:N", title="architecture"), alt.Tooltip("parameters:Q", format=",", title="parameters"),
+           alt.Tooltip("training_flops:Q", format=".3s", title="training FLOPs"), alt.Tooltip("final_val_loss:Q", format=".3f", title="loss (nats)")]
+    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=color, order=alt.Order("training_flops:Q"))
+    dots = alt.Chart().mark_circle(opacity=1, stroke="white", strokeWidth=1).encode(
+        x=x, y=y, color=color, size=alt.Size("parameters:Q", scale=alt.Scale(type="sqrt", range=[60, 480]), legend=None), tooltip=tip)
+    return _alt_finish(alt.layer(line, dots, data=data), "Scaling sweep: final validation loss against training FLOPs", 420)
 
 
 def trends(frames: dict[str, pd.DataFrame], x: str, tolerance: float = 0.01) -> dict[str, str]:
@@ -555,17 +576,21 @@ def params_bars(table: pd.DataFrame) -> alt.Chart:
     return _alt_finish(chart, "Parameters by component", 340)
 
 
-def live_curve(records: list[dict]) -> go.Figure:
-    """A training run as it happens: the loss of each step, and evaluations as markers."""
-    steps = [r for r in records if not r.get("eval")]
-    evals = [r for r in records if r.get("eval")]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r["loss"] for r in steps], mode="lines", name="training loss", line=dict(color=OKABE_ITO["blue"], width=2)))
-    if evals:
-        fig.add_trace(go.Scatter(x=[r["step"] for r in evals], y=[r["val_loss"] for r in evals], mode="markers+lines", name="validation loss", marker=dict(size=9, color=OKABE_ITO["vermillion"]), line=dict(dash="dot", color=OKABE_ITO["vermillion"])))
-    fig.update_xaxes(title_text="step", **_grid())
-    fig.update_yaxes(title_text="loss (nats)", **_grid())
-    return _finish(fig, "Live training run", 320, legend=dict(orientation="h", y=-0.25))
+def live_curve(records: list[dict]) -> alt.LayerChart:
+    """A training run as it happens: the loss (nats) of each step, and the evaluations as points on a
+    dotted line. ``chart.data``: step, loss, series ("training loss" or "validation loss")."""
+    rows = [{"step": r["step"], "loss": r["loss"], "series": "training loss"} for r in records if not r.get("eval")]
+    rows += [{"step": r["step"], "loss": r["val_loss"], "series": "validation loss"} for r in records if r.get("eval")]
+    data = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    series = ["training loss", "validation loss"]
+    color = alt.Color("series:N", sort=series, scale=alt.Scale(domain=series, range=[OKABE_ITO["blue"], OKABE_ITO["vermillion"]]),
+                      legend=alt.Legend(orient="bottom", title=None, labelLimit=0))
+    x, y = alt.X("step:Q", title="step"), alt.Y("loss:Q", title="loss (nats)", scale=alt.Scale(zero=False))
+    tip = [alt.Tooltip("series:N", title=""), alt.Tooltip("step:Q"), alt.Tooltip("loss:Q", format=".3f", title="loss (nats)")]
+    train = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tip).transform_filter(alt.datum.series == "training loss")
+    val = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=80, filled=True), strokeDash=[2, 3]).encode(x=x, y=y, color=color, tooltip=tip).transform_filter(
+        alt.datum.series == "validation loss")
+    return _alt_finish(alt.layer(train, val, data=data), "Live training run", 320)
 
 
 def yardstick_table(rows: list[dict]) -> pd.DataFrame:
@@ -583,20 +608,26 @@ def yardstick_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def yardstick_bars(table: pd.DataFrame) -> go.Figure:
-    """Loss per word on the two tasks, a bar per model coloured by architecture, 95% intervals as error bars."""
-    fig = go.Figure()
-    for task, pattern in (("continue", ""), ("fill", "/")):
-        part = table[table["task"] == task]
-        fig.add_bar(
-            name=f"{task}: {'the last word from the words before' if task == 'continue' else 'a middle word from both sides'}",
-            x=part["model"].tolist(), y=part["loss"], marker_color=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in part["architecture"]],
-            marker_pattern_shape=pattern, offsetgroup=task,
-            error_y=dict(type="data", symmetric=False, array=part["loss_hi"] - part["loss"], arrayminus=part["loss"] - part["loss_lo"]),
-            hovertemplate="%{x}<br>%{y:.2f} nats per word<extra>" + task + "</extra>",
-        )
-    fig.update_yaxes(title_text="loss (nats per word)", rangemode="tozero")
-    return _finish(fig, "Yardstick: loss per held-out word, every model its natural way", 380, barmode="group", legend=dict(orientation="h", y=-0.25))
+def yardstick_bars(table: pd.DataFrame) -> alt.LayerChart:
+    """Loss (nats per word) on the two tasks, a bar per model and task coloured by architecture (fill:
+    paler), 95% intervals as lines. ``table``: yardstick_table's; ``chart.data``: it, with ``task_label``."""
+    data = table.assign(task_label=[YARDSTICK_TASKS.get(t, t) for t in table["task"]])
+    models = list(dict.fromkeys(data["model"]))
+    archs = list(dict.fromkeys(data["architecture"]))
+    labels = [YARDSTICK_TASKS[t] for t in YARDSTICK_TASKS]
+    x = alt.X("model:N", sort=models, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
+    offset = alt.XOffset("task_label:N", sort=labels)
+    tip = [alt.Tooltip("model:N"), alt.Tooltip("task:N"), alt.Tooltip("loss:Q", format=".2f", title="nats per word"),
+           alt.Tooltip("loss_lo:Q", format=".2f", title="95% low"), alt.Tooltip("loss_hi:Q", format=".2f", title="95% high"),
+           alt.Tooltip("top1:Q", format=".1%", title="top-1"), alt.Tooltip("n:Q", title="words")]
+    bars = alt.Chart().mark_bar().encode(
+        x=x, xOffset=offset, y=alt.Y("loss:Q", title="loss (nats per word)", scale=alt.Scale(zero=True)),
+        color=alt.Color("architecture:N", scale=alt.Scale(domain=archs, range=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in archs]), legend=None),
+        opacity=alt.Opacity("task_label:N", sort=labels, scale=alt.Scale(domain=labels, range=[1.0, 0.5]),
+                            legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="square", symbolFillColor="#777777")),
+        tooltip=tip)
+    interval = alt.Chart().mark_rule(strokeWidth=1.5, color="#444444").encode(x=x, xOffset=offset, y="loss_lo:Q", y2="loss_hi:Q")
+    return _alt_finish(alt.layer(bars, interval, data=data), "Yardstick: loss per held-out word, every model its natural way", 380)
 
 
 def yardstick_findings(table: pd.DataFrame) -> list[str]:
@@ -667,31 +698,34 @@ def card_runs(cards: dict[str, dict]) -> pd.DataFrame:
 
 
 def yardstick_curves(table: pd.DataFrame, x: str = "flops",
-                     title: str = "Yardstick as each sweep run trained: the same held-out words for every architecture") -> go.Figure:
-    """The yardstick against training FLOPs (or corpus tokens), continue and fill side by side on one loss
-    axis: a line per run, coloured by architecture, dashed by size (solid: the smallest; runs of one size,
-    such as two shipped prefix-LMs, by name)."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[html.escape(YARDSTICK_TASKS[t]) for t in YARDSTICK_TASKS])
+                     title: str = "Yardstick as each sweep run trained: the same held-out words for every architecture", *,
+                     width: float = 820) -> alt.FacetChart:
+    """The yardstick (nats per word) against training FLOPs (or corpus tokens), continue and fill side by
+    side on one loss axis: a line per run, coloured by architecture, dashed by size (solid: the smallest;
+    runs of one size, such as two shipped prefix-LMs, by name). Two panels of ``width`` px together
+    (Vega-Lite sizes a faceted chart's panels itself, not to its container). ``chart.data``: ``table``
+    with ``task_label`` and ``dash`` (the run's dash: solid, dash, dot, dashdot)."""
     dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the smallest: as the sweep's loss curves above it
-    for col, task in enumerate(YARDSTICK_TASKS, start=1):
-        part = table[table["task"] == task]
-        for arch, runs in part.groupby("architecture", sort=False):
-            order = sorted({(p, r) for p, r in zip(runs["parameters"], runs["run"])})  # 0: the smallest
-            for (params, run), df in runs.groupby(["parameters", "run"]):
-                df = df.sort_values(x)
-                rank = order.index((params, run))
-                fig.add_trace(
-                    go.Scatter(
-                        x=df[x], y=df["loss"], mode="lines", name=html.escape(df["run"].iloc[0]), legendgroup=df["run"].iloc[0], showlegend=col == 1,
-                        line=dict(color=ARCH_COLORS.get(arch, OKABE_ITO["grey"]), width=2.5, dash=dashes[min(rank, len(dashes) - 1)]),
-                        hovertemplate=f"%{{x:.3s}} {X_TITLES.get(x, x)}: %{{y:.2f}} nats per word<extra>%{{fullData.name}} · {task}</extra>",
-                    ),
-                    row=1, col=col,
-                )
-    fig.update_xaxes(type="log", title_text=X_TITLES.get(x, x), **_grid(), **(log_ticks(table[x]) if x in table else {}))
-    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1, **_grid())
-    fig.update_yaxes(**_grid(), row=1, col=2)
-    return _finish(fig, title, 460, legend=dict(orientation="h", y=-0.22))
+    rank = {}
+    for arch, runs in table.groupby("architecture", sort=False):
+        order = sorted({(p, r) for p, r in zip(runs["parameters"], runs["run"])})  # 0: the smallest
+        rank.update({r: dashes[min(i, len(dashes) - 1)] for i, (_, r) in enumerate(order)})
+    data = table.assign(task_label=[YARDSTICK_TASKS.get(t, t) for t in table["task"]], dash=[rank.get(r, "solid") for r in table["run"]])
+    runs = list(dict.fromkeys(data["run"]))
+    arch_of = dict(zip(data["run"], data["architecture"]))
+    xs, xa = _log_scale(data[x] if x in data else [], X_TITLES.get(x, x))
+    legend = _line_legend()
+    panel = max(160, int((width - 90) / 2))
+    chart = alt.Chart(data).mark_line(strokeWidth=2.5).encode(
+        x=alt.X(f"{x}:Q", scale=xs, axis=xa), y=alt.Y("loss:Q", title="loss (nats per word)", scale=alt.Scale(zero=False)),
+        color=alt.Color("run:N", sort=runs, scale=alt.Scale(domain=runs, range=[ARCH_COLORS.get(arch_of[r], OKABE_ITO["grey"]) for r in runs]), legend=legend),
+        strokeDash=alt.StrokeDash("run:N", sort=runs, scale=alt.Scale(domain=runs, range=[DASHES[rank.get(r, "solid")] for r in runs]), legend=legend),
+        order=alt.Order(f"{x}:Q"),
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip("task:N"), alt.Tooltip(f"{x}:Q", format=".3s", title=X_TITLES.get(x, x)),
+                 alt.Tooltip("loss:Q", format=".2f", title="nats per word")],
+    ).properties(width=panel, height=260).facet(
+        column=alt.Column("task_label:N", sort=list(YARDSTICK_TASKS.values()), title=None, header=alt.Header(labelAnchor="start", labelFontSize=13)))
+    return chart.properties(title=alt.TitleParams(title, anchor="start"), padding={"top": 6, "left": 5, "right": 5, "bottom": 5}).configure(font=FONT)
 
 
 def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:

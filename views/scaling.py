@@ -50,7 +50,8 @@ else:
                    + charts.trend_sentence(curves, x, "from the first evaluation to the last"))
     ycards = charts.yardstick_curve_table(charts.card_runs(cards))
     if len(ycards):
-        layout.chart(charts.yardstick_curves(ycards, x=x, title="Yardstick as each shipped model trained: the same held-out words for all"),
+        layout.chart(charts.yardstick_curves(ycards, x=x, title="Yardstick as each shipped model trained: the same held-out words for all",
+                                              width=layout.room(1)["width"]),
                      key=f"{PAGE}.card_yardstick", data=ycards, name="card-yardstick-curves")
         for sentence in charts.yardstick_curve_findings(ycards):  # per FLOP, whatever the axis shows
             st.markdown(f"- {sentence}")
@@ -143,7 +144,7 @@ else:
     if len(ycurves):
         st.markdown("**Which objective buys most per FLOP?** Each run's own loss cannot say; the yardstick can: the same "
                     f"{int(ycurves['n'].max()):,} held-out words, scored at every evaluation of every run, each architecture its natural way.")
-        layout.chart(charts.yardstick_curves(ycurves, x=x), key=f"{PAGE}.sweep_yardstick", data=ycurves, name="sweep-yardstick")
+        layout.chart(charts.yardstick_curves(ycurves, x=x, width=layout.room(1)["width"]), key=f"{PAGE}.sweep_yardstick", data=ycurves, name="sweep-yardstick")
         for sentence in charts.yardstick_curve_findings(ycurves):  # per FLOP, whatever the axis shows
             st.markdown(f"- {sentence}")
         st.caption("Loss in nats per word (a word's tokens summed); 95% intervals in the data download. Intervals of two models "
