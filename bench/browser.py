@@ -1,7 +1,7 @@
 """The app in a real browser: Debian's Chromium, driven by Playwright, against ``streamlit run app.py``.
 
-- first chart: from the moment a fresh server answers its health check to the first Plotly chart
-  (the per-token-loss strip) of the per-token-loss page: the server's imports, loading the models
+- first chart: from the moment a fresh server answers its health check to the per-token-loss strip
+  (the per-token-loss page's first chart, Altair's) drawn: the server's imports, loading the models
   and the first scoring all count. Then the same page in a new browser context: warm caches.
 - text edit: from Ctrl+Enter in the text box (a new text of n tokens) to the per-token-loss chart
   drawing the new text; each repetition types a different text, so nothing comes from a cache.
@@ -25,17 +25,20 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 PAGE = "losses"  # views/losses.py's url_path in app.py
 TEXT_BOX = '[data-testid="stTextArea"] textarea'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-# A fingerprint of the first chart's data, or null while there is none.
+# A fingerprint of the loss strip's drawn cells (the page's first Altair chart: Vega-Lite draws each cell as an
+# SVG path labelled with its values), or null while there is none.
+STRIP = "document.querySelector('[data-testid=\"stVegaLiteChart\"] .mark-rect')"
 SIGNATURE = """() => {
-  const g = document.querySelector('.js-plotly-plot');
-  if (!g || !g.data) return null;
-  const s = JSON.stringify(g.data);
+  const g = %s;
+  if (!g || !g.children.length) return null;
+  const s = g.innerHTML;
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
   return s.length + ':' + h;
-}"""
-
-COLUMNS = "() => { const g = document.querySelector('.js-plotly-plot'); const x = g && g.data && g.data[0] && g.data[0].x; return x ? x.length : null; }"
+}""" % STRIP
+# How many token columns the strip drew: the distinct "token #" of its cells.
+COLUMNS = """() => { const g = %s; if (!g) return null;
+  return new Set([...g.querySelectorAll('path')].map(p => ((p.getAttribute('aria-label') || '').match(/token #: ([0-9]+)/) || [])[1]).filter(Boolean)).size; }""" % STRIP
 
 
 def wait_for_app(timeout_s: float) -> bool:
