@@ -304,7 +304,7 @@ def supervision_bar(rows: list[dict]) -> alt.LayerChart:
     })
     x = alt.X("name:N", sort=data["name"].tolist(), title=None, axis=_WRAPPED)
     bars = alt.Chart().mark_bar().encode(
-        x=x, y=alt.Y("per_pflop:Q", title="text tokens supervised per PFLOP", axis=alt.Axis(format="~s")), color=alt.Color("color:N", scale=None),
+        x=x, y=alt.Y("per_pflop:Q", title="text tokens supervised per PFLOP", axis=_SI.copy()), color=alt.Color("color:N", scale=None),
         tooltip=[alt.Tooltip("name:N", title="objective"), alt.Tooltip("architecture:N", title="on"),
                  alt.Tooltip("n_loss_tokens:Q", title="text tokens supervised"), alt.Tooltip("n_loss_positions:Q", title="target positions with a loss"),
                  alt.Tooltip("flops:Q", title="FLOPs", format=".3s")])
@@ -385,7 +385,7 @@ def category_bars(table: pd.DataFrame) -> alt.Chart:
     variants = list(dict.fromkeys(table["variant"]))
     categories = list(dict.fromkeys(table["category"]))
     color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
-                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square"))
+                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square", columns=3))
     chart = alt.Chart(table).mark_bar().encode(
         x=alt.X("category:N", sort=categories, title=None, axis=_WRAPPED), xOffset=alt.XOffset("variant:N", sort=variants),
         y=alt.Y("mean_loss:Q", title="mean loss (nats)"), color=color,
@@ -402,7 +402,7 @@ def probe_chart(table: pd.DataFrame) -> alt.LayerChart:
     variants = list(dict.fromkeys(data["variant"]))
     probes = list(dict.fromkeys(data["probe"]))
     color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
-                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square"))
+                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square", columns=3))
     y = alt.Y("probe:N", sort=probes, title=None, axis=alt.Axis(labelLimit=0))
     bars = alt.Chart().mark_bar().encode(
         y=y, yOffset=alt.YOffset("variant:N", sort=variants), x=alt.X("margin:Q", title="margin (nats)"), color=color,
@@ -469,7 +469,7 @@ def log_ticks(values) -> dict:
 DASHES = {"solid": [1, 0], "dash": [8, 4], "dot": [2, 3], "dashdot": [8, 3, 2, 3]}  # Plotly's dash names as Vega's stroke dashes
 
 
-def _log_scale(values, title: str) -> tuple[alt.Scale, alt.Axis]:
+def _log_scale(values, title: str, padding: int = 0) -> tuple[alt.Scale, alt.Axis]:
     """A log scale and its axis, ticks at 1, 2 and 5 times each power of ten labelled whole (log_ticks:
     "20M", "2e15"), or Vega's own SI labels where the range holds fewer than two of them."""
     t = log_ticks(values)
@@ -478,7 +478,7 @@ def _log_scale(values, title: str) -> tuple[alt.Scale, alt.Axis]:
         axis = alt.Axis(title=title, values=t["tickvals"], labelExpr=expr, labelOverlap=False)
     else:
         axis = alt.Axis(title=title, format="~s")
-    return alt.Scale(type="log", nice=False, zero=False), axis
+    return alt.Scale(type="log", nice=False, zero=False, padding=padding), axis  # padding: px beyond the data at both ends
 
 
 def _line_legend() -> alt.Legend:
@@ -520,9 +520,9 @@ def scaling_scatter(runs: pd.DataFrame) -> alt.LayerChart:
     data = runs.sort_values("training_flops").assign(arch=lambda d: [ARCH_NAMES.get(a, str(a)) for a in d["architecture"]])
     archs = list(dict.fromkeys(data["architecture"]))
     names = [ARCH_NAMES.get(a, str(a)) for a in archs]
-    xs, xa = _log_scale(data["training_flops"], "training FLOPs")
+    xs, xa = _log_scale(data["training_flops"], "training FLOPs", padding=16)  # room for the largest point at either end
     x = alt.X("training_flops:Q", scale=xs, axis=xa)
-    y = alt.Y("final_val_loss:Q", scale=alt.Scale(type="log", nice=False, zero=False), axis=alt.Axis(title="final validation loss (nats)", format="~g"))
+    y = alt.Y("final_val_loss:Q", scale=alt.Scale(type="log", nice=False, zero=False, padding=16), axis=alt.Axis(title="final validation loss (nats)", format="~g"))
     color = alt.Color("arch:N", sort=names, scale=alt.Scale(domain=names, range=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in archs]),
                       legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="circle"))
     tip = [alt.Tooltip("arch:N", title="architecture"), alt.Tooltip("parameters:Q", format=",", title="parameters"),
@@ -568,7 +568,7 @@ def params_bars(table: pd.DataFrame) -> alt.Chart:
     colors = [PARAM_COLORS.get(c.replace(" ", "_"), OKABE_ITO["sky"]) for c in comps]
     chart = alt.Chart(data).mark_bar().encode(
         x=alt.X("model:N", sort=list(dict.fromkeys(data["model"])), title=None, axis=_WRAPPED),
-        y=alt.Y("sum(parameters):Q", title="parameters", stack="zero", axis=alt.Axis(format="~s")),
+        y=alt.Y("sum(parameters):Q", title="parameters", stack="zero", axis=_SI.copy()),
         color=alt.Color("component:N", scale=alt.Scale(domain=comps, range=colors), legend=alt.Legend(orient="bottom", title=None)),
         order=alt.Order("component_order:Q"),
         tooltip=[alt.Tooltip("model:N"), alt.Tooltip("component:N"), alt.Tooltip("parameters:Q", format=",")],
@@ -724,8 +724,9 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip("task:N"), alt.Tooltip(f"{x}:Q", format=".3s", title=X_TITLES.get(x, x)),
                  alt.Tooltip("loss:Q", format=".2f", title="nats per word")],
     ).properties(width=panel, height=260).facet(
-        column=alt.Column("task_label:N", sort=list(YARDSTICK_TASKS.values()), title=None, header=alt.Header(labelAnchor="start", labelFontSize=13)))
-    return chart.properties(title=alt.TitleParams(title, anchor="start"), padding={"top": 6, "left": 5, "right": 5, "bottom": 5}).configure(font=FONT)
+        column=alt.Column("task_label:N", sort=list(YARDSTICK_TASKS.values()), title=None, header=alt.Header(labelAnchor="start")))
+    return (chart.properties(title=alt.TitleParams(title, anchor="start"), padding={"top": 6, "left": 5, "right": 5, "bottom": 5})
+            .configure(font=FONT).configure_header(labelFontSize=13))  # a size in the config: layout.chart enlarges it when presenting
 
 
 def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:

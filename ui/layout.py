@@ -23,8 +23,6 @@ h1{font-size:2.3rem!important}
 [data-testid="stSidebar"] [data-testid="stSidebarNavLink"] span,[data-testid="stSidebar"] [data-testid="stWidgetLabel"] p,
 [data-testid="stSidebar"] button p,[data-testid="stSidebar"] [data-baseweb="select"] div,
 [data-testid="stSidebar"] [data-testid="stCaptionContainer"] p{font-size:.8rem!important}
-[data-testid="stSidebarNavLink"]{height:auto!important;min-height:2rem}
-[data-testid="stSidebarNavLink"] span{white-space:normal!important;overflow:visible!important;text-overflow:clip!important;line-height:1.25}
 .ml-svg{max-width:820px!important}
 .ml-id{font-size:.8em!important;opacity:.85!important}
 </style>
@@ -34,6 +32,9 @@ BASE_CSS = """
 [data-testid="stMainBlockContainer"]{padding-top:2.2rem;padding-bottom:3rem;max-width:1500px}
 h1{letter-spacing:-.01em}
 [data-testid="stMetricValue"]{font-size:1.6rem}
+[data-testid="stSidebarNavLink"]{height:auto!important;min-height:2rem}
+[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"],[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"] p{
+  white-space:normal!important;overflow:visible!important;text-overflow:clip!important;line-height:1.25}
 </style>
 """
 
