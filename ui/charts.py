@@ -379,13 +379,18 @@ def loss_strip(frames: dict[str, pd.DataFrame], vmax: float | None = None, *, wi
         usermeta={"masklab": {"sized": True, "plot_px": width - left - right}})
 
 
+def _bar_legend() -> alt.Legend:
+    """Under the plot, three to a row, a square of each colour."""
+    return alt.Legend(orient="bottom", labelLimit=0, symbolType="square", columns=3)
+
+
 def category_bars(table: pd.DataFrame) -> alt.Chart:
     """Mean loss by token category, one bar per model, grouped by category (Altair: no Plotly on the
     losses page). ``table``: columns variant, category, mean_loss, count; it is ``chart.data``."""
     variants = list(dict.fromkeys(table["variant"]))
     categories = list(dict.fromkeys(table["category"]))
     color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
-                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square", columns=3))
+                      legend=_bar_legend())
     chart = alt.Chart(table).mark_bar().encode(
         x=alt.X("category:N", sort=categories, title=None, axis=_WRAPPED), xOffset=alt.XOffset("variant:N", sort=variants),
         y=alt.Y("mean_loss:Q", title="mean loss (nats)"), color=color,
@@ -402,7 +407,7 @@ def probe_chart(table: pd.DataFrame) -> alt.LayerChart:
     variants = list(dict.fromkeys(data["variant"]))
     probes = list(dict.fromkeys(data["probe"]))
     color = alt.Color("variant:N", title=None, sort=variants, scale=alt.Scale(domain=variants, range=[SERIES[i % len(SERIES)] for i in range(len(variants))]),
-                      legend=alt.Legend(orient="bottom", labelLimit=0, symbolType="square", columns=3))
+                      legend=_bar_legend())
     y = alt.Y("probe:N", sort=probes, title=None, axis=alt.Axis(labelLimit=0))
     bars = alt.Chart().mark_bar().encode(
         y=y, yOffset=alt.YOffset("variant:N", sort=variants), x=alt.X("margin:Q", title="margin (nats)"), color=color,
@@ -466,7 +471,7 @@ def log_ticks(values) -> dict:
     return dict(tickmode="array", tickvals=ticks, ticktext=[_count_label(t) for t in ticks]) if len(ticks) >= 2 else {}
 
 
-DASHES = {"solid": [1, 0], "dash": [8, 4], "dot": [2, 3], "dashdot": [8, 3, 2, 3]}  # Plotly's dash names as Vega's stroke dashes
+DASHES = {"solid": [1, 0], "dash": [8, 4], "dot": [2, 3], "dashdot": [8, 3, 2, 3]}  # a dash by name, from the smallest size up, as a Vega stroke dash
 
 
 def _log_scale(values, title: str, padding: int = 0) -> tuple[alt.Scale, alt.Axis]:
@@ -705,7 +710,7 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
     runs of one size, such as two shipped prefix-LMs, by name). Two panels of ``width`` px together
     (Vega-Lite sizes a faceted chart's panels itself, not to its container). ``chart.data``: ``table``
     with ``task_label`` and ``dash`` (the run's dash: solid, dash, dot, dashdot)."""
-    dashes = ("solid", "dash", "dot", "dashdot")  # by size, from the smallest: as the sweep's loss curves above it
+    dashes = tuple(DASHES)  # by size, from the smallest: as the sweep's loss curves above it
     rank = {}
     for arch, runs in table.groupby("architecture", sort=False):
         order = sorted({(p, r) for p, r in zip(runs["parameters"], runs["run"])})  # 0: the smallest

@@ -7,7 +7,7 @@ from ui.html import md_plain
 
 PAGE = "scaling"
 JOB = state.TRAINING_JOB
-DASHES = ("solid", "dash", "dot", "dashdot")
+DASHES = tuple(charts.DASHES)  # by size, from the smallest
 
 layout.page(
     PAGE,
