@@ -17,15 +17,19 @@ SHORT = "It was a bright cold day in April, and the clocks were striking thirtee
 LONG = (FIXTURE_CORPUS / "valid.txt").read_text(encoding="utf-8")[:1250]  # 300 tokens
 
 # Every tick label of every Plotly chart, grouped by chart and axis (a colour bar is an axis of its
-# own), with its box on the screen; and the pairs on one axis whose boxes overlap.
+# own), with its box on the screen; the pairs on one axis whose boxes overlap; and the labels that reach
+# past the chart's own box (the maps let Plotly draw labels without measuring each against the page:
+# charts.TICK_OVERFLOW, so the margins must hold them).
 TICK_OVERLAPS = """() => {
   const charts = [];
   document.querySelectorAll('.js-plotly-plot').forEach((plot, i) => {
-    const axes = {};
+    const axes = {}, outside = [];
+    const box = plot.getBoundingClientRect();
     plot.querySelectorAll('.xtick text, .ytick text, .cbaxis text').forEach(t => {
       const axis = t.closest('g.colorbar') ? 'colorbar' : (t.closest('[class*="axislayer"]') || t.parentNode).getAttribute('class');
       const r = t.getBoundingClientRect();
       if (r.width && r.height && t.textContent.trim()) (axes[axis] = axes[axis] || []).push({text: t.textContent, l: r.left, r: r.right, t: r.top, b: r.bottom});
+      if (r.width && r.height && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)) outside.push(t.textContent);
     });
     const overlaps = [];
     for (const [axis, boxes] of Object.entries(axes))
@@ -33,7 +37,7 @@ TICK_OVERLAPS = """() => {
         const A = boxes[a], B = boxes[c];
         if (A.l < B.r - 0.5 && B.l < A.r - 0.5 && A.t < B.b - 0.5 && B.t < A.b - 0.5) overlaps.push(`${axis}: ${A.text} / ${B.text}`);
       }
-    charts.push({index: i, heatmap: !!plot.querySelector('.hm, image'), counts: Object.fromEntries(Object.entries(axes).map(([k, v]) => [k, v.length])), overlaps});
+    charts.push({index: i, heatmap: !!plot.querySelector('.hm, image'), counts: Object.fromEntries(Object.entries(axes).map(([k, v]) => [k, v.length])), overlaps, outside});
   });
   return charts;
 }"""
@@ -68,6 +72,7 @@ def test_masks_heatmap_labels_never_overlap(server, browser, shots, pres, length
     for c in heatmaps:
         assert c["counts"].get("xaxislayer-above", 0) >= 2 and c["counts"].get("yaxislayer-above", 0) >= 1, c
         assert not c["overlaps"], f"heatmap {c['index']}: {c['overlaps'][:5]}"
+        assert not c["outside"], f"heatmap {c['index']}: labels past the chart: {c['outside'][:5]}"
     if length == "short":  # 21 tokens: every one keeps its label on the encoder-only's mask
         assert heatmaps[0]["counts"]["xaxislayer-above"] == 21 and heatmaps[0]["counts"]["yaxislayer-above"] == 21
     capture(pg, shots / f"masks-{length}-{'presenting' if pres else 'plain'}-1280x720.png")
