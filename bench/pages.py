@@ -9,7 +9,9 @@ Per page (``PAGES``), against one warm server (``python -m ui.serve``, models lo
   no cache helps) to the page's script having finished and the browser having painted twice since
   (two animation frames: what the script sent is on screen);
 - *control*: from the input event (a click on a toggle or an option, an arrow key on a slider) to the
-  same; each repetition moves the control the other way, so nothing is a no-op.
+  same; each repetition moves the control the other way, so nothing is a no-op. On a page with the
+  text box, at each text length (after that length's edits: ``controls`` by length; ``control``, the
+  longest), since a control redraws what the text fills.
 
 The start is the input event's own time in the page (``performance.now()`` in a capturing listener),
 so Playwright's round trips are not counted. A run is "finished" when Streamlit's app element leaves
@@ -153,20 +155,32 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                         page.set_default_timeout(timeout_ms)
                         page.goto(url)
                         settle(page, timeout_ms, 0.3)
+                        if control:
+                            got["control_label"] = control[1] if isinstance(control[1], str) else " / ".join(control[1])
+
+                        def steps() -> list[float]:
+                            kind, what = control
+                            out_ms = []
+                            for k in range(reps + 1):  # the first step is a warm-up: it may compute what the other position needs
+                                ms = _timed(page, _control(page, kind, what, k), timeout_ms)
+                                if k:
+                                    out_ms.append(ms)
+                            return out_ms
+
                         if has_text:
                             box = page.locator(TEXT_BOX).first
+                            got["controls"] = {}
                             for n in sizes:
                                 got["edits"][n] = []
                                 for text in texts_for(n, reps):
                                     box.fill(text)
                                     got["edits"][n].append(_timed(page, lambda: box.press("Control+Enter"), timeout_ms))
-                        if control:
-                            kind, what = control
-                            got["control_label"] = what if isinstance(what, str) else " / ".join(what)
-                            for k in range(reps + 1):  # the first step is a warm-up: it may compute what the other position needs
-                                ms = _timed(page, _control(page, kind, what, k), timeout_ms)
-                                if k:
-                                    got["control"].append(ms)
+                                if control:  # on the text of n tokens just typed: a control redraws what the text fills
+                                    got["controls"][n] = steps()
+                            if control:
+                                got["control"] = got["controls"][sizes[-1]]
+                        elif control:
+                            got["control"] = steps()
                         if page.locator('[data-testid="stException"]').count():
                             out["errors"].append(f"/{path}: " + page.locator('[data-testid="stException"]').first.inner_text()[:300])
                         page.context.close()

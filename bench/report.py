@@ -220,9 +220,14 @@ def markdown(r: dict) -> str:
         rows = []
         for path, got in pg["pages"].items():
             edits = {int(n): v for n, v in got.get("edits", {}).items()}
-            rows.append([f"/{path}", _ms(_median(got.get("first_view"))), *[_ms(_median(edits.get(n))) for n in pg.get("sizes", [])],
-                         f"{got.get('control_label', '–')}: {_ms(_median(got.get('control')))}" if got.get("control") else "–"])
-        out += _table(["page", "first view", *[f"text edit, {n:,} tokens" for n in pg.get("sizes", [])], "control step"], rows)
+            controls = {int(n): v for n, v in got.get("controls", {}).items()}
+            step = "–"
+            if controls:
+                step = f"{got.get('control_label', '–')}: " + ", ".join(f"{_ms(_median(v))} ({n:,} tokens)" for n, v in controls.items())
+            elif got.get("control"):
+                step = f"{got.get('control_label', '–')}: {_ms(_median(got.get('control')))}"
+            rows.append([f"/{path}", _ms(_median(got.get("first_view"))), *[_ms(_median(edits.get(n))) for n in pg.get("sizes", [])], step])
+        out += _table(["page", "first view", *[f"text edit, {n:,} tokens" for n in pg.get("sizes", [])], "control step (on a text of)"], rows)
         out += ["Server memory (resident, MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in pg.get("memory_mb", {}).items()) + ".", ""]
     else:
         out += [f"Not measured: {pg.get('error') or 'skipped'}.", ""]
