@@ -25,6 +25,11 @@ import plotly.graph_objects as go
 
 from ui.html import LOSS_COLORSCALE
 
+# Altair checks each part of a chart against the Vega-Lite schema as it is built (its "debug mode"):
+# ~70 ms of the scaling page's 0.5 s script, for eight charts. tests/test_charts.py validates every
+# builder's whole spec instead, and layout.chart sends it unchecked.
+alt.utils.schemapi.disable_debug_mode()
+
 OKABE_ITO = {
     "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
     "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999",
