@@ -45,7 +45,7 @@ BLOCKED = "rgba(128,128,128,0.14)"
 SEQUENTIAL = "cividis"
 SEQUENTIAL_SCALE = plotly.colors.get_colorscale(SEQUENTIAL)  # the same, as stops: the unvalidated builders (_figure) pass it as is
 FONT = "Inter, 'Source Sans 3', 'Segoe UI', sans-serif"
-_SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain")  # square cells, whatever the shape
+_SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="top")  # square cells, whatever the shape
 _SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
 
 
@@ -184,8 +184,13 @@ def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels,
     side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
     if colorbar:
         trace["colorbar"] = _colorbar(trace.get("colorbar", {}).get("title", {}).get("text", ""), side_q, font)
+    # the figure as wide as its labels, its square and its colour bar (layout.chart draws it at that width):
+    # stretched to its column, Plotly centred the square in the room, far from its labels and its colour bar,
+    # and the maps of one page out of line with each other
     layout = _layout(title, int(max(top + margin + side_q, 220)), font=font, margin=dict(l=margin, r=right, b=margin, t=top),
-                     xaxis=dict(tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font, title=x_title), showgrid=False, zeroline=False, automargin=False),
+                     width=math.ceil(max(margin + side_k + right, 0.62 * (font + 4) * len(title) + 20)),  # the title whole, however few the keys
+                     xaxis=dict(tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font, title=x_title), showgrid=False, zeroline=False,
+                                automargin=False, constrain="domain", constraintoward="left"),
                      yaxis=dict(autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font, title=y_title), showgrid=False,
                                 zeroline=False, automargin=False, **_SQUARE))
     return _figure([trace], layout)

@@ -164,6 +164,7 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         st.plotly_chart(
             fig,
             key=key,
+            width="content" if fig.layout.width else "stretch",  # a square map is as wide as its builder made it
             config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"masklab-{name}", "scale": 2}},
         )
     if data is not None and not state.presenting():

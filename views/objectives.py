@@ -47,7 +47,7 @@ if objective == "ul2":  # a row of its own: four named denoisers need the page's
                       format_func={"auto": "drawn by the seed", **charts.UL2_MODE_NAMES}.get)
     if mode != "auto":
         params["mode"] = mode
-cols = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+cols = st.columns([2, 2, 1.2, 1.6], vertical_alignment="bottom")  # the button as wide as "Resample" in the larger type
 with cols[0]:
     if objective == "mlm":
         params["mask_rate"] = state.bind(PAGE, "rate", st.slider, "Mask rate", min_value=0.0, max_value=1.0, step=0.01, help="Share of tokens chosen for prediction (BERT: 0.15).")
@@ -84,13 +84,13 @@ if c.span_style and "random_roll" not in params and len(c.span_origin) == 1:
 inputs = cache.token_texts(tuple(c.inputs))
 original = [t.text for t in tokens]
 
-m = st.columns(5)
-m[0].metric("Tokens in the text", f"{n:,}")
-m[1].metric("Text tokens supervised", f"{c.n_loss_tokens:,}", help="Tokens of your text the model must predict.")
-m[2].metric("Loss exposure", f"{100 * c.exposure:.1f}%", help="Text tokens supervised, as a share of the text's tokens.")
-m[3].metric("Target positions with a loss", f"{c.n_loss_positions:,}",
-            help="Positions where the model is scored, whatever they predict: sentinels and the end-of-text token count too.")
-m[4].metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens")
+with st.container(horizontal=True, gap="medium"):  # each metric as wide as its label, wrapping to a second row: never cut
+    st.metric("Tokens in the text", f"{n:,}", width="content")
+    st.metric("Text tokens supervised", f"{c.n_loss_tokens:,}", help="Tokens of your text the model must predict.", width="content")
+    st.metric("Loss exposure", f"{100 * c.exposure:.1f}%", help="Text tokens supervised, as a share of the text's tokens.", width="content")
+    st.metric("Target positions with a loss", f"{c.n_loss_positions:,}", width="content",
+              help="Positions where the model is scored, whatever they predict: sentinels and the end-of-text token count too.")
+    st.metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens", width="content")
 
 st.subheader("What the model reads, and what it must predict")
 if not c.span_style:

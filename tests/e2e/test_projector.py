@@ -19,7 +19,7 @@ LONG = (FIXTURE_CORPUS / "valid.txt").read_text(encoding="utf-8")[:1250]  # 300 
 # Every tick label of every Plotly chart, grouped by chart and axis (a colour bar is an axis of its
 # own), with its box on the screen; the pairs on one axis whose boxes overlap; and the labels that reach
 # past the chart's own box (the maps let Plotly draw labels without measuring each against the page:
-# charts.TICK_OVERFLOW, so the margins must hold them).
+# charts.TICK_OVERFLOW, so the margins must hold them); and how far the cells start from their row labels.
 TICK_OVERLAPS = """() => {
   const charts = [];
   document.querySelectorAll('.js-plotly-plot').forEach((plot, i) => {
@@ -37,7 +37,10 @@ TICK_OVERLAPS = """() => {
         const A = boxes[a], B = boxes[c];
         if (A.l < B.r - 0.5 && B.l < A.r - 0.5 && A.t < B.b - 0.5 && B.t < A.b - 0.5) overlaps.push(`${axis}: ${A.text} / ${B.text}`);
       }
-    charts.push({index: i, heatmap: !!plot.querySelector('.hm, image'), counts: Object.fromEntries(Object.entries(axes).map(([k, v]) => [k, v.length])), overlaps, outside});
+    charts.push({index: i, heatmap: !!plot.querySelector('.hm, image'), counts: Object.fromEntries(Object.entries(axes).map(([k, v]) => [k, v.length])), overlaps, outside,
+                 gap: (() => { const cells = plot.querySelector('.hm image, .heatmaplayer image'), ys = [...plot.querySelectorAll('.ytick text')];
+                               if (!cells || !ys.length) return null;
+                               return cells.getBoundingClientRect().left - Math.max(...ys.map(t => t.getBoundingClientRect().right)); })()});
   });
   return charts;
 }"""
@@ -73,6 +76,7 @@ def test_masks_heatmap_labels_never_overlap(server, browser, shots, pres, length
         assert c["counts"].get("xaxislayer-above", 0) >= 2 and c["counts"].get("yaxislayer-above", 0) >= 1, c
         assert not c["overlaps"], f"heatmap {c['index']}: {c['overlaps'][:5]}"
         assert not c["outside"], f"heatmap {c['index']}: labels past the chart: {c['outside'][:5]}"
+        assert c["gap"] is None or c["gap"] < 24, f"heatmap {c['index']}: its cells start {c['gap']:.0f} px from their row labels"
     if length == "short":  # 21 tokens: every one keeps its label on the encoder-only's mask
         assert heatmaps[0]["counts"]["xaxislayer-above"] == 21 and heatmaps[0]["counts"]["yaxislayer-above"] == 21
     capture(pg, shots / f"masks-{length}-{'presenting' if pres else 'plain'}-1280x720.png")
@@ -92,9 +96,9 @@ def test_layer_and_head_stay_reachable_when_presenting(server, browser):
     pg.context.close()
 
 
-# Each element's own text, and whether it is cut: wider content than its box (an ellipsis or a
+# Each element drawn: its own text, and whether it is cut: wider content than its box (an ellipsis or a
 # scroll), or a box reaching past the edge of an enclosing box that hides what overflows it.
-WHOLE = """(selector) => [...document.querySelectorAll(selector)].map(e => {
+WHOLE = """(selector) => [...document.querySelectorAll(selector)].filter(e => e.getBoundingClientRect().width > 0).map(e => {
   const box = e.getBoundingClientRect();
   const inner = [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1 && getComputedStyle(x).overflowX !== 'visible');
   let outer = false;
@@ -112,6 +116,11 @@ CONTROLS = {  # page, link, viewport, the buttons' selector, the labels each mus
                   ["MaskLab 8k (ours)", "GPT-2 (r50k_base)", "Codex (p50k_base)", "GPT-3.5/4 (cl100k_base)", "GPT-4o (o200k_base)"]),
     "architectures-presenting": ("masks", "pres=1", VIEWPORT, '[data-testid="stButtonGroup"] button',
                                  ["encoder-only", "decoder-only", "prefix-LM", "encoder-decoder"]),
+    "exposure-metrics": ("objectives", "obj=span_corruption", VIEWPORT, '[data-testid="stMetricLabel"]',
+                         ["Tokens in the text", "Text tokens supervised", "Loss exposure", "Target positions with a loss", "Model reads"]),
+    "exposure-metrics-presenting": ("objectives", "obj=span_corruption&pres=1", VIEWPORT, '[data-testid="stMetricLabel"]',
+                                    ["Tokens in the text", "Text tokens supervised", "Loss exposure", "Target positions with a loss", "Model reads"]),
+    "resample-presenting": ("objectives", "obj=span_corruption&pres=1", VIEWPORT, '[data-testid="stButton"] button', ["Resample"]),
 }
 
 
@@ -124,7 +133,7 @@ def test_control_labels_are_shown_whole(server, browser, shots, case):
     # the buttons can be drawn after the page's title (a sidebar while presenting): wait for all of them
     pg.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[selector, len(labels)], timeout=ACTION_MS)
     time.sleep(0.3)
-    shown = {b["text"]: b["cut"] for b in pg.evaluate(WHOLE, selector)}
+    shown = {b["text"].split("\n")[-1]: b["cut"] for b in pg.evaluate(WHOLE, selector)}  # a button's icon comes first, a line of its own
     for label in labels:
         assert label in shown, (label, list(shown))
         assert not shown[label], f"{label!r} is cut"
