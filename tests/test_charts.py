@@ -468,3 +468,23 @@ def test_log_axes_label_each_tick_whole():
     assert charts.log_ticks([3e6, 3.2e6]) == {} and charts.log_ticks([]) == {}  # too narrow: Plotly's own
     axis = charts.loss_curves({"a": pd.DataFrame({"tokens": [8.1e6, 6.6e7], "loss": [5.0, 4.0]})}, x="tokens").to_dict()["encoding"]["x"]["axis"]
     assert axis["values"] == [1e7, 2e7, 5e7] and axis["labelExpr"].startswith('["10M", "20M", "50M"][indexof(')
+
+
+def test_a_log_loss_axis_starts_and_ends_on_a_labelled_value():
+    """The category-by-size chart's lowest line sat under the axis's lowest label: the domain now runs
+    from the first labelled value to the last, and every value in between is labelled."""
+    assert charts.loss_ticks([3.2, 6.5]) == [3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5]
+    assert charts.loss_ticks([4.1, 6.4]) == [4.0, 4.5, 5.0, 5.5, 6.0, 6.5]
+    assert charts.loss_ticks([0.3, 9.0]) == [0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    assert len(charts.loss_ticks([5.0, 5.0])) >= 2 and charts.loss_ticks([float("nan"), -1.0]) == []
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        v = np.exp(rng.uniform(-2, 2.5, size=rng.integers(1, 6)))
+        ticks = charts.loss_ticks(v)
+        assert ticks[0] <= v.min() and ticks[-1] >= v.max() and ticks[0] > 0, (v, ticks)
+        assert 2 <= len(ticks) <= 9 and ticks == sorted(set(ticks)), (v, ticks)
+    frames = {"function words": pd.DataFrame({"parameters": [1e6, 4e6], "loss": [3.2, 2.7]}),
+              "content words": pd.DataFrame({"parameters": [1e6, 4e6], "loss": [7.5, 6.9]})}
+    y = charts.loss_curves(frames, x="parameters").to_dict()["encoding"]["y"]
+    assert y["scale"]["type"] == "log" and y["scale"]["domain"] == [y["axis"]["values"][0], y["axis"]["values"][-1]]
+    assert y["axis"]["values"][0] <= 2.7 and y["axis"]["values"][-1] >= 7.5

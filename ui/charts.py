@@ -500,6 +500,41 @@ def _log_scale(values, title: str, padding: int = 0) -> tuple[alt.Scale, alt.Axi
     return alt.Scale(type="log", nice=False, zero=False, padding=padding), axis  # padding: px beyond the data at both ends
 
 
+def loss_ticks(values) -> list[float]:
+    """The labelled values of a log loss axis (nats), the first and the last of them its domain's ends,
+    so that no line runs below the lowest label or above the highest (the category-by-size chart's
+    lowest line sat under its lowest label). Within a factor of 3: evenly spaced, at most 8, a step of
+    1, 2, 2.5 or 5 times a power of ten (3.2-6.5 nats -> 3, 3.5, ..., 6.5); wider: 1, 2 and 5 times each
+    power of ten (0.3-9 -> 0.2, 0.5, 1, 2, 5, 10). [] when no value is positive."""
+    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(x) and x > 0])
+    if not len(v):
+        return []
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < 0.1 * lo:  # one value, or nearly: a range around it
+        lo, hi = lo * 0.95, hi * 1.05
+    if hi <= 3 * lo:
+        span = hi - lo
+        for step in sorted(m * 10.0 ** e for e in range(math.floor(math.log10(span)) - 2, math.floor(math.log10(span)) + 2) for m in (1, 2, 2.5, 5)):
+            first, last = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+            if last == first:
+                last += step
+            if round((last - first) / step) <= 7:
+                return [round(first + i * step, 10) for i in range(round((last - first) / step) + 1)]
+    grid = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    first = max(t for t in grid if t <= lo * (1 + 1e-9))
+    last = min(t for t in grid if t >= hi * (1 - 1e-9))
+    return [round(t, 10) for t in grid if first <= t <= last]
+
+
+def _loss_axis(values, title: str) -> tuple[alt.Scale, alt.Axis]:
+    """A log scale for losses (nats) from the first of loss_ticks(values) to the last, each labelled."""
+    ticks = loss_ticks(values)
+    if not ticks:
+        return alt.Scale(type="log", nice=False, zero=False), alt.Axis(title=title, format="~g")
+    return (alt.Scale(type="log", nice=False, zero=False, domain=[ticks[0], ticks[-1]]),
+            alt.Axis(title=title, values=ticks, format="~g", labelOverlap=False))
+
+
 def _line_legend() -> alt.Legend:
     """Under the plot, three to a row, each entry a short stretch of its line: colour and dash."""
     return alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=400, columns=3)
@@ -521,10 +556,11 @@ def loss_curves(curves: dict[str, pd.DataFrame], x: str = "tokens", styles: dict
     colors = [styles.get(n, {}).get("color", SERIES[i % len(SERIES)]) for i, n in enumerate(names)]
     dashes = [DASHES.get(styles.get(n, {}).get("dash", "solid"), DASHES["solid"]) for n in names]
     xs, xa = _log_scale(data[x], X_TITLES.get(x, x))
+    ys, ya = _loss_axis(data["loss"], "loss (nats, log scale)")
     points = bool(curves) and max(len(df) for df in curves.values()) < 30
     chart = alt.Chart(data).mark_line(strokeWidth=2.5, point=points).encode(
         x=alt.X(f"{x}:Q", scale=xs, axis=xa),
-        y=alt.Y("loss:Q", scale=alt.Scale(type="log", nice=False, zero=False), axis=alt.Axis(title="loss (nats, log scale)", format="~g")),
+        y=alt.Y("loss:Q", scale=ys, axis=ya),
         color=alt.Color("name:N", sort=names, scale=alt.Scale(domain=names, range=colors), legend=_line_legend()),
         strokeDash=alt.StrokeDash("name:N", sort=names, scale=alt.Scale(domain=names, range=dashes), legend=_line_legend()),
         order=alt.Order(f"{x}:Q"),
