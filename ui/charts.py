@@ -4,8 +4,9 @@ Bars, lines and the per-token loss strip are Altair charts (Vega-Lite, drawn by 
 front end): every page but the attention masks loads no Plotly at all, and its first chart comes
 about a second sooner on a fresh visit (bench/results). Plotly stays where it earns its cost: the
 masks page's square heatmaps, a label per token on both axes and a weight in the hover of each of up
-to 16,384 cells, drawn on a canvas (Vega-Lite would draw an SVG element per cell). Heatmaps and busy bars are built
-from plain dicts without Plotly's per-property validation (_figure), which costs ~20 ms a figure.
+to 16,384 cells (drawn by Vega-Lite, even on a canvas, 13 maps of 128 tokens took longer to show and
+to redraw: bench/README.md). Heatmaps are built from plain dicts without Plotly's per-property
+validation (_figure), which costs ~20 ms a figure.
 
 Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
 Backgrounds stay transparent so the figures sit on the light and the dark theme alike. Every label
