@@ -47,12 +47,14 @@ ARM = """() => {
   if (window.__mlObs) window.__mlObs.disconnect();
   const start = e => { if (m.t0 === null) m.t0 = e.timeStamp || performance.now(); };
   for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, start, {capture: true, once: true});
-  window.__mlObs = new MutationObserver(() => {
+  window.__mlObs = new MutationObserver(records => {
+    // a run that starts and ends between two callbacks shows only its end: its start is in the records' old values
+    if (records.some(r => r.oldValue === 'running')) m.ran = true;
     const s = app.getAttribute('data-test-script-state');
     if (s === 'running') m.ran = true;
     else if (m.ran && m.done === null) { m.done = 0; requestAnimationFrame(() => requestAnimationFrame(() => { m.done = performance.now(); })); }
   });
-  window.__mlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  window.__mlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true});
 }"""
 DONE = "() => window.__ml && window.__ml.done > 0 && window.__ml.t0 !== null"
 ELAPSED = "() => window.__ml.done - window.__ml.t0"
@@ -75,13 +77,49 @@ def rss_mb(pid: int) -> float:
 
 
 def _timed(page, action, timeout_ms: int) -> float:
-    """Milliseconds from the input event ``action`` causes to the rerun's end, painted."""
+    """Milliseconds from the input event ``action`` causes to the rerun's end, painted. Raises
+    TimeoutError saying what the page showed (input seen, a run seen) when no run ends in time."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.evaluate(ARM)
     action()
-    page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
+    try:
+        page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
+    except PlaywrightTimeout as e:
+        seen = page.evaluate("() => JSON.stringify(window.__ml)")
+        state = page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')")
+        raise TimeoutError(f"no run ended within {timeout_ms / 1e3:.0f} s of the action (probe {seen}, script state {state!r})") from e
     ms = float(page.evaluate(ELAPSED))
     settle(page, timeout_ms, 0.3)
     return ms
+
+
+def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
+    """A text edit, timed as _timed does: the text typed into ``box``, then Ctrl+Enter. A page can
+    redraw its text box between the typing and the keystroke (a rerun of its own just after it
+    loaded), and then the keystroke submits the old text and no run follows: when none has begun
+    15 s after the keystroke, the text is typed again and the edit timed from the second keystroke
+    (counted in ``got["edit_retries"]``)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in (1, 2):
+        box.fill(text)
+        page.evaluate(ARM)
+        box.press("Control+Enter")
+        try:
+            page.wait_for_function("() => window.__ml.ran || window.__ml.done !== null", polling="raf", timeout=15_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise TimeoutError(f"no run began within 15 s of two keystrokes (probe {page.evaluate('() => JSON.stringify(window.__ml)')}, "
+                                   f"text box holds the text: {box.input_value() == text})") from None
+            got["edit_retries"] = got.get("edit_retries", 0) + 1
+            settle(page, timeout_ms, 0.3)
+            continue
+        page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
+        ms = float(page.evaluate(ELAPSED))
+        settle(page, timeout_ms, 0.3)
+        return ms
+    raise AssertionError("unreachable")
 
 
 def _control(page, kind: str, what, flip: int):
@@ -138,6 +176,7 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                 out["memory_mb"]["models loaded"] = rss_mb(proc.pid)
                 for path, (has_text, control) in (pages or PAGES).items():
                     got = out["pages"][path or "home"] = {"edits": {}, "control": []}
+                    step = "first view"
                     try:
                         url = f"{base}/{path}"
                         probe = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
@@ -172,20 +211,22 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                             got["controls"] = {}
                             for n in sizes:
                                 got["edits"][n] = []
-                                for text in texts_for(n, reps):
-                                    box.fill(text)
-                                    got["edits"][n].append(_timed(page, lambda: box.press("Control+Enter"), timeout_ms))
+                                for i, text in enumerate(texts_for(n, reps)):
+                                    step = f"text edit {i + 1} at {n:,} tokens"
+                                    got["edits"][n].append(_edit(page, box, text, timeout_ms, got))
                                 if control:  # on the text of n tokens just typed: a control redraws what the text fills
+                                    step = f"control at {n:,} tokens"
                                     got["controls"][n] = steps()
                             if control:
                                 got["control"] = got["controls"][sizes[-1]]
                         elif control:
+                            step = "control"
                             got["control"] = steps()
                         if page.locator('[data-testid="stException"]').count():
                             out["errors"].append(f"/{path}: " + page.locator('[data-testid="stException"]').first.inner_text()[:300])
                         page.context.close()
                     except Exception as e:  # one page failing must not lose the others' numbers
-                        out["errors"].append(f"/{path}: {type(e).__name__}: {str(e)[:300]}")
+                        out["errors"].append(f"/{path}, {step}: {type(e).__name__}: {str(e)[:400]}")
                 out["memory_mb"]["after every page"] = rss_mb(proc.pid)
                 if sessions:
                     out["memory_mb"][f"after {sessions} more sessions"] = _sessions(browser, base, sessions, texts_for, timeout_ms, proc.pid)
