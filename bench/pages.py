@@ -98,20 +98,22 @@ def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
     """A text edit, timed as _timed does: the text typed into ``box``, then Ctrl+Enter. A page can
     redraw its text box between the typing and the keystroke (a rerun of its own just after it
     loaded), and then the keystroke submits the old text and no run follows: when none has begun
-    15 s after the keystroke, the text is typed again and the edit timed from the second keystroke
-    (counted in ``got["edit_retries"]``)."""
+    15 s after the keystroke, the text is typed again (then with a trailing space, a value the page
+    cannot already hold) and the edit timed from that keystroke (counted in ``got["edit_retries"]``)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for attempt in (1, 2):
-        box.fill(text)
+    for attempt in (1, 2, 3):
+        box.fill(text + " " * (attempt - 1))
         page.evaluate(ARM)
         box.press("Control+Enter")
+        if attempt > 1:  # and leave the box: Streamlit also applies a changed text when it loses focus
+            box.press("Tab")
         try:
             page.wait_for_function("() => window.__ml.ran || window.__ml.done !== null", polling="raf", timeout=15_000)
         except PlaywrightTimeout:
-            if attempt == 2:
-                raise TimeoutError(f"no run began within 15 s of two keystrokes (probe {page.evaluate('() => JSON.stringify(window.__ml)')}, "
-                                   f"text box holds the text: {box.input_value() == text})") from None
+            if attempt == 3:
+                raise TimeoutError(f"no run began within 15 s of three keystrokes (probe {page.evaluate('() => JSON.stringify(window.__ml)')}, "
+                                   f"text box holds the text: {box.input_value() == text + '  '})") from None
             got["edit_retries"] = got.get("edit_retries", 0) + 1
             settle(page, timeout_ms, 0.3)
             continue
