@@ -95,11 +95,11 @@ def _timed(page, action, timeout_ms: int) -> float:
 
 
 def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
-    """A text edit, timed as _timed does: the text typed into ``box``, then Ctrl+Enter. A page can
-    redraw its text box between the typing and the keystroke (a rerun of its own just after it
-    loaded), and then the keystroke submits the old text and no run follows: when none has begun
-    15 s after the keystroke, the text is typed again (then with a trailing space, a value the page
-    cannot already hold) and the edit timed from that keystroke (counted in ``got["edit_retries"]``)."""
+    """A text edit, timed as _timed does: the text typed into ``box``, then Ctrl+Enter. Sometimes the
+    page sees the keystroke and the box holds the text, yet no run follows (the quick run's pages, in
+    fresh-clone runs; the cause is not known): when none has begun 15 s after the keystroke, the text
+    is typed again (then with a trailing space, a value the page cannot already hold, leaving the box)
+    and the edit timed from that keystroke (counted in ``got["edit_retries"]``)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in (1, 2, 3):
