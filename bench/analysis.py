@@ -93,10 +93,10 @@ def floor_flops(variant, text: str, limits: PageLimits) -> float:
     """A lower bound on the matrix-product FLOPs of ``analyze``: the layers' projections and MLPs at
     every position the engine must run (the last layer only where a token is scored), the output head
     where a token is scored, and one attention pass; attention scores, softmax and norms not counted."""
-    from engine.cost import _layer_token_flops
+    from engine.cost import layer_token_flops
 
     c = variant.model.config
-    lf, head, L = _layer_token_flops(c), 2 * c.d_model * c.vocab_size, c.n_layer
+    lf, head, L = layer_token_flops(c), 2 * c.d_model * c.vocab_size, c.n_layer
     ctx = int(c.max_len) - (1 if variant.architecture == "encoder_decoder" else 0)
     n = len(tokenize(scored_part(text, variant.architecture, limits)))
     n_att = min(len(tokenize(text)), 256, int(c.max_len) - 16)

@@ -11,7 +11,10 @@ Per page (``PAGES``), against one warm server (``python -m ui.serve``, models lo
 - *control*: from the input event (a click on a toggle or an option, an arrow key on a slider) to the
   same; each repetition moves the control the other way, so nothing is a no-op. On a page with the
   text box, at each text length (after that length's edits: ``controls`` by length; ``control``, the
-  longest), since a control redraws what the text fills.
+  longest), since a control redraws what the text fills;
+- of each edit and control step, the part *to the run's end* (``to_run_end``): from the input event to
+  the moment the page saw the script's run end. Until then the server runs the script and the browser
+  draws what arrives; the rest of the step is the browser drawing after the run (Plotly's maps, say).
 
 The start is the input event's own time in the page (``performance.now()`` in a capturing listener),
 so Playwright's round trips are not counted. A run is "finished" when Streamlit's app element leaves
@@ -43,7 +46,7 @@ CHART = ".js-plotly-plot .main-svg, [data-testid='stVegaLiteChart'] canvas, [dat
 # Arms a one-shot probe: the next input event's time, then the time two frames after the script's run ends.
 ARM = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  const m = window.__ml = {t0: null, ran: false, done: null};
+  const m = window.__ml = {t0: null, ran: false, end: null, done: null};
   if (window.__mlObs) window.__mlObs.disconnect();
   const start = e => { if (m.t0 === null) m.t0 = e.timeStamp || performance.now(); };
   for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, start, {capture: true, once: true});
@@ -52,12 +55,15 @@ ARM = """() => {
     if (records.some(r => r.oldValue === 'running')) m.ran = true;
     const s = app.getAttribute('data-test-script-state');
     if (s === 'running') m.ran = true;
-    else if (m.ran && m.done === null) { m.done = 0; requestAnimationFrame(() => requestAnimationFrame(() => { m.done = performance.now(); })); }
+    else if (m.ran && m.done === null) { m.end = performance.now(); m.done = 0; requestAnimationFrame(() => requestAnimationFrame(() => { m.done = performance.now(); })); }
   });
   window.__mlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true});
 }"""
 DONE = "() => window.__ml && window.__ml.done > 0 && window.__ml.t0 !== null"
 ELAPSED = "() => window.__ml.done - window.__ml.t0"
+# of that: from the input event to the run's end as the page saw it (the script's time, the page
+# drawing what arrived meanwhile), then from there to painted (what the browser draws after the run)
+RUN_PART = "() => window.__ml.end - window.__ml.t0"
 
 
 def rss_mb(pid: int) -> float:
@@ -79,10 +85,16 @@ def rss_mb(pid: int) -> float:
 def _timed(page, action, timeout_ms: int) -> float:
     """Milliseconds from the input event ``action`` causes to the rerun's end, painted. Raises
     TimeoutError saying what the page showed (input seen, a run seen) when no run ends in time."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     page.evaluate(ARM)
     action()
+    return _finish(page, timeout_ms)
+
+
+def _finish(page, timeout_ms: int) -> float:
+    """After an armed action: wait for the run's end, painted; its milliseconds from the input event;
+    then let the page settle. TimeoutError saying what the probe saw when no run ends in time."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     try:
         page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
     except PlaywrightTimeout as e:
@@ -117,10 +129,7 @@ def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
             got["edit_retries"] = got.get("edit_retries", 0) + 1
             settle(page, timeout_ms, 0.3)
             continue
-        page.wait_for_function(DONE, polling="raf", timeout=timeout_ms)
-        ms = float(page.evaluate(ELAPSED))
-        settle(page, timeout_ms, 0.3)
-        return ms
+        return _finish(page, timeout_ms)
     raise AssertionError("unreachable")
 
 
@@ -199,31 +208,35 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                         if control:
                             got["control_label"] = control[1] if isinstance(control[1], str) else " / ".join(control[1])
 
-                        def steps() -> list[float]:
+                        run = got["to_run_end"] = {"edits": {}, "controls": {}}  # of each step: the input event to the run's end (ms)
+
+                        def steps(at) -> list[float]:
                             kind, what = control
-                            out_ms = []
+                            out_ms, run["controls"][at] = [], []
                             for k in range(reps + 1):  # the first step is a warm-up: it may compute what the other position needs
                                 ms = _timed(page, _control(page, kind, what, k), timeout_ms)
                                 if k:
                                     out_ms.append(ms)
+                                    run["controls"][at].append(float(page.evaluate(RUN_PART)))
                             return out_ms
 
                         if has_text:
                             box = page.locator(TEXT_BOX).first
                             got["controls"] = {}
                             for n in sizes:
-                                got["edits"][n] = []
+                                got["edits"][n], run["edits"][n] = [], []
                                 for i, text in enumerate(texts_for(n, reps)):
                                     step = f"text edit {i + 1} at {n:,} tokens"
                                     got["edits"][n].append(_edit(page, box, text, timeout_ms, got))
+                                    run["edits"][n].append(float(page.evaluate(RUN_PART)))
                                 if control:  # on the text of n tokens just typed: a control redraws what the text fills
                                     step = f"control at {n:,} tokens"
-                                    got["controls"][n] = steps()
+                                    got["controls"][n] = steps(n)
                             if control:
                                 got["control"] = got["controls"][sizes[-1]]
                         elif control:
                             step = "control"
-                            got["control"] = steps()
+                            got["control"] = steps("")
                         if page.locator('[data-testid="stException"]').count():
                             out["errors"].append(f"/{path}: " + page.locator('[data-testid="stException"]').first.inner_text()[:300])
                         page.context.close()

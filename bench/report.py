@@ -103,7 +103,7 @@ def verdict_time(measured_ms: float, target_ms: float) -> str:
         return "not measured"
     if measured_ms <= target_ms:
         return f"met ({measured_ms / target_ms:.0%} of the budget)"
-    return f"missed by {measured_ms / target_ms:.1f}x ({_ms(measured_ms - target_ms)} over)"
+    return f"missed by {measured_ms / target_ms:.1f}x ({fmt_ms(measured_ms - target_ms)} over)"
 
 
 def verdict_speedup(speedup: float) -> str:
@@ -114,7 +114,8 @@ def verdict_speedup(speedup: float) -> str:
     return f"missed: engine {speedup:.2f}x as fast ({1 / speedup - 1:.0%} slower)"
 
 
-def _ms(x) -> str:
+def fmt_ms(x) -> str:
+    """A time in ms as a table shows it: "1.23 s", "45 ms", "6.7 ms"; "–" when not measured (None or NaN)."""
     if x is None or x != x:
         return "–"
     if x >= 1000:
@@ -124,7 +125,8 @@ def _ms(x) -> str:
     return f"{x:.1f} ms"
 
 
-def _x(x) -> str:
+def fmt_x(x) -> str:
+    """A ratio as a table shows it ("1.13x"); "–" when not measured."""
     return "–" if x is None or x != x else f"{x:.2f}x"
 
 
@@ -175,15 +177,15 @@ def markdown(r: dict) -> str:
             "Speed-up: transformers time / engine first-call time (above 1: the engine is faster).", ""]
     rows = []
     for a in r["analysis"]:
-        rows.append([a["tokens"], a["variant"], a.get("architecture", ""), a.get("scoring", ""), a.get("scored_tokens", ""), _ms(a["cold_ms"]),
-                     _ms(a.get("floor_ms")), _ms(a["cached_ms"]), a.get("reference", ""), _ms(a["reference_ms"]), _x(a["speedup"])])
+        rows.append([a["tokens"], a["variant"], a.get("architecture", ""), a.get("scoring", ""), a.get("scored_tokens", ""), fmt_ms(a["cold_ms"]),
+                     fmt_ms(a.get("floor_ms")), fmt_ms(a["cached_ms"]), a.get("reference", ""), fmt_ms(a["reference_ms"]), fmt_x(a["speedup"])])
     out += _table(["tokens", "variant", "architecture", "scoring", "scored", "engine, first call", "arithmetic floor", "engine, cached", "reference",
                    "reference time", "speed-up"], rows)
     if r.get("window"):
         out += [f"### The `window` option of `engine.score` (one-copy-per-token models, texts longer than the window)", "",
                 "Speed-up against the same analysis with the default window (the model's context), and how much the losses move.", ""]
         out += _table(["tokens", "variant", "window", "analysis time", "speed-up", "mean abs. loss change (nats)"],
-                      [[w["tokens"], w["variant"], w["window"], _ms(w["ms"]), _x(w["speedup"]), f"{w['mean_abs_loss_change']:.3f}"] for w in r["window"]])
+                      [[w["tokens"], w["variant"], w["window"], fmt_ms(w["ms"]), fmt_x(w["speedup"]), f"{w['mean_abs_loss_change']:.3f}"] for w in r["window"]])
     t = r.get("training", {})
     if t.get("rows"):
         mm = t["matmul"]
@@ -192,21 +194,21 @@ def markdown(r: dict) -> str:
                 f"(engine accounting) over the measured {mm['dtype']} matmul rate, {mm['flops_per_s'] / 1e9:.0f} GFLOP/s ({mm['n']}x{mm['n']})"
                 + (" (on a GPU: MFU)." if m["gpu"] else "."), ""]
         out += _table(["architecture", "batch", "engine tokens/s", "transformers tokens/s", "speed-up", "engine utilisation", "transformers utilisation"],
-                      [[x["architecture"], x["batch"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['reference']['tokens_per_s']:,.0f}", _x(x["speedup"]),
+                      [[x["architecture"], x["batch"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['reference']['tokens_per_s']:,.0f}", fmt_x(x["speedup"]),
                         f"{x['engine']['utilisation']:.0%}", f"{x['reference']['utilisation']:.0%}"] for x in t["rows"]])
         bf = [x for x in t["rows"] if "engine_bf16" in x]
         if bf:
             out += ["", "The engine as `engine.train` runs on this CPU (native bf16 detected): bf16 autocast, float32 weights and "
                     "optimizer state, against float32, same batch, same run (utilisation against the float32 matmul rate):", ""]
             out += _table(["architecture", "float32 tokens/s", "bf16 tokens/s", "bf16 speed-up"],
-                          [[x["architecture"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['engine_bf16']['tokens_per_s']:,.0f}", _x(x["bf16_speedup"])] for x in bf])
+                          [[x["architecture"], f"{x['engine']['tokens_per_s']:,.0f}", f"{x['engine_bf16']['tokens_per_s']:,.0f}", fmt_x(x["bf16_speedup"])] for x in bf])
     b = r.get("browser", {})
     out += ["## 4. The app in Chromium", ""]
     if b.get("rows"):
         out += [f"Per-token-loss page (`{b['url']}`), showing {b['page_models']}. In-process: the same scoring called directly in "
                 "Python with the models loaded: the ratio is what the app adds (server, session, widgets, transport, drawing).", ""]
         out += _table(["measurement", "tokens", "time", "in-process", "ratio", "chart columns"],
-                      [[x["measurement"], x["tokens"], _ms(x["ms"]), _ms(x["in_process_ms"]), _x(x["ratio"]), x.get("chart_columns") or "–"] for x in b["rows"]])
+                      [[x["measurement"], x["tokens"], fmt_ms(x["ms"]), fmt_ms(x["in_process_ms"]), fmt_x(x["ratio"]), x.get("chart_columns") or "–"] for x in b["rows"]])
         if b.get("page_error"):
             out += [f"The page showed an error: `{b['page_error']}`", ""]
     else:
@@ -223,10 +225,10 @@ def markdown(r: dict) -> str:
             controls = {int(n): v for n, v in got.get("controls", {}).items()}
             step = "–"
             if controls:
-                step = f"{got.get('control_label', '–')}: " + ", ".join(f"{_ms(_median(v))} ({n:,} tokens)" for n, v in controls.items())
+                step = f"{got.get('control_label', '–')}: " + ", ".join(f"{fmt_ms(_median(v))} ({n:,} tokens)" for n, v in controls.items())
             elif got.get("control"):
-                step = f"{got.get('control_label', '–')}: {_ms(_median(got.get('control')))}"
-            rows.append([f"/{path}", _ms(_median(got.get("first_view"))), *[_ms(_median(edits.get(n))) for n in pg.get("sizes", [])], step])
+                step = f"{got.get('control_label', '–')}: {fmt_ms(_median(got.get('control')))}"
+            rows.append([f"/{path}", fmt_ms(_median(got.get("first_view"))), *[fmt_ms(_median(edits.get(n))) for n in pg.get("sizes", [])], step])
         out += _table(["page", "first view", *[f"text edit, {n:,} tokens" for n in pg.get("sizes", [])], "control step (on a text of)"], rows)
         out += ["Server memory (resident, MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in pg.get("memory_mb", {}).items()) + ".", ""]
     else:

@@ -221,14 +221,23 @@ def losses_page_floor(results: dict, n: int) -> str:
     tokens from ``python -m bench.real_model`` (bench/results/real_model.json), when each was measured."""
     own = [a["floor_ms"] for a in results.get("analysis", []) if a.get("tokens") == n and a.get("variant") in LOSSES_PAGE_MODELS
            and a.get("scoring") != "exact (PLL)" and a.get("floor_ms") == a.get("floor_ms")]
-    parts = [f"{report._ms(sum(own))} for MaskLab's {len(own)} models (with an attention pass: section 1-2)"] if own else []
+    parts = [f"{report.fmt_ms(sum(own))} for MaskLab's {len(own)} models (with an attention pass: section 1-2)"] if own else []
     try:
         real = json.loads(REAL_MODEL_FILE.read_text())
         row = next(r for r in real["rows"] if r["tokens"] == n)
-        parts.append(f"{report._ms(row['floor_score_ms'])} for SmolLM2-135M (bench/results/real_model.md)")
+        parts.append(f"{report.fmt_ms(row['floor_score_ms'])} for SmolLM2-135M (bench/results/real_model.md)")
     except (OSError, ValueError, KeyError, StopIteration):
         pass
     return f"; arithmetic floor {' + '.join(parts)}" if parts else ""
+
+
+def run_split(ms: float, to_run_end) -> str:
+    """" (run ended at X, drawn Y later)" for a page step of ``ms`` (median) whose samples' parts up to the
+    run's end are ``to_run_end`` (ms each, bench/pages.py); "" when they were not measured."""
+    if not to_run_end:
+        return ""
+    run = median_ms([x / 1e3 for x in to_run_end])
+    return f" (run ended at {report.fmt_ms(run)}, drawn {report.fmt_ms(max(ms - run, 0.0))} later)"
 
 
 def targets(results: dict) -> list[dict]:
@@ -244,8 +253,8 @@ def targets(results: dict) -> list[dict]:
         for variant, how in totals:
             row = by.get((n, variant))
             if row:
-                floor = f"; arithmetic floor {report._ms(row['floor_ms'])}" if key == "cold_ms" and row.get("floor_ms") == row.get("floor_ms") else ""
-                out.append({"target": f"{label}, {how} < {report._ms(target)}", "measured": report._ms(row[key]) + floor, "verdict": report.verdict_time(row[key], target)})
+                floor = f"; arithmetic floor {report.fmt_ms(row['floor_ms'])}" if key == "cold_ms" and row.get("floor_ms") == row.get("floor_ms") else ""
+                out.append({"target": f"{label}, {how} < {report.fmt_ms(target)}", "measured": report.fmt_ms(row[key]) + floor, "verdict": report.verdict_time(row[key], target)})
     if results["window"] and (1024, "all variants") in by:
         windowed = {w["variant"]: w["ms"] for w in results["window"] if w["tokens"] == 1024}
         exact = {}
@@ -254,38 +263,40 @@ def targets(results: dict) -> list[dict]:
                 exact[a["variant"]] = a["cold_ms"]  # the last row of a variant: its exact scoring
         total = sum(windowed.get(name, ms) for name, ms in exact.items())
         w = results["window"][0]["window"]
-        out.append({"target": f"1,024 tokens, all variants, first call, exact scoring with `window={w}` < 1 s (option)", "measured": report._ms(total),
+        out.append({"target": f"1,024 tokens, all variants, first call, exact scoring with `window={w}` < 1 s (option)", "measured": report.fmt_ms(total),
                     "verdict": report.verdict_time(total, TARGETS_MS["analysis_1024"])})
     for a in results["analysis"]:
         if a["variant"].startswith("all variants") and a["reference_ms"] == a["reference_ms"]:
             how = "default scoring" if a["variant"] == "all variants" else "exact scoring"
-            out.append({"target": f"analysis at {a['tokens']} tokens ({how}): engine at least as fast as transformers", "measured": report._x(a["speedup"]),
+            out.append({"target": f"analysis at {a['tokens']} tokens ({how}): engine at least as fast as transformers", "measured": report.fmt_x(a["speedup"]),
                         "verdict": report.verdict_speedup(a["speedup"])})
     for t in results.get("training", {}).get("rows", []):
-        out.append({"target": f"training {t['architecture']}: engine at least as fast as transformers", "measured": report._x(t["speedup"]),
+        out.append({"target": f"training {t['architecture']}: engine at least as fast as transformers", "measured": report.fmt_x(t["speedup"]),
                     "verdict": report.verdict_speedup(t["speedup"])})
     for b in results.get("browser", {}).get("rows", []):
         if "`" in b["measurement"]:  # the medians over fresh servers, one per way of starting the app
             launcher = b["measurement"].split("`")[1]
-            out.append({"target": f"first chart in the browser < 3 s after the server is up (`{launcher}`)", "measured": report._ms(b["ms"]),
+            out.append({"target": f"first chart in the browser < 3 s after the server is up (`{launcher}`)", "measured": report.fmt_ms(b["ms"]),
                         "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
     pg = results.get("pages", {})
     for path, got in pg.get("pages", {}).items():
         if got.get("first_view"):
             ms = median_ms([x / 1e3 for x in got["first_view"]])
             what = "first chart" if got.get("chart") else "first view (no chart on the page)"
-            out.append({"target": f"/{path}: {what}, fresh browser visit to a warm server <= 2 s", "measured": report._ms(ms), "verdict": report.verdict_time(ms, TARGETS_MS["first_view"])})
+            out.append({"target": f"/{path}: {what}, fresh browser visit to a warm server <= 2 s", "measured": report.fmt_ms(ms), "verdict": report.verdict_time(ms, TARGETS_MS["first_view"])})
         for n, samples in got.get("edits", {}).items():
             key = "edit_128" if int(n) <= 128 else "edit_1024"
             ms = median_ms([x / 1e3 for x in samples])
             floor = losses_page_floor(results, int(n)) if path == "losses" else ""
-            out.append({"target": f"/{path}: text edit to updated view, {int(n):,} tokens <= {report._ms(TARGETS_MS[key])}", "measured": report._ms(ms) + floor,
+            out.append({"target": f"/{path}: text edit to updated view, {int(n):,} tokens <= {report.fmt_ms(TARGETS_MS[key])}",
+                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("edits", {}).get(n)) + floor,
                         "verdict": report.verdict_time(ms, TARGETS_MS[key])})
         by_size = got.get("controls") or ({"": got["control"]} if got.get("control") else {})
         for n, samples in by_size.items():
             ms = median_ms([x / 1e3 for x in samples])
             at = f", {int(n):,} tokens" if n != "" else ""
-            out.append({"target": f"/{path}: control ({got.get('control_label')}) to updated view{at} <= 200 ms", "measured": report._ms(ms),
+            out.append({"target": f"/{path}: control ({got.get('control_label')}) to updated view{at} <= 200 ms",
+                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("controls", {}).get(n)),
                         "verdict": report.verdict_time(ms, TARGETS_MS["control"])})
     memory = pg.get("memory_mb", {})
     if memory:

@@ -52,7 +52,9 @@ def count_params(c: ModelConfig) -> int:
     return sum(params_by_component(c).values())
 
 
-def _layer_token_flops(c: ModelConfig) -> int:
+def layer_token_flops(c: ModelConfig) -> int:
+    """Matrix-product FLOPs of one layer at one position (2 per multiply-add): the four attention
+    projections (4 d_model^2) and the MLP (2 d_model d_ff); attention scores and softmax not counted."""
     return 2 * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_ff)
 
 
@@ -69,7 +71,7 @@ def forward_flops(c: ModelConfig, n_input: int, n_target: int = 0) -> dict[str, 
     """
     d, L = c.d_model, c.n_layer
     masks = attention_masks(c.architecture, n_input, n_target, causal_input=c.causal_input)
-    layers = L * (n_input + n_target) * _layer_token_flops(c)
+    layers = L * (n_input + n_target) * layer_token_flops(c)
     head = n_target * 2 * d * c.vocab_size
     if c.architecture == "encoder_decoder":
         if not c.shared_attention:
@@ -130,7 +132,7 @@ def chat_cost(c: ModelConfig, turn_lengths: list[int]) -> list[TurnCost]:
     width: only the mask differs."""
     rows, history = [], 0
     d = c.d_model
-    per_token = c.n_layer * _layer_token_flops(c)
+    per_token = c.n_layer * layer_token_flops(c)
     for i, n in enumerate(turn_lengths):
         n = int(n)
         new_history = history + n

@@ -61,8 +61,12 @@ def test_quick_run_measures_the_app_in_chromium(tmp_path):
     for got in pages["pages"].values():  # every page: a first view, an edit per size, a control step, all timed
         assert got["chart"] and got["first_view"][0] > 0 and got["edits"]["16"][0] > 0 and got["control"][0] > 0
         assert got["controls"]["16"] == got["control"]  # a text page's control step, at each text length
+        # each step's part up to the run's end: measured on the same clock, before its paint, so inside the step
+        for part, whole in ((got["to_run_end"]["edits"]["16"], got["edits"]["16"]), (got["to_run_end"]["controls"]["16"], got["control"])):
+            assert len(part) == len(whole) and all(0 < a < b for a, b in zip(part, whole)), (part, whole)
     assert set(pages["memory_mb"]) == {"models loaded", "after every page", "after 1 more sessions"} and min(pages["memory_mb"].values()) > 100
     said = [t["target"] for t in results["targets"]]
+    assert all("run ended at" in t["measured"] for t in results["targets"] if t["target"].startswith("/masks: text edit"))
     assert "/masks: control (Layer) to updated view, 16 tokens <= 200 ms" in said and "/tokenization: text edit to updated view, 16 tokens <= 300 ms" in said
     assert any(t.startswith("server memory") for t in said) and "## 5. Every page in Chromium" in (tmp_path / "results.md").read_text()
 

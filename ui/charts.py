@@ -473,16 +473,27 @@ def _count_label(v: float) -> str:
     return f"{v:g}"
 
 
+def _positive(values) -> np.ndarray:
+    """The finite, positive numbers among ``values`` (any shape), flat: what a log axis can show."""
+    v = np.ravel(np.asarray(values, dtype=float))
+    return v[np.isfinite(v) & (v > 0)]
+
+
+def grid_125(lo: float, hi: float) -> list[float]:
+    """1, 2 and 5 times each power of ten from the decade below ``lo`` to the one at or above ``hi``
+    (both > 0), ascending: the candidate ticks of a log axis."""
+    return [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+
+
 def log_ticks(values) -> dict:
     """Ticks for a log axis over ``values``: 1, 2 and 5 times each power of ten in their range, each
     labelled whole ("20M", "2e15"), where Plotly's own would label 20M as a bare "2". Empty when the
     range holds fewer than two such ticks (Plotly's own then)."""
-    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(x) and x > 0])
+    v = _positive(values)
     if not len(v):
         return {}
     lo, hi = float(v.min()), float(v.max())
-    ticks = [m * 10.0 ** e for e in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if lo / 1.15 <= t <= hi * 1.15]
+    ticks = [t for t in grid_125(lo, hi) if lo / 1.15 <= t <= hi * 1.15]
     return dict(tickmode="array", tickvals=ticks, ticktext=[_count_label(t) for t in ticks]) if len(ticks) >= 2 else {}
 
 
@@ -507,7 +518,7 @@ def loss_ticks(values) -> list[float]:
     lowest line sat under its lowest label). Within a factor of 3: evenly spaced, at most 8, a step of
     1, 2, 2.5 or 5 times a power of ten (3.2-6.5 nats -> 3, 3.5, ..., 6.5); wider: 1, 2 and 5 times each
     power of ten (0.3-9 -> 0.2, 0.5, 1, 2, 5, 10). [] when no value is positive."""
-    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(x) and x > 0])
+    v = _positive(values)
     if not len(v):
         return []
     lo, hi = float(v.min()), float(v.max())
@@ -521,7 +532,7 @@ def loss_ticks(values) -> list[float]:
                 last += step
             if round((last - first) / step) <= 7:
                 return [round(first + i * step, 10) for i in range(round((last - first) / step) + 1)]
-    grid = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    grid = grid_125(lo, hi)
     first = max(t for t in grid if t <= lo * (1 + 1e-9))
     last = min(t for t in grid if t >= hi * (1 - 1e-9))
     return [round(t, 10) for t in grid if first <= t <= last]

@@ -53,14 +53,10 @@ def side_controls(title: str):
 
 
 def row_columns(n: int) -> list:
-    """``n`` places side by side for metrics or toggles; when presenting, two to a row, so that the
-    larger type keeps each label whole."""
-    if not state.presenting() or n <= 2:
-        return list(st.columns(n))
-    cols = []
-    for i in range(0, n, 2):
-        cols.extend(st.columns(2))
-    return cols[:n]
+    """``n`` places in a row for metrics or toggles, each as wide as what it holds, wrapping to a next
+    line where the row is full (presenting, the larger type wraps sooner), so no label is ever cut."""
+    row = st.container(horizontal=True, gap="medium")
+    return [row.container(width="content") for _ in range(n)]
 
 
 def page(page_id: str, title: str, intro: str, keys=()) -> None:

@@ -84,13 +84,13 @@ if c.span_style and "random_roll" not in params and len(c.span_origin) == 1:
 inputs = cache.token_texts(tuple(c.inputs))
 original = [t.text for t in tokens]
 
-with st.container(horizontal=True, gap="medium"):  # each metric as wide as its label, wrapping to a second row: never cut
-    st.metric("Tokens in the text", f"{n:,}", width="content")
-    st.metric("Text tokens supervised", f"{c.n_loss_tokens:,}", help="Tokens of your text the model must predict.", width="content")
-    st.metric("Loss exposure", f"{100 * c.exposure:.1f}%", help="Text tokens supervised, as a share of the text's tokens.", width="content")
-    st.metric("Target positions with a loss", f"{c.n_loss_positions:,}", width="content",
-              help="Positions where the model is scored, whatever they predict: sentinels and the end-of-text token count too.")
-    st.metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens", width="content")
+m = layout.row_columns(5)  # each metric as wide as its label, wrapping to a second row: never cut
+m[0].metric("Tokens in the text", f"{n:,}")
+m[1].metric("Text tokens supervised", f"{c.n_loss_tokens:,}", help="Tokens of your text the model must predict.")
+m[2].metric("Loss exposure", f"{100 * c.exposure:.1f}%", help="Text tokens supervised, as a share of the text's tokens.")
+m[3].metric("Target positions with a loss", f"{c.n_loss_positions:,}",
+            help="Positions where the model is scored, whatever they predict: sentinels and the end-of-text token count too.")
+m[4].metric("UL2 mode" if c.mode else "Model reads", c.mode or f"{len(c.inputs):,} tokens")
 
 st.subheader("What the model reads, and what it must predict")
 if not c.span_style:

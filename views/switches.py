@@ -15,7 +15,7 @@ layout.page(
 )
 
 on = state.get("sw")
-cols = layout.row_columns(4)  # two to a row when presenting: the toggles' labels stay whole
+cols = layout.row_columns(4)  # each toggle as wide as its label, wrapping when the row is full: labels stay whole
 for col, (letter, (_, title, detail)) in zip(cols, html.SWITCHES.items()):
     with col:
         flipped = st.toggle(f"({letter}) {title}", value=letter in on, key=f"{PAGE}.{letter}", help=detail)

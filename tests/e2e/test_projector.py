@@ -100,7 +100,8 @@ def test_layer_and_head_stay_reachable_when_presenting(server, browser):
 # scroll), or a box reaching past the edge of an enclosing box that hides what overflows it.
 WHOLE = """(selector) => [...document.querySelectorAll(selector)].filter(e => e.getBoundingClientRect().width > 0).map(e => {
   const box = e.getBoundingClientRect();
-  const inner = [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1 && getComputedStyle(x).overflowX !== 'visible');
+  // text for screen readers only (a 1-px box, overflow hidden: a toggle's state) is hidden on purpose, not cut
+  const inner = [e, ...e.querySelectorAll('*')].some(x => x.clientWidth > 1 && x.scrollWidth > x.clientWidth + 1 && getComputedStyle(x).overflowX !== 'visible');
   let outer = false;
   for (let a = e.parentElement; a; a = a.parentElement) {
     if (getComputedStyle(a).overflowX === 'visible') continue;
@@ -121,6 +122,15 @@ CONTROLS = {  # page, link, viewport, the buttons' selector, the labels each mus
     "exposure-metrics-presenting": ("objectives", "obj=span_corruption&pres=1", VIEWPORT, '[data-testid="stMetricLabel"]',
                                     ["Tokens in the text", "Text tokens supervised", "Loss exposure", "Target positions with a loss", "Model reads"]),
     "resample-presenting": ("objectives", "obj=span_corruption&pres=1", VIEWPORT, '[data-testid="stButton"] button', ["Resample"]),
+    "encoding-metrics-presenting": ("tokenization", "pres=1", VIEWPORT, '[data-testid="stMetricLabel"]',
+                                    ["MaskLab 8k (ours)", "GPT-2 (r50k_base)", "Codex (p50k_base)", "GPT-3.5/4 (cl100k_base)", "GPT-4o (o200k_base)"]),
+    "switches-presenting": ("switches", "pres=1", VIEWPORT, '[data-testid="stCheckbox"] label',
+                            ["(a) One attention", "(b) Shared weights", "(c) Layer i reads layer i", "(d) Causal input"]),
+    "switch-metrics-presenting": ("switches", "pres=1", VIEWPORT, '[data-testid="stMetricLabel"]',
+                                  ["Parameters, with these switches", "Decoder-only of the same width", "Forward FLOPs per token", "Decoder-only FLOPs per token",
+                                   "Max |logit difference| vs prefix-LM", "Max |logit difference| vs decoder-only", "Parameters (demo model / single stack)"]),
+    "chat-metrics-presenting": ("chat", "pres=1", VIEWPORT, '[data-testid="stMetricLabel"]',
+                                ["Turns", "Tokens encoded, bidirectional", "Tokens encoded, causal + cache", "FLOPs, bidirectional ÷ causal"]),
 }
 
 
