@@ -90,12 +90,15 @@ if results:
 
     layout.chart(charts.token_count_bar(rows), key=f"{PAGE}.counts", data=counts, name="token-counts")
 
-    table = pd.DataFrame(
-        [{"encoding": n, "index": t.index, "id": t.id, "text": t.text, "start": t.start, "end": t.end, "partial": t.partial, "group": t.group}
-         for n, toks in results.items() for t in toks]
-    )
+    def every_token_csv(results=results) -> bytes:
+        """Every token of every encoding shown, as CSV: built on the click, not on every rerun."""
+        return pd.DataFrame(
+            [{"encoding": n, "index": t.index, "id": t.id, "text": t.text, "start": t.start, "end": t.end, "partial": t.partial, "group": t.group}
+             for n, toks in results.items() for t in toks]
+        ).to_csv(index=False).encode("utf-8")
+
     if not state.presenting():
-        st.download_button("Download every token (CSV)", table.to_csv(index=False).encode("utf-8"), file_name="masklab-tokens.csv",
+        st.download_button("Download every token (CSV)", every_token_csv, file_name="masklab-tokens.csv",
                            mime="text/csv", key=f"{PAGE}.tokens_csv", type="tertiary", icon=":material/download:", on_click="ignore")
 
     if "masklab" in results:

@@ -8,6 +8,7 @@ folder). A missing browser fails the test: it is never skipped.
 import json
 from urllib.parse import parse_qs, quote, urlparse
 
+import pandas as pd
 import pytest
 
 from conftest import RUN_MS, capture, new_page, open_view, settle
@@ -78,6 +79,13 @@ def test_typing_text_updates_the_counts_and_the_link(server, page, shots):
     assert metrics[0].strip() == f"{len(tokenize('Call me Ishmael.', 'masklab'))} tokens"
     assert query(page)["text"] == "Call me Ishmael."
     capture(page, shots / "2b-tokenization-typed.png")
+    # the CSV is built when the button is clicked (not on every rerun): it holds the typed text's tokens
+    with page.expect_download(timeout=RUN_MS) as download:
+        page.get_by_role("button", name="Download every token (CSV)").click()
+    rows = pd.read_csv(download.value.path(), keep_default_na=False)
+    ours = rows[rows["encoding"] == "masklab"].sort_values("index")
+    assert len(ours) == len(tokenize("Call me Ishmael.", "masklab")) and set(rows["encoding"]) >= {"masklab", "cl100k_base"}
+    assert "".join("Call me Ishmael."[a:b] for a, b in zip(ours["start"], ours["end"])) == "Call me Ishmael."
 
 
 def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
