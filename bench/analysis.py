@@ -14,6 +14,7 @@ import pickle
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 import engine
 from bench.common import REPO
@@ -87,6 +88,22 @@ class Memo:
         if h not in self.store:
             self.store[h] = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
         return pickle.loads(self.store[h])
+
+
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # the matrix-product kernels a linear layer or a head lands in
+
+
+def products_ms(fn, device="cpu") -> float:
+    """Milliseconds of one call of ``fn`` spent inside matrix-product kernels (``PRODUCTS``' own time,
+    torch.profiler): the projections, MLPs and output heads as this machine runs them, at the rate it
+    reaches on the models' own shapes. NaN off the CPU (a GPU's kernels run asynchronously)."""
+    if torch.device(device).type != "cpu":
+        return float("nan")
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in PRODUCTS) / 1e3
 
 
 def floor_flops(variant, text: str, limits: PageLimits) -> float:

@@ -31,6 +31,9 @@ def test_quick_run_writes_every_table(tmp_path):
     for r in rows.values():
         assert r["cold_ms"] > 0 and r["cached_ms"] > 0 and r["reference_ms"] > 0 and r["speedup"] > 0
         assert r["floor_gflop"] > 0 and r["floor_ms"] > 0  # reported beside the timing; never compared with it here
+        assert r["products_ms"] > 0  # time inside matrix-product kernels, of a profiled call
+    per_model = [r["products_ms"] for (_, v, how), r in rows.items() if v.startswith("random-tiny-") and not how.startswith("exact")]
+    assert rows[(16, "all variants", "the page's default")]["products_ms"] == pytest.approx(sum(per_model))
     both = {a for (_, v, how) in rows for a in ARCHITECTURES if v == f"random-tiny-{a}" and how.startswith("exact")}
     assert both == {"encoder", "encoder_decoder"}  # the one-copy-per-token models are timed both ways
     assert rows[(16, "random-tiny-encoder", "as trained (1 in 7)")]["scored_tokens"] == 16
@@ -40,7 +43,7 @@ def test_quick_run_writes_every_table(tmp_path):
     assert any("transformers" in t["target"] for t in results["targets"])
     for heading in ("## Targets", "## 1-2. Per-token analysis", "## 3. Training throughput", "## 4. The app in Chromium"):
         assert heading in md
-    assert "| 16 | all variants |" in md and machine["cpu"] in md
+    assert "| 16 | all variants |" in md and machine["cpu"] in md and "in matrix products" in md
 
 
 @pytest.mark.slow
