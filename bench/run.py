@@ -256,8 +256,9 @@ def targets(results: dict) -> list[dict]:
             row = by.get((n, variant))
             if row:
                 floor = f"; arithmetic floor {report.fmt_ms(row['floor_ms'])}" if key == "cold_ms" and row.get("floor_ms") == row.get("floor_ms") else ""
-                if key == "cold_ms" and row.get("products_ms") == row.get("products_ms") and row.get("products_ms") is not None:
-                    floor += f"; in matrix products {report.fmt_ms(row['products_ms'])} (a profiled call, torch.profiler)"
+                products = row.get("products_ms")
+                if key == "cold_ms" and products is not None and products == products:  # measured (not NaN: off the CPU)
+                    floor += f"; in matrix products {report.fmt_ms(products)} (a profiled call, torch.profiler)"
                 out.append({"target": f"{label}, {how} < {report.fmt_ms(target)}", "measured": report.fmt_ms(row[key]) + floor, "verdict": report.verdict_time(row[key], target)})
     if results["window"] and (1024, "all variants") in by:
         windowed = {w["variant"]: w["ms"] for w in results["window"] if w["tokens"] == 1024}

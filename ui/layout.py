@@ -52,10 +52,11 @@ def side_controls(title: str):
         yield
 
 
-def row_columns(n: int) -> list:
+def row_columns(n: int, gap: str = "medium") -> list:
     """``n`` places in a row for metrics or toggles, each as wide as what it holds, wrapping to a next
-    line where the row is full (presenting, the larger type wraps sooner), so no label is ever cut."""
-    row = st.container(horizontal=True, gap="medium")
+    line where the row is full (presenting, the larger type wraps sooner), so no label is ever cut.
+    ``gap``: Streamlit's gap between them ("small", "medium", "large")."""
+    row = st.container(horizontal=True, gap=gap)
     return [row.container(width="content") for _ in range(n)]
 
 

@@ -21,8 +21,10 @@ text = layout.text_box(PAGE)
 # pills wrap, so every encoding shows whether chosen or not (a multiselect hides chips past its width)
 chosen = state.bind(PAGE, "enc", st.pills, "Encodings", options=list(ENCODINGS), format_func=ENCODINGS.get, selection_mode="multi",
                     to_widget=list, from_widget=tuple)
-with st.container(horizontal=True, gap="large"):  # each toggle as wide as its label: never cut, at any type size
+t1, t2 = layout.row_columns(2, gap="large")  # each toggle as wide as its label: never cut, at any type size
+with t1:
     show_ws = state.bind(PAGE, "ws", st.toggle, "Show whitespace", help="Spaces as ·, line breaks as ↵, tabs as ⇥.")
+with t2:
     show_ids = state.bind(PAGE, "ids", st.toggle, "Show ids", help="The number the model actually receives, under each token.")
 
 found = [f.name for f in cache.published()]  # published checkpoints on this machine: their own tokenizers too
