@@ -61,7 +61,9 @@ LAUNCHERS = {"streamlit run app.py": ["-m", "streamlit", "run", "app.py"], "pyth
 
 
 def start_server(port: int, log: Path, launcher: str = "streamlit run app.py") -> subprocess.Popen:
-    cmd = [sys.executable, *LAUNCHERS[launcher], "--server.headless", "true", "--server.port", str(port),
+    """The app's server (``launcher``: a way of starting it, ``LAUNCHERS``), or another Streamlit script
+    (``launcher``: its path in the repository, ``streamlit run`` on it), on ``port``; its output to ``log``."""
+    cmd = [sys.executable, *LAUNCHERS.get(launcher, ["-m", "streamlit", "run", launcher]), "--server.headless", "true", "--server.port", str(port),
            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     with open(log, "w") as f:
         return subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)

@@ -59,11 +59,35 @@ ARM = """() => {
   });
   window.__mlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true});
 }"""
+# The same probe for a page whose script takes too little time for its running state to reach the page
+# (bench/floor_app.py: React applies "running" and "not running" in one render): the step ends when the
+# page's first text element (the script's one output) changes.
+ARM_OUTPUT = """() => {
+  const m = window.__ml = {t0: null, ran: false, end: null, done: null};
+  if (window.__mlObs) window.__mlObs.disconnect();
+  const start = e => { if (m.t0 === null) m.t0 = e.timeStamp || performance.now(); };
+  for (const ev of ['keydown', 'pointerdown']) document.addEventListener(ev, start, {capture: true, once: true});
+  const output = () => (document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stMarkdown"]') || {}).textContent;
+  const before = output();
+  window.__mlObs = new MutationObserver(() => {
+    if (m.done === null && output() !== before) {
+      m.ran = true; m.end = performance.now(); m.done = 0;
+      requestAnimationFrame(() => requestAnimationFrame(() => { m.done = performance.now(); }));
+    }
+  });
+  window.__mlObs.observe(document.querySelector('[data-testid="stApp"]'), {subtree: true, childList: true, characterData: true});
+}"""
 DONE = "() => window.__ml && window.__ml.done > 0 && window.__ml.t0 !== null"
 ELAPSED = "() => window.__ml.done - window.__ml.t0"
 # of that: from the input event to the run's end as the page saw it (the script's time, the page
 # drawing what arrived meanwhile), then from there to painted (what the browser draws after the run)
 RUN_PART = "() => window.__ml.end - window.__ml.t0"
+# every Plotly figure on the page as Plotly holds it (data and layout, JSON), in page order: what
+# bench/floors.py draws again with Plotly alone (``figures``)
+FIGURES = "() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => JSON.stringify({data: gd.data, layout: gd.layout}))"
+# every Plotly chart element of the page has been drawn (Plotly's bundle loads after the first run ends)
+FIGURES_DRAWN = """() => { const c = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  return c.length > 0 && c.every(x => x.querySelector('.js-plotly-plot .main-svg')); }"""
 
 
 def rss_mb(pid: int) -> float:
@@ -82,10 +106,11 @@ def rss_mb(pid: int) -> float:
     return total / 1e6
 
 
-def _timed(page, action, timeout_ms: int) -> float:
-    """Milliseconds from the input event ``action`` causes to the rerun's end, painted. Raises
-    TimeoutError saying what the page showed (input seen, a run seen) when no run ends in time."""
-    page.evaluate(ARM)
+def _timed(page, action, timeout_ms: int, arm: str = ARM) -> float:
+    """Milliseconds from the input event ``action`` causes to the rerun's end, painted (``arm``: the
+    probe, ``ARM`` or ``ARM_OUTPUT``). Raises TimeoutError saying what the page showed (input seen, a
+    run seen) when no run ends in time."""
+    page.evaluate(arm)
     action()
     return _finish(page, timeout_ms)
 
@@ -106,7 +131,7 @@ def _finish(page, timeout_ms: int) -> float:
     return ms
 
 
-def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
+def _edit(page, box, text: str, timeout_ms: int, got: dict, arm: str = ARM) -> float:
     """A text edit, timed as _timed does: the text typed into ``box``, then Ctrl+Enter. Sometimes the
     page sees the keystroke and the box holds the text, yet no run follows (the quick run's pages, in
     fresh-clone runs; the cause is not known): when none has begun 15 s after the keystroke, the text
@@ -116,7 +141,7 @@ def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
 
     for attempt in (1, 2, 3):
         box.fill(text + " " * (attempt - 1))
-        page.evaluate(ARM)
+        page.evaluate(arm)
         box.press("Control+Enter")
         if attempt > 1:  # and leave the box: Streamlit also applies a changed text when it loses focus
             box.press("Tab")
@@ -131,6 +156,12 @@ def _edit(page, box, text: str, timeout_ms: int, got: dict) -> float:
             continue
         return _finish(page, timeout_ms)
     raise AssertionError("unreachable")
+
+
+def figures(page, timeout_ms: int) -> list[str]:
+    """The page's Plotly figures (``FIGURES``), once every Plotly chart on it has been drawn."""
+    page.wait_for_function(FIGURES_DRAWN, polling=100, timeout=timeout_ms)
+    return page.evaluate(FIGURES)
 
 
 def _control(page, kind: str, what, flip: int):
@@ -164,11 +195,17 @@ def _first_view(browser, url: str, has_chart: bool, timeout_ms: int) -> float:
         page.context.close()
 
 
-def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8, timeout_s: float = 240, pages=None) -> dict:
+def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8, timeout_s: float = 240, pages=None,
+            launcher: str = "python -m ui.serve", figures_of=(), arm: str = ARM) -> dict:
     """Per page: first view (ms), text edits by length (ms each), control steps (ms each); server memory (MB).
 
-    ``texts_for(n, count)`` gives ``count`` different texts of n tokens. Returns {"pages": {path: {...}},
-    "memory_mb": {...}, "errors": [...]} ; a page that fails is reported in "errors", the others go on."""
+    ``texts_for(n, count)`` gives ``count`` different texts of n tokens. ``launcher``: how the server
+    starts (``bench.browser.start_server``); ``arm``: the probe of a step (``ARM``, or ``ARM_OUTPUT``
+    for a page too quick for its running state to show). For the paths in ``figures_of``, the page's Plotly figures
+    before and after a step (``FIGURES``): ``out["figures"][path]`` = {"edits": {n: (before, after)},
+    "controls": {n: (before, after)}}, the last edit at n and the control's first step at n.
+    Returns {"pages": {path: {...}}, "memory_mb": {...}, "errors": [...], "figures": {...}}; a page
+    that fails is reported in "errors", the others go on."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -177,8 +214,8 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
     timeout_ms = int(timeout_s * 1000)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    out = {"pages": {}, "memory_mb": {}, "errors": []}
-    proc = start_server(port, log, "python -m ui.serve")
+    out = {"pages": {}, "memory_mb": {}, "errors": [], "figures": {}}
+    proc = start_server(port, log, launcher)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -209,12 +246,18 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                             got["control_label"] = control[1] if isinstance(control[1], str) else " / ".join(control[1])
 
                         run = got["to_run_end"] = {"edits": {}, "controls": {}}  # of each step: the input event to the run's end (ms)
+                        figs = {"edits": {}, "controls": {}} if path in figures_of else None
+                        if figs is not None:
+                            out["figures"][path] = figs
 
                         def steps(at) -> list[float]:
                             kind, what = control
                             out_ms, run["controls"][at] = [], []
                             for k in range(reps + 1):  # the first step is a warm-up: it may compute what the other position needs
-                                ms = _timed(page, _control(page, kind, what, k), timeout_ms)
+                                before = figures(page, timeout_ms) if figs is not None and k == 0 else None
+                                ms = _timed(page, _control(page, kind, what, k), timeout_ms, arm)
+                                if before is not None:
+                                    figs["controls"][at] = (before, figures(page, timeout_ms))
                                 if k:
                                     out_ms.append(ms)
                                     run["controls"][at].append(float(page.evaluate(RUN_PART)))
@@ -227,8 +270,11 @@ def measure(sizes: list[int], reps: int, texts_for, log: Path, sessions: int = 8
                                 got["edits"][n], run["edits"][n] = [], []
                                 for i, text in enumerate(texts_for(n, reps)):
                                     step = f"text edit {i + 1} at {n:,} tokens"
-                                    got["edits"][n].append(_edit(page, box, text, timeout_ms, got))
+                                    shown = figures(page, timeout_ms) if figs is not None and i == reps - 1 else None
+                                    got["edits"][n].append(_edit(page, box, text, timeout_ms, got, arm))
                                     run["edits"][n].append(float(page.evaluate(RUN_PART)))
+                                if figs is not None:  # the figures the last edit replaced, and its own
+                                    figs["edits"][n] = (shown, figures(page, timeout_ms))
                                 if control:  # on the text of n tokens just typed: a control redraws what the text fills
                                     step = f"control at {n:,} tokens"
                                     got["controls"][n] = steps(n)

@@ -234,11 +234,35 @@ def markdown(r: dict) -> str:
             rows.append([f"/{path}", fmt_ms(_median(got.get("first_view"))), *[fmt_ms(_median(edits.get(n))) for n in pg.get("sizes", [])], step])
         out += _table(["page", "first view", *[f"text edit, {n:,} tokens" for n in pg.get("sizes", [])], "control step (on a text of)"], rows)
         out += ["Server memory (resident, MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in pg.get("memory_mb", {}).items()) + ".", ""]
+        out += _floors(pg.get("floors", {}))
     else:
         out += [f"Not measured: {pg.get('error') or 'skipped'}.", ""]
     if r["errors"]:
         out += ["## Errors", ""] + [f"- {e}" for e in r["errors"]] + [""]
     return "\n".join(out)
+
+
+def _floors(fl: dict) -> list[str]:
+    """Section 5's floors (bench/floors.py): Streamlit's own step and Plotly drawing a page's maps alone."""
+    bare, drawn = fl.get("streamlit", {}), fl.get("plotly", {})
+    if not bare and not drawn:
+        return []
+    out = ["### Floors of a step", "",
+           "What no page can beat here. *Streamlit's own step*: `bench/floor_app.py`, a page with the same text box and "
+           "toggle and one line of text, timed as the pages are. *Plotly alone*: the figures a page showed, drawn again in a "
+           "blank page of the same browser by plotly.js without Streamlit: every map afresh, then updated to the figures "
+           "after the step (only the maps it changed, as Streamlit redraws only those).", ""]
+    if bare:
+        rows = [["first view", fmt_ms(_median(bare.get("first_view")))]]
+        rows += [[f"text edit, {int(n):,} tokens", fmt_ms(_median(v))] for n, v in bare.get("edits", {}).items()]
+        rows += [[f"toggle, on a text of {int(n):,} tokens", fmt_ms(_median(v))] for n, v in bare.get("controls", {}).items()]
+        out += ["Streamlit's own step (`bench/floor_app.py`):", ""] + _table(["step", "time"], rows)
+    for path, kinds in drawn.items():
+        rows = [[f"{'text edit' if kind == 'edits' else 'control'}, {int(n):,} tokens", f"{d['maps']}", fmt_ms(d["draw_ms"]), f"{d['changed']}", fmt_ms(d["update_ms"])]
+                for kind, by_n in kinds.items() for n, d in by_n.items()]
+        out += [f"Plotly alone, the figures of `/{path}` before and after the step:", ""]
+        out += _table(["step", "maps", "all drawn afresh", "changed by the step", "updating those"], rows)
+    return out
 
 
 def _median(samples) -> float:

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the project importa
 import numpy as np
 import torch
 
-from bench import report
+from bench import floors, report
 from bench.analysis import Memo, analyze, floor_flops, page_limits, page_score, products_ms, scored_part
 from bench.common import REPO, bench_variants, clock, median_ms, repeat, source_text, texts
 from engine.device import pick_device
@@ -199,6 +199,9 @@ def run_browser(args, limits, source, device) -> dict:
     return {"url": got["url"], "page_models": ", ".join(names), "rows": rows, "page_error": got.get("page_error"), "server_log": str(log)}
 
 
+PLOTLY_PAGES = ("masks",)  # the pages that draw with Plotly: their maps are drawn again by Plotly alone (bench/floors.py)
+
+
 def run_pages(args, source) -> dict:
     """bench/pages.py: every page's first view, text edits (128 and 1,024 tokens where measured) and a
     control step, and the server's memory; ``--quick``: two pages, one session."""
@@ -208,8 +211,22 @@ def run_pages(args, source) -> dict:
     reps = max(1, min(args.reps, 3))
     chosen = {k: pages.PAGES[k] for k in ("tokenization", "masks")} if args.quick else None
     log = Path(tempfile.gettempdir()) / "masklab-bench-pages.log"
-    got = pages.measure(sizes, reps, lambda n, k: texts(n, k + 1, source)[1:], log, sessions=1 if args.quick else args.sessions, pages=chosen)
+    texts_for = lambda n, k: texts(n, k + 1, source)[1:]  # noqa: E731
+    got = pages.measure(sizes, reps, texts_for, log, sessions=1 if args.quick else args.sessions, pages=chosen, figures_of=PLOTLY_PAGES)
     got["sizes"], got["reps"], got["server_log"] = sizes, reps, str(log)
+    figures = got.pop("figures")
+    got["floors"] = {}
+    try:  # the floors of a step (bench/floors.py): Streamlit's own, and Plotly drawing a page's maps alone
+        bare = pages.measure(sizes, reps, texts_for, Path(tempfile.gettempdir()) / "masklab-bench-floor.log", sessions=0,
+                             pages=floors.FLOOR_PAGE, launcher=floors.FLOOR_APP, arm=pages.ARM_OUTPUT)
+        got["errors"] += [f"floor page: {e}" for e in bare["errors"]]
+        got["floors"]["streamlit"] = bare["pages"].get("home", {})
+        steps = {(path, kind, n): pair for path, f in figures.items() for kind in ("edits", "controls") for n, pair in f[kind].items()}
+        drawn = floors.plotly_alone(steps, reps)
+        got["floors"]["plotly"] = {path: {kind: {n: drawn[(p, k, n)] for (p, k, n) in drawn if p == path and k == kind} for kind in ("edits", "controls")}
+                                   for path in figures}
+    except Exception as e:  # the pages' own numbers stand without their floors
+        got["errors"].append(f"floors: {type(e).__name__}: {str(e)[:400]}")
     return got
 
 
@@ -240,6 +257,19 @@ def run_split(ms: float, to_run_end) -> str:
         return ""
     run = median_ms([x / 1e3 for x in to_run_end])
     return f" (run ended at {report.fmt_ms(run)}, drawn {report.fmt_ms(max(ms - run, 0.0))} later)"
+
+
+def step_floor(floors_: dict, path: str, kind: str, n) -> str:
+    """"; floor: ..." for a page step: the same step on bench/floor_app.py (Streamlit's own time), and, on a
+    page that draws with Plotly, plotly.js alone updating the maps that step changed (bench/floors.py).
+    ``kind``: "edits" or "controls"; ``n``: the text's length ("" for a page without a text)."""
+    bare = floors_.get("streamlit", {})
+    samples = bare.get(kind, {}).get(n) if n != "" else bare.get("control")
+    parts = [f"Streamlit's own step {report.fmt_ms(median_ms([x / 1e3 for x in samples]))}"] if samples else []
+    drawn = floors_.get("plotly", {}).get(path, {}).get(kind, {}).get(n)
+    if drawn:
+        parts.append(f"Plotly alone updating the {drawn['changed']} of its {drawn['maps']} maps the step changed {report.fmt_ms(drawn['update_ms'])}")
+    return f"; floor: {' + '.join(parts)}" if parts else ""
 
 
 def targets(results: dict) -> list[dict]:
@@ -284,24 +314,32 @@ def targets(results: dict) -> list[dict]:
             out.append({"target": f"first chart in the browser < 3 s after the server is up (`{launcher}`)", "measured": report.fmt_ms(b["ms"]),
                         "verdict": report.verdict_time(b["ms"], TARGETS_MS["first_chart"])})
     pg = results.get("pages", {})
+    fl = pg.get("floors", {})
+    bare_view = fl.get("streamlit", {}).get("first_view")
     for path, got in pg.get("pages", {}).items():
         if got.get("first_view"):
             ms = median_ms([x / 1e3 for x in got["first_view"]])
             what = "first chart" if got.get("chart") else "first view (no chart on the page)"
-            out.append({"target": f"/{path}: {what}, fresh browser visit to a warm server <= 2 s", "measured": report.fmt_ms(ms), "verdict": report.verdict_time(ms, TARGETS_MS["first_view"])})
+            floor = f"; a bare Streamlit page: {report.fmt_ms(median_ms([x / 1e3 for x in bare_view]))}" if bare_view else ""
+            kinds = fl.get("plotly", {}).get(path, {})
+            drawn = next(iter([*kinds.get("edits", {}).values(), *kinds.get("controls", {}).values()]), None)
+            if drawn:
+                floor += f"; Plotly alone draws its {drawn['maps']} maps in {report.fmt_ms(drawn['draw_ms'])}"
+            out.append({"target": f"/{path}: {what}, fresh browser visit to a warm server <= 2 s", "measured": report.fmt_ms(ms) + floor,
+                        "verdict": report.verdict_time(ms, TARGETS_MS["first_view"])})
         for n, samples in got.get("edits", {}).items():
             key = "edit_128" if int(n) <= 128 else "edit_1024"
             ms = median_ms([x / 1e3 for x in samples])
             floor = losses_page_floor(results, int(n)) if path == "losses" else ""
             out.append({"target": f"/{path}: text edit to updated view, {int(n):,} tokens <= {report.fmt_ms(TARGETS_MS[key])}",
-                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("edits", {}).get(n)) + floor,
+                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("edits", {}).get(n)) + step_floor(fl, path, "edits", n) + floor,
                         "verdict": report.verdict_time(ms, TARGETS_MS[key])})
         by_size = got.get("controls") or ({"": got["control"]} if got.get("control") else {})
         for n, samples in by_size.items():
             ms = median_ms([x / 1e3 for x in samples])
             at = f", {int(n):,} tokens" if n != "" else ""
             out.append({"target": f"/{path}: control ({got.get('control_label')}) to updated view{at} <= 200 ms",
-                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("controls", {}).get(n)),
+                        "measured": report.fmt_ms(ms) + run_split(ms, got.get("to_run_end", {}).get("controls", {}).get(n)) + step_floor(fl, path, "controls", n),
                         "verdict": report.verdict_time(ms, TARGETS_MS["control"])})
     memory = pg.get("memory_mb", {})
     if memory:

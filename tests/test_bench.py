@@ -72,6 +72,18 @@ def test_quick_run_measures_the_app_in_chromium(tmp_path):
     assert all("run ended at" in t["measured"] for t in results["targets"] if t["target"].startswith("/masks: text edit"))
     assert "/masks: control (Layer) to updated view, 16 tokens <= 200 ms" in said and "/tokenization: text edit to updated view, 16 tokens <= 300 ms" in said
     assert any(t.startswith("server memory") for t in said) and "## 5. Every page in Chromium" in (tmp_path / "results.md").read_text()
+    # the floors of a step: Streamlit's own (the bare page, timed as the pages are) and Plotly alone
+    bare = pages["floors"]["streamlit"]
+    assert not bare["chart"] and bare["first_view"][0] > 0 and bare["edits"]["16"][0] > 0 and bare["controls"]["16"][0] > 0
+    drawn = pages["floors"]["plotly"]["masks"]
+    edit, layer = drawn["edits"]["16"], drawn["controls"]["16"]
+    assert edit["maps"] > 0 and edit["draw_ms"] > 0 and edit["update_ms"] > 0 and edit["changed"] == edit["maps"]  # a new text: every map
+    # a layer step changes the learned maps and leaves the masks' maps as they were
+    assert 0 < layer["changed"] < layer["maps"] and layer["update_ms"] > 0
+    measured = {t["target"]: t["measured"] for t in results["targets"]}
+    assert "floor: Streamlit's own step" in measured["/tokenization: text edit to updated view, 16 tokens <= 300 ms"]
+    assert f"Plotly alone updating the {layer['changed']} of its {layer['maps']} maps" in measured["/masks: control (Layer) to updated view, 16 tokens <= 200 ms"]
+    assert "### Floors of a step" in (tmp_path / "results.md").read_text()
 
 
 def test_script_entry_point_answers_help():
