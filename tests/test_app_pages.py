@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.tokenizer import tokenize
-from ui import cache, state, training
+from ui import cache, html, state, training
 
 from conftest import APP, PAGES, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
@@ -145,6 +145,18 @@ def test_an_empty_text_shows_a_plain_no_tokens_state():
     assert any("No tokens" in t for t in texts_of(at, "info"))
     assert not at.get("plotly_chart")
     assert "[0]" not in everything(at) and "chars/token" not in everything(at)
+
+
+def test_the_whitespace_toggle_changes_the_style_and_no_chip():
+    at = open_page("tokenization", "It was the best  of times,\nit was the worst of times.")
+    chips = [h.proto.body for h in at.html if h.proto.body.startswith("<div class=\"ml-chips\">")]
+    assert len(chips) == len(at.metric) and html.SHOW_SPACES not in html_bodies(at)
+    assert all(">·<" not in c and "ml-lsp" in c for c in chips)  # the spaces are left to the style
+    at.toggle(key="tokens.ws").set_value(True).run()
+    assert html.SHOW_SPACES in [h.proto.body for h in at.html]  # the style shows them as ·
+    assert [h.proto.body for h in at.html if h.proto.body.startswith("<div class=\"ml-chips\">")] == chips  # the browser keeps every chip as it was
+    at.toggle(key="tokens.ws").set_value(False).run()
+    assert html.SHOW_SPACES not in html_bodies(at) and at.session_state["ws"] is False
 
 
 def test_emoji_bytes_are_grouped():

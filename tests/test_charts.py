@@ -206,6 +206,23 @@ def test_visible_whitespace():
     assert html.visible("<b>", show_ws=False) == "&lt;b&gt;"
 
 
+def test_spaces_left_to_the_style_are_drawn_by_it_and_nothing_else_changes():
+    import re
+
+    # None: a leading space is the chip's class, any other an empty element; the page's style draws both
+    out = html.chip(" a  b", show_ws=None)
+    assert 'class="ml-chip ml-lsp"' in out and out.count('<span class="ml-sp"></span>') == 2 and "·" not in out
+    assert html.chip(" ", show_ws=None).count("ml-lsp") == 1 and "∅" not in html.chip(" ", show_ws=None)
+    assert "↵" in html.chip("\n", show_ws=None) and html.chip("a", show_ws=None) == html.chip("a", show_ws=False)
+    # each chip's text comes back whole once the style's spaces are counted, and the style draws them as · on request
+    text = "It was the best  of times,\nit was"
+    tokens = tokenize(text, "masklab")
+    chips = re.findall(r'<span class="ml-chip([^"]*)"[^>]*>(.*?)</span>(?=<span class="ml-chip|<br>|</div>)', html.token_chips(text, tokens, show_ws=None))
+    spelled = [(" " if "ml-lsp" in cls else "") + body.replace('<span class="ml-sp"></span>', " ").replace('<span class="ml-ws">↵</span>', "\n") for cls, body in chips]
+    assert spelled == [t.text for t in tokens]
+    assert ".ml-lsp::before,.ml-sp::before{content:\" \"}" in html.STYLE and "content:'·'" in html.SHOW_SPACES
+
+
 def test_characters_that_draw_nothing_are_named_in_every_chip():
     for show_ws in (False, True):
         assert "‹ZWJ›" in html.visible("\u200d", show_ws=show_ws)

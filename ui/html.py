@@ -34,6 +34,7 @@ STYLE = """
   white-space:pre;font-family:'JetBrains Mono','Fira Code',ui-monospace,Menlo,Consolas,monospace;font-size:.92em;
   border:1px solid rgba(0,0,0,.10);line-height:1.6;vertical-align:middle}
 .ml-ws{opacity:.5}
+.ml-lsp::before,.ml-sp::before{content:" "}
 .ml-group{display:inline-block;border:2px dashed #D55E00;border-radius:.45em;padding:0 .1em;margin:0 .12em;vertical-align:middle}
 .ml-group .ml-char{font-size:.8em;padding:0 .25em;opacity:.85}
 .ml-group .ml-cps{font-family:'JetBrains Mono',ui-monospace,Menlo,Consolas,monospace;font-size:.68em;opacity:.75;padding:0 .25em}
@@ -123,9 +124,16 @@ def code_points(text: str) -> str:
     return " ".join(f"U+{ord(ch):04X}" for ch in text)
 
 
-def visible(text: str, show_ws: bool) -> str:
+# On a page whose chips leave their spaces to the style (``show_ws=None``), this shows them as ·: a
+# toggle that adds or removes this changes no chip, so the browser keeps every chip as it was.
+SHOW_SPACES = "<style>.ml-lsp::before,.ml-sp::before{content:'·';opacity:.5}</style>"
+
+
+def visible(text: str, show_ws: bool | None) -> str:
     """A token's text, escaped, with line breaks and tabs always shown as glyphs, spaces on request, and
-    characters that draw nothing (a zero-width joiner) always named: ‹ZWJ›."""
+    characters that draw nothing (a zero-width joiner) always named: ‹ZWJ›. ``show_ws``: True, each
+    space as ·; False, as a space; None, as an empty ``ml-sp`` element that the page's style draws
+    (a space, or · where ``SHOW_SPACES`` is on the page)."""
     out = []
     for ch in text:
         name = invisible_name(ch)
@@ -139,22 +147,30 @@ def visible(text: str, show_ws: bool) -> str:
             out.append('<span class="ml-ws">␍</span>')
         elif ch == " " and show_ws:
             out.append('<span class="ml-ws">·</span>')
+        elif ch == " " and show_ws is None:
+            out.append('<span class="ml-sp"></span>')
         else:
             out.append(esc(ch))
     return "".join(out)
 
 
-def chip(text: str, *, fill: str | None = None, classes: str = "", title: str = "", show_ws: bool = False, sub: str = "") -> str:
+def chip(text: str, *, fill: str | None = None, classes: str = "", title: str = "", show_ws: bool | None = False, sub: str = "") -> str:
+    """One token as a chip. ``show_ws`` as for visible(); with None, a leading space (most tokens of
+    byte-level BPE: " the") is drawn by the chip's own ``ml-lsp`` class, with no element of its own."""
     style = f' style="background:{fill}"' if fill else ""
     tip = f' title="{esc(title)}"' if title else ""
-    body = visible(text, show_ws) if text else '<span class="ml-ws">∅</span>'
+    if show_ws is None and text.startswith(" "):
+        classes, rest = f"{classes} ml-lsp".strip(), text[1:]
+    else:
+        rest = text
+    body = visible(rest, show_ws) if text else '<span class="ml-ws">∅</span>'
     below = f'<span class="ml-id">{esc(sub)}</span>' if sub else ""
     return f'<span class="ml-chip {classes}"{style}{tip}>{body}{below}</span>'
 
 
-def token_chips(text: str, tokens, *, show_ws: bool = False, show_ids: bool = False, limit: int | None = None) -> str:
+def token_chips(text: str, tokens, *, show_ws: bool | None = False, show_ids: bool = False, limit: int | None = None) -> str:
     """Coloured chips, one per token. Tokens that only together make a character (an emoji split
-    into bytes) are boxed together, with the character they spell."""
+    into bytes) are boxed together, with the character they spell. ``show_ws`` as for chip()."""
     shown = tokens[:limit] if limit else tokens
     groups: dict[int, list] = {}
     for t in shown:

@@ -76,8 +76,12 @@ if results:
                 if not toks:
                     st.caption("No tokens: the text is empty.")
                 else:
-                    layout.html_block(html.token_chips(text, toks, show_ws=show_ws, show_ids=show_ids, limit=CHIP_LIMIT))
+                    # the spaces are the style's (html.SHOW_SPACES below): the toggle changes no chip, so the
+                    # browser does not parse and sanitise thousands of them again
+                    layout.html_block(html.token_chips(text, toks, show_ws=None, show_ids=show_ids, limit=CHIP_LIMIT))
 
+    if show_ws:
+        layout.html_block(html.SHOW_SPACES)
     if any(t.partial for toks in results.values() for t in toks):
         st.caption(
             "A dashed box is one grapheme (what a reader sees as one character, though it may be several code points, "

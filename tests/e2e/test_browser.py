@@ -88,6 +88,21 @@ def test_typing_text_updates_the_counts_and_the_link(server, page, shots):
     assert "".join("Call me Ishmael."[a:b] for a, b in zip(ours["start"], ours["end"])) == "Call me Ishmael."
 
 
+def test_show_whitespace_draws_every_space_as_a_dot_without_redrawing_the_chips(server, page, shots):
+    open_view(page, server, "tokenization", "text=" + quote("It was the best  of times"))
+    drawn = """() => [...document.querySelectorAll('.ml-chips .ml-lsp, .ml-chips .ml-sp')].map(e => getComputedStyle(e, '::before').content)"""
+    before = page.evaluate(drawn)
+    assert before and set(before) == {'" "'}  # a space drawn by the style, as a space
+    page.evaluate("() => { window.__chip = document.querySelector('.ml-chips .ml-chip'); }")
+    page.get_by_role("switch", name="Show whitespace").click(force=True)
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.ml-chips .ml-lsp'), '::before').content === '\"·\"'", timeout=RUN_MS)
+    settle(page)
+    after = page.evaluate(drawn)
+    assert len(after) == len(before) and set(after) == {'"·"'}  # every space, in every encoding's chips
+    assert page.evaluate("() => window.__chip.isConnected")  # the chips were kept, not parsed and drawn again
+    capture(page, shots / "2d-tokenization-whitespace.png")
+
+
 def test_slider_changes_the_mask_and_the_link_reopens_it(server, page, browser):
     open_view(page, server, "masks", "archs=prefix_lm&text=" + quote(TEXT))
     before = plot_data(page, 0)
