@@ -17,9 +17,11 @@ Two parts, each measured in the same run as the pages (``bench/pages.py``):
 import statistics
 from pathlib import Path
 
+import plotly
+
 from bench.browser import ARGS, CHROMIUM
 
-PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 FLOOR_APP = "bench/floor_app.py"  # started as ``streamlit run bench/floor_app.py``
 FLOOR_PAGE = {"": (True, ("switch", "Show whitespace"))}
 
