@@ -267,7 +267,7 @@ def load(name: str, device=None) -> Loaded:
     then the model with its pretraining head and its own tokenizer load, in eval mode, bf16 on CUDA
     and float32 on the CPU, with PyTorch's fused attention (``sdpa``) where the family has it: at
     1,024 tokens SmolLM2-135M scores in less than half the time of eager attention. Attention maps
-    switch the model to eager attention for their one pass (`HFBackend.attention_maps`).
+    come from an eager twin that shares its weights (`twin_of`); the model itself is never switched.
 
     Raises `CheckpointUnavailable` (not here, not loadable: one sentence), ValueError (a refused path,
     a model with no language-model head, a tokenizer without the special tokens its scoring needs).
@@ -306,9 +306,8 @@ def load(name: str, device=None) -> Loaded:
         common = dict(config=config, output_loading_info=True, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32, **weights, **kw)
         try:
             model, info = loader.from_pretrained(source, attn_implementation="sdpa", **common)
-            if not model._can_set_attn_implementation():  # attention maps could not switch it to eager: load it eager
-                raise ValueError("no dynamic attention implementation")
-        except ValueError:  # a family without sdpa, or one that cannot switch: eager throughout
+            twin_of(model)  # attention maps read an eager twin of it; raises ValueError where none can be made
+        except ValueError:  # a family without sdpa, or one whose twin cannot be eager: eager throughout
             model, info = loader.from_pretrained(source, attn_implementation="eager", **common)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kw)
     except (OSError, ValueError) as e:
@@ -386,6 +385,20 @@ def _token_names(tok, ids) -> list[str]:
     return [s if s is not None else f"<id {i}>" for i, s in zip(ids, tok.convert_ids_to_tokens([int(i) for i in ids]))]
 
 
+def twin_of(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with eager attention for attention maps, sharing its weights: a deep copy of the
+    modules and config whose parameters and buffers are ``model``'s own tensors, set to eager. Made
+    after the model is on its device (moving a model replaces its buffers). Raises ValueError when
+    the family cannot be set to eager."""
+    import copy
+
+    twin = copy.deepcopy(model, memo={id(t): t for t in (*model.parameters(), *model.buffers())})
+    twin.set_attn_implementation("eager")
+    if twin.config is model.config or any(a is not b for a, b in zip(twin.parameters(), model.parameters())):
+        raise ValueError("the eager twin does not share the model's weights")
+    return twin.eval()
+
+
 class HFBackend:
     """`engine.backend.Backend` for a ``transformers`` model and its tokenizer."""
 
@@ -406,6 +419,8 @@ class HFBackend:
 
         self._keep = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._maps_lock = threading.Lock()
+        self._twin_lock = threading.Lock()
+        self._twin = None  # eager_model
 
     @property
     def device(self) -> torch.device:
@@ -504,27 +519,26 @@ class HFBackend:
         if n_prefix is not None:
             raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
         maps = lambda ws: [w[0].float().cpu() for w in ws]  # noqa: E731  per layer (H, T, S)
-        with self._eager():
+        model = self.eager_model()
+        with self._maps_lock:  # one maps pass per model at a time: each holds every layer's weights
             if decoder is not None:
-                out = self.model(input_ids=x, decoder_input_ids=decoder, output_attentions=True)
+                out = model(input_ids=x, decoder_input_ids=decoder, output_attentions=True)
                 return {"encoder": maps(out.encoder_attentions), "decoder": maps(out.decoder_attentions), "cross": maps(out.cross_attentions)}
             kw = {"logits_to_keep": 1} if self._keep else {}
-            return {"self": maps(self.model(input_ids=x, output_attentions=True, **kw).attentions)}
+            return {"self": maps(model(input_ids=x, output_attentions=True, **kw).attentions)}
 
-    @contextlib.contextmanager
-    def _eager(self):
-        """Eager attention for one pass, the only kind that returns its weights; fused (sdpa) again
-        after. A lock per model: two sessions asking for maps at once take turns, and a scoring pass
-        that runs meanwhile computes the same numbers either way."""
-        with self._maps_lock:
-            before = self.model.config._attn_implementation
-            if before != "eager":
-                self.model.set_attn_implementation("eager")
-            try:
-                yield
-            finally:
-                if before != "eager":
-                    self.model.set_attn_implementation(before)
+    def eager_model(self) -> torch.nn.Module:
+        """The model with eager attention, the only kind that returns its weights, for attention maps.
+
+        The shared model is never switched: `transformers` reads the attention implementation from the
+        model's config at every forward pass, so switching it while another thread scores would run that
+        pass with eager attention under a mask built for ``sdpa`` (it sees future tokens). Instead a twin
+        is made once: a deep copy of the modules and config whose parameters and buffers *are* the
+        model's own tensors (no weights copied), set to eager."""
+        with self._twin_lock:
+            if self._twin is None:
+                self._twin = twin_of(self.model)
+            return self._twin
 
     def prefill(self, ids, *, n_prefix=None, encoder_ids=None):
         dev = self.device
