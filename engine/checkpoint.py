@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from engine.cost import count_params
 from engine.model import ModelConfig, Transformer
+from engine.rng import seeded
 
 
 class CheckpointError(ValueError):
@@ -80,7 +81,8 @@ def load_model(path, device=None) -> Transformer:
         state = load_file(str(path), device="cpu")
     except Exception as e:
         raise CheckpointError(f"{path} could not be read: {e}") from e
-    model = Transformer(config)
+    with seeded(0):  # its weights are loaded next; building it still draws from torch's generator
+        model = Transformer(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

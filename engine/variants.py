@@ -21,6 +21,7 @@ from engine.cost import count_params
 from engine.device import pick_device
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
+from engine.rng import seeded
 
 MODELS_DIR_ENV = "MASKLAB_MODELS_DIR"
 MODELS_DIR = Path(os.environ.get(MODELS_DIR_ENV) or Path(__file__).resolve().parents[1] / "assets" / "models")
@@ -107,8 +108,8 @@ def list_variants(models_dir: Path | None = None, include_random: bool = True) -
 
 
 def random_model(architecture: str, seed: int = 0, **overrides) -> Transformer:
-    torch.manual_seed(seed)
-    return Transformer(ModelConfig(architecture=architecture, **{**RANDOM_CONFIG, **overrides})).eval()
+    with seeded(seed):
+        return Transformer(ModelConfig(architecture=architecture, **{**RANDOM_CONFIG, **overrides})).eval()
 
 
 def load_variant(name: str, device=None, models_dir: Path | None = None) -> Variant:

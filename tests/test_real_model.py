@@ -46,7 +46,7 @@ def test_per_token_losses_equal_transformers_forward_pass(smol):
         want = torch.nn.functional.cross_entropy(smol.model(x).logits[0, :-1], x[0, 1:], reduction="none")
     assert torch.allclose(torch.tensor(df.loss.tolist(), dtype=torch.float32), want, atol=1e-4)
     loss = dict(zip(df.token, df.loss))
-    assert loss["ĠTower"] < 0.5 and loss["ĠParis"] < 2.0  # a real model knows where the tower stands
+    assert loss[" Tower"] < 0.5 and loss[" Paris"] < 2.0  # a real model knows where the tower stands
 
 
 def test_the_gguf_file_itself_and_the_relative_path_name_the_same_model(smol, monkeypatch):
@@ -87,3 +87,44 @@ def test_the_multitask_probes_come_out_mostly_right_for_a_real_model(smol):
     assert len(df) == 7 and df.margin.notna().all()
     assert (df.margin > 0).sum() >= 5, df[["skill", "margin"]]
     assert df.set_index("skill").loc["world knowledge", "margin"] > 0
+
+
+def test_threads_scoring_and_reading_maps_get_what_one_thread_gets(smol):
+    """Two sessions on the one shared SmolLM2: one scores while the other reads attention maps. Every
+    score equals the same text scored alone (reading maps once switched the shared model to eager
+    attention, and a few scoring passes in a hundred then saw future tokens)."""
+    from tests.test_concurrency import _hammer
+
+    _hammer(smol, 16, 16, [TEXT, "The capital of Azerbaijan is Baku, on the Caspian Sea."])
+
+
+def test_rows_and_attention_labels_read_as_the_text_with_the_vocabulary_entry_beside_it(smol):
+    """The token column is the text each token stands for (" Tower"), as MaskLab's own models give it;
+    the byte-level vocabulary entry ("ĠTower") stays in the piece column."""
+    df = engine.score(smol, TEXT)
+    assert "".join(df.token) == TEXT and not any("Ġ" in t for t in df.token)
+    assert df.piece.tolist() == smol.tokenizer.convert_ids_to_tokens(df.token_id.tolist()) and "ĠTower" in df.piece.tolist()
+    labels = engine.attention(smol, TEXT).query_tokens["self"]
+    assert labels == df.token.tolist()
+
+
+FRACTION_TEXT = "Mix ½ cup of flour with ¼ cup of sugar."
+
+
+def test_the_files_own_pre_tokenizer_makes_fractions_cheaper_to_read(smol, capsys):
+    """tokenizer.ggml.pre = smollm honoured (numerals apart before GPT-2's rule): the model reads the
+    fraction text in the tokens it was trained on, and its total loss drops against transformers'
+    GGUF tokenizer, which ignores the declared pre-tokenizer."""
+    from transformers import AutoTokenizer
+
+    assert smol.card["pre_tokenizer"].startswith("smollm (numerals split one by one before GPT-2's rule")
+    ours = engine.score(smol, FRACTION_TEXT)
+    raw = AutoTokenizer.from_pretrained(str(FOLDER), gguf_file=GGUF.name, local_files_only=True)(FRACTION_TEXT, add_special_tokens=False)["input_ids"]
+    assert ours.token_id.tolist() != raw
+    x = torch.tensor([[smol.backend.specials.start] + raw])
+    with torch.no_grad():
+        before = float(torch.nn.functional.cross_entropy(smol.model(x).logits[0, :-1], x[0, 1:], reduction="sum"))
+    after = float(ours.loss.sum())
+    with capsys.disabled():
+        print(f"\nSmolLM2 total loss on {FRACTION_TEXT!r}: {before:.2f} nats with transformers' tokens ({len(raw)}), {after:.2f} with the file's own rule ({len(ours)})")
+    assert after < before
