@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--max-tokens", type=int, default=100_000, help="refuse a longer text instead of running for minutes (default 100000)")
         if name == "generate":
             sp.add_argument("--max-new-tokens", type=int, default=30, help="tokens to write")
-            sp.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+            sp.add_argument("--temperature", type=float, default=0.8, help="0 (or anything below 1e-4, too small to divide by) is greedy; negative, NaN or infinite is refused")
             sp.add_argument("--seed", type=int, default=0, help="sampling seed")
         sp.add_argument("text", help=TEXT_HELP)
     from engine.hf import CATALOGUE

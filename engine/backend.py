@@ -35,15 +35,18 @@ ARCHITECTURE_OF_OBJECTIVE = {"clm": "decoder", "mlm": "encoder", "prefix_lm": "p
 
 @dataclass(frozen=True)
 class TextTokens:
-    """A text in a model's own tokens: ids, display names (vocabulary entries or tiktoken strings),
-    character spans (-1 where the tokenizer gives none) and surfaces (the text a token stands for,
-    with the whitespace before it: what `engine.categories.token_category` reads)."""
+    """A text in a model's own tokens: ids, names (the text each token stands for, as shown: " Paris",
+    with bytes that are part of a character spelled ``<0xF0>``, for every backend), character spans (-1
+    where the tokenizer gives none), surfaces (the text a token stands for, with the whitespace before
+    it: what `engine.categories.token_category` reads) and pieces (the tokenizer's own vocabulary
+    entries, "ĠParis", "▁Paris", "##is"; the names themselves when None, as for tiktoken)."""
 
     ids: list[int]
     names: list[str]
     starts: list[int]
     ends: list[int]
     surfaces: list[str]
+    pieces: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,18 @@ def mean_across(value: float, info: DistInfo) -> float:
     return t.item() / info.world
 
 
+def label_share(n_labels: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """``world * n_labels / (labels in the global batch)``: multiplied into this process's mean loss, it
+    makes DistributedDataParallel's average of the processes' gradients the gradient of the mean over
+    the global batch's labels, as one process computes it, however the labels fall among the
+    processes (a prefix LM's or UL2's examples have different numbers). 1 in one process."""
+    if info.world == 1:
+        return torch.ones((), device=n_labels.device)
+    total = n_labels.detach().to(torch.float64).reshape(1).clone()
+    dist.all_reduce(total)
+    return (n_labels.to(torch.float64) * info.world / total.clamp(min=1)).reshape(()).float()
+
+
 def barrier(info: DistInfo) -> None:
     if info.world > 1:
         dist.barrier()

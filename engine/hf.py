@@ -16,13 +16,16 @@ next-token after the model's own start token; pseudo-log-likelihood with its own
 own ``[CLS] … [SEP]`` frame; one-token spans behind its own sentinel (T5), or behind its ``<mask>`` with
 the decoder rewriting the text (BART's text infilling).
 
-Rows are the tokenizer's tokens of the text without special tokens, shown as the tokenizer's own
-vocabulary entries (``Ġthe``, ``##ing``, ``▁the``), so each family's way of marking word boundaries
-stays visible. As with tiktoken's ``encode_ordinary``, special-token strings typed by a user
-(``[MASK]``, ``<|endoftext|>``) are ordinary text.
+Rows are the tokenizer's tokens of the text without special tokens, each read as the text it stands
+for (`` the``, as MaskLab's own rows read), with the tokenizer's own vocabulary entry beside it
+(``Ġthe``, ``##ing``, ``▁the``: `engine.score`'s ``piece`` column), so each family's way of marking
+word boundaries stays visible. As with tiktoken's ``encode_ordinary``, special-token strings typed by
+a user (``[MASK]``, ``<|endoftext|>``) are ordinary text.
 
 GGUF files (llama.cpp's format) load through ``transformers``' GGUF path, which de-quantises every
-tensor to float32; their model card names the quantisation they came from.
+tensor to float32; their model card names the quantisation they came from. Their tokenizer splits
+text as the file declares (``tokenizer.ggml.pre``, `gguf_pre_tokenizer`), which ``transformers``
+ignores: SmolLM2's ``smollm`` puts each numeral apart before GPT-2's rule, as llama.cpp does.
 """
 
 import contextlib
@@ -224,7 +227,68 @@ def _gguf_summary(path: str, size: int, mtime_ns: int) -> dict:
         "parameters": int(sum(int(t.n_elements) for t in r.tensors)),
         "quantisation": kinds.most_common(1)[0][0] if kinds else "?",
         "licence": field("general.license"),
+        "tokenizer_model": field("tokenizer.ggml.model"),  # "gpt2": byte-level BPE; "llama": SentencePiece
+        "pre_tokenizer": field("tokenizer.ggml.pre"),  # how llama.cpp splits text before BPE (see gguf_pre_tokenizer)
     }
+
+
+# llama.cpp's pre-tokenizer types (the GGUF key tokenizer.ggml.pre; src/llama-vocab.cpp) that MaskLab reproduces on
+# the byte-level BPE tokenizer transformers builds from a GGUF file (transformers reads the vocabulary and merges but
+# ignores the declared type and always applies GPT-2's rule)
+NUMERALS_APART = ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone")  # regexes: \p{N}, then GPT-2's
+GPT2_RULE = ("gpt2", "gpt-2", "mpt", "olmo", "jais")  # GPT-2's regex alone
+NUMERAL = r"\p{N}"  # one numeral code point: digits, ½, ①, ٣, Ⅻ ...
+
+
+def gguf_pre_tokenizer(path: Path) -> dict:
+    """The pre-tokenizer a GGUF file declares (``name``), whether MaskLab's tokenizer of the file splits
+    text as llama.cpp does for it (``honoured``), and a ``note`` for the model card. From the cached header.
+
+    ``smollm`` and the types with its rule: every numeral code point is a piece of its own, then GPT-2's
+    regex splits the rest (" ¼" is "Ġ" + "Â¼", never "ĠÂ" + "¼"). ``gpt2`` and its like: GPT-2's regex,
+    what transformers builds already. ``default`` (or none) needs nothing for a SentencePiece vocabulary;
+    for byte-level BPE, llama.cpp's default rule differs from GPT-2's and is not reproduced. Any other
+    type is not honoured: transformers' tokenizer is kept, and the note says so."""
+    s = gguf_summary(path)
+    name, model = s.get("pre_tokenizer"), s.get("tokenizer_model")
+    shown = name or "none declared"
+    if model == "gpt2" and name in NUMERALS_APART:
+        return {"name": name, "honoured": True, "note": f"{name} (numerals split one by one before GPT-2's rule, as llama.cpp does)"}
+    if model == "gpt2" and name in GPT2_RULE:
+        return {"name": name, "honoured": True, "note": f"{name} (GPT-2's rule, as llama.cpp and transformers both split)"}
+    if model != "gpt2" and name in (None, "default"):
+        return {"name": name, "honoured": True, "note": f"{shown} (no split before the {model or 'vocabulary'} tokenizer's own model, as llama.cpp)"}
+    return {"name": name, "honoured": False,
+            "note": f"{shown} (not honoured: MaskLab keeps the tokenizer transformers builds from the file, with GPT-2's rule; "
+                    f"llama.cpp may split some texts into other tokens)"}
+
+
+def _honour_pre_tokenizer(tok, gguf: Path) -> str:
+    """Make ``tok``, the tokenizer transformers built from ``gguf``, split text as the file declares
+    (`gguf_pre_tokenizer`); returns the model card's note. Only a byte-level tokenizer with GPT-2's rule
+    (what transformers builds for a ``gpt2`` vocabulary) is changed; anything else is kept and said."""
+    rule = gguf_pre_tokenizer(gguf)
+    if not rule["honoured"] or rule["name"] not in NUMERALS_APART + GPT2_RULE:
+        return rule["note"]
+    from tokenizers import Regex, pre_tokenizers
+
+    backend = getattr(tok, "backend_tokenizer", None)
+    pre = backend.pre_tokenizer if backend is not None else None
+    if not (isinstance(pre, pre_tokenizers.ByteLevel) and pre.use_regex):
+        return f"{rule['name']} (not honoured: transformers built this file's tokenizer without GGUF's usual byte-level GPT-2 rule, so MaskLab keeps it as built)"
+    if rule["name"] in NUMERALS_APART:
+        backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(NUMERAL), "isolated"), pre])
+    return rule["note"]
+
+
+def _auto_tokenizer(source: str, kw: dict, gguf: Path | None):
+    """A checkpoint's own tokenizer through ``AutoTokenizer`` and, for a GGUF file, split as the file
+    declares (`_honour_pre_tokenizer`): the one place both `load` and `load_tokenizer` make it. Returns
+    the tokenizer and the model card's note on its pre-tokenizer (None without GGUF)."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(source, **kw)
+    return tok, (_honour_pre_tokenizer(tok, gguf) if gguf is not None else None)
 
 
 # ---------------------------------------------------------------- loading
@@ -309,7 +373,7 @@ def load(name: str, device=None) -> Loaded:
             twin_of(model)  # attention maps read an eager twin of it; raises ValueError where none can be made
         except ValueError:  # a family without sdpa, or one whose twin cannot be eager: eager throughout
             model, info = loader.from_pretrained(source, attn_implementation="eager", **common)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kw)
+        tokenizer, pre_note = _auto_tokenizer(source, kw, gguf)  # a GGUF file's tokenizer split as the file declares
     except (OSError, ValueError) as e:
         raise _load_error(e, name, folder, offline) from None
     missing = [k for k in info.get("missing_keys", []) if _is_head_weight(model, k)]
@@ -334,7 +398,8 @@ def load(name: str, device=None) -> Loaded:
         summary = gguf_summary(gguf)
         card.update(format="GGUF", quantisation=summary["quantisation"], name=summary["name"], licence=summary["licence"],
                     dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
-                    note=f"de-quantised from GGUF {summary['quantisation']} to {str(next(model.parameters()).dtype).replace('torch.', '')} by transformers on load")
+                    note=f"de-quantised from GGUF {summary['quantisation']} to {str(next(model.parameters()).dtype).replace('torch.', '')} by transformers on load",
+                    pre_tokenizer=pre_note)
     return Loaded(model, tokenizer, backend, arch, OBJECTIVE[arch], card)
 
 
@@ -481,21 +546,38 @@ class HFBackend:
         """The tokenizer's tokens of ``text``, special tokens neither added nor parsed. A token's
         surface is the text from the end of the previous token to its own end, so a word-initial token
         carries its leading space as tiktoken's do; tokens sharing one character's span (the bytes of
-        an emoji) each get that character."""
+        an emoji) each get that character.
+
+        Its name is the text it stands for, as MaskLab's own tokens read: the new text it covers (" Paris",
+        not byte-level BPE's "ĠParis", SentencePiece's "▁Paris" or WordPiece's "##is"), so the names
+        join to the text; a byte-level token holding part of a character is its bytes, those that are
+        not whole characters spelled ``<0xF0>`` (as `engine.tokenizer.tokenize` spells them), and a
+        byte-fallback token keeps its own ``<0xF0>``. The vocabulary entries are the pieces."""
+        from engine.tokenizer import display_text, is_utf8
+
         tok = self.tokenizer
         fast = bool(getattr(tok, "is_fast", False))
         enc = tok(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=fast)
         ids = list(enc["input_ids"])
-        names = _token_names(tok, ids)
+        pieces = _token_names(tok, ids)
         if not fast:
-            return TextTokens(ids, names, [-1] * len(ids), [-1] * len(ids), [tok.decode([i]) for i in ids])
-        starts, ends, surfaces, prev = [], [], [], 0
-        for s, e in enc["offset_mapping"]:
+            surfaces = [tok.decode([i]) for i in ids]
+            return TextTokens(ids, surfaces, [-1] * len(ids), [-1] * len(ids), surfaces, pieces)
+        byte_of = _byte_decoder() if _byte_level(tok) else {}
+        starts, ends, surfaces, names, prev = [], [], [], [], 0
+        for (s, e), piece in zip(enc["offset_mapping"], pieces):
             starts.append(int(s))
             ends.append(int(e))
             surfaces.append(text[min(prev, s) : e] if e > prev else text[s:e])
+            raw = bytes(byte_of[c] for c in piece) if byte_of and piece and all(c in byte_of for c in piece) else None
+            if raw is not None and not is_utf8(raw):
+                names.append(display_text(raw))  # a byte-level piece of a character
+            elif _BYTE_FALLBACK.fullmatch(piece):
+                names.append(piece)  # SentencePiece's byte fallback names its byte already
+            else:
+                names.append(text[prev:e] if e > prev else "")
             prev = max(prev, e)
-        return TextTokens(ids, names, starts, ends, surfaces)
+        return TextTokens(ids, names, starts, ends, surfaces, pieces)
 
     def names(self, ids):
         return _token_names(self.tokenizer, ids)
@@ -777,12 +859,11 @@ _TOKENIZERS: dict = {}
 
 
 def load_tokenizer(name: str):
-    """A checkpoint's own tokenizer, without its weights (a GGUF file's is read from the file); one per
-    name and weights identity, kept for the process. Raises CheckpointUnavailable in one sentence."""
+    """A checkpoint's own tokenizer, without its weights (a GGUF file's is read from the file and split
+    as the file declares, as `load` makes it); one per name and weights identity, kept for the process.
+    Raises CheckpointUnavailable in one sentence."""
     key = (name, weights_identity(name))
     if key not in _TOKENIZERS:
-        import transformers
-
         folder = checkpoint_folder(name)
         g = gguf_file(folder) if folder is not None else None
         source = str(g.parent if g else folder) if folder is not None else name
@@ -790,12 +871,23 @@ def load_tokenizer(name: str):
         if g is not None:
             kw["gguf_file"] = g.name
         try:
-            _TOKENIZERS[key] = transformers.AutoTokenizer.from_pretrained(source, **kw)
+            _TOKENIZERS[key] = _auto_tokenizer(source, kw, g)[0]
         except (OSError, ValueError) as e:
             raise _load_error(e, name, folder, kw["local_files_only"]) from None
     return _TOKENIZERS[key]
 
 
+_BYTE_FALLBACK = re.compile(r"<0x[0-9A-Fa-f]{2}>")  # SentencePiece's byte-fallback tokens (Llama 2, Gemma)
+
+
+def _byte_level(tok) -> bool:
+    """Whether a fast tokenizer is byte-level BPE (GPT-2's ``Ġ`` for the space byte): its pre-tokenizer
+    or decoder is ``ByteLevel``."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    return backend is not None and any("ByteLevel" in repr(part) for part in (backend.pre_tokenizer, backend.decoder))
+
+
+@functools.lru_cache(maxsize=1)
 def _byte_decoder() -> dict:
     """Byte-level BPE's printable stand-in for each byte, reversed (GPT-2's ``bytes_to_unicode``,
     openai/gpt-2 encoder.py): "Ġ" is the space byte."""
@@ -820,7 +912,7 @@ def text_tokens(name: str, text: str) -> list:
     t = HFBackend.tokens(type("T", (), {"tokenizer": tok})(), text)  # the same rows engine.score shows
     byte_of = _byte_decoder()
     out, group, last_end = [], -1, -1
-    for i, (tid, name_, s, e, surface) in enumerate(zip(t.ids, t.names, t.starts, t.ends, t.surfaces)):
+    for i, (tid, name_, s, e, surface) in enumerate(zip(t.ids, t.pieces, t.starts, t.ends, t.surfaces)):  # vocabulary entries
         piece = bytes(byte_of[c] for c in name_) if name_ and all(c in byte_of for c in name_) else surface.encode("utf-8")
         if s >= last_end or s < 0:  # tokens whose spans overlap spell one character between them
             group += 1

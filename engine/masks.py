@@ -12,6 +12,8 @@ from typing import Literal, get_args
 
 import torch
 
+from engine.checks import check_bool, check_choice, check_int
+
 Architecture = Literal["encoder", "decoder", "prefix_lm", "encoder_decoder"]
 ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 
@@ -58,9 +60,10 @@ def attention_masks(architecture: str, n_input: int, n_target: int = 0, *, causa
     >>> attention_masks("prefix_lm", 2, 2)["self"].int().tolist()
     [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]
     """
-    check_architecture(architecture)
-    if n_input < 0 or n_target < 0:
-        raise ValueError("token counts must be >= 0")
+    check_choice("architecture", architecture, ARCHITECTURES)
+    n_input = check_int("n_input", n_input, minimum=0)
+    n_target = check_int("n_target", n_target, minimum=0)
+    check_bool("causal_input", causal_input)
     n = n_input + n_target
     if architecture == "encoder":
         return {"self": full_mask(n)}

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import torch
 
+from engine.checks import check_choice, check_int
 from engine.vocab import MASKLAB, SpecialIds
 
 from engine.losses import IGNORE_INDEX  # noqa: F401  (re-exported: objectives label with it)
@@ -524,10 +525,13 @@ def _as_id_list(ids, specials: SpecialIds) -> list[int]:
         if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
             raise ValueError(f"ids must be a 1-D integer tensor, got shape {tuple(ids.shape)} and {ids.dtype}")
         ids = ids.tolist()
-    try:
-        out = [operator.index(i) for i in ids]
-    except TypeError as e:
-        raise ValueError(f"ids must be integers: {e}") from None
+    if ids is None or isinstance(ids, (str, bytes, dict)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"ids must be a list (or 1-D tensor) of token ids, not {type(ids).__name__}; engine.tokenizer.encode(text) gives them for a text")
+    ids = list(ids)
+    wrong = [i for i in ids if isinstance(i, bool) or not hasattr(i, "__index__")]
+    if wrong:  # ValueError, as before: the ids are a list, of the wrong values
+        raise ValueError(f"ids must be whole numbers (token ids), not {type(wrong[0]).__name__} {wrong[0]!r}")
+    out = [operator.index(i) for i in ids]
     bad = [i for i in out if not 0 <= i < specials.vocab_size]
     if bad:
         raise ValueError(f"ids must lie in [0, {specials.vocab_size}), got {bad[:5]}")
@@ -538,8 +542,12 @@ def corrupt(ids, objective: str, seed: int = 0, *, specials: SpecialIds = MASKLA
     """Apply one objective to ``ids`` (a list or 1-D tensor of ints); same ids, seed and params, same result.
 
     All randomness comes from ``torch.Generator().manual_seed(seed)``, passed down to the transforms.
-    Unknown objectives and parameters are errors; see `objective_params` for what each accepts.
+    Unknown objectives and parameters are errors; see `objective_params` for what each accepts. Ids
+    that are no list of whole numbers, or a seed that is no whole number, are refused with TypeError
+    naming the argument.
     """
+    check_choice("objective", objective, OBJECTIVES)
+    seed = check_int("seed", seed)
     allowed = objective_params(objective)
     unknown = sorted(set(params) - set(allowed))
     if unknown:

@@ -28,7 +28,7 @@ length; ``stride`` is for the masked methods; ``window`` caps the tokens any pas
 text's length it is the exact one-copy-per-token method.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from engine.backend import Backend, TextTokens
 from engine.categories import token_categories
+from engine.checks import MIN_TEMPERATURE, check_int, check_optional_int, check_temperature, check_text, check_top_k, is_greedy
 from engine.objectives import corrupt
 from engine.variants import Variant
 
@@ -50,7 +51,9 @@ STRIDED = {
     "encoder": "masked LM: 1 token in {k} hidden per pass, {k} passes",
     "encoder_decoder": "masked spans: 1 token in {k} hidden as a one-token span per pass, {k} passes",
 }
-COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored"]
+# token: the text the token stands for (" Paris"), for every model; piece: the tokenizer's own vocabulary entry
+# ("ĠParis" for byte-level BPE, "▁Paris" for SentencePiece; the same as token for MaskLab's tiktoken encodings)
+COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored", "piece"]
 PROGRESS_DELAY_S = 3.0  # a progress bar appears when scoring runs longer than this
 
 
@@ -280,8 +283,19 @@ def _score_strided(b: Backend, ids: list[int], k: int, stride: int, window: int 
     return out
 
 
+def _backend(variant) -> Backend:
+    """The model's `engine.backend.Backend`, or TypeError naming ``variant`` when it is no model."""
+    b = getattr(variant, "backend", None)
+    if b is None:
+        raise TypeError(f"variant must be a model from engine.load_variant(name), not {type(variant).__name__}")
+    return b
+
+
 def _check_options(arch: str, split, window, stride) -> None:
     """Every option of `score` means something for the model, or is refused with the reason."""
+    split = check_optional_int("split", split, minimum=0)
+    window = check_optional_int("window", window)
+    stride = check_optional_int("stride", stride)
     if split is not None and arch != "prefix_lm":
         raise ValueError(f"split is the prefix length of a prefix-LM; a {arch} model has no prefix")
     if stride is not None:
@@ -308,9 +322,14 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
     ``max_tokens``: refuse a longer text (ValueError) instead of running for minutes.
 
     Raises ValueError for an option the model has no use for, or a text over ``max_tokens``. Shows a
-    tqdm progress bar past a few seconds; KeyboardInterrupt stops it cleanly.
+    tqdm progress bar past a few seconds; KeyboardInterrupt stops it cleanly. A bad argument (None for
+    the text, a float or a bool for a count, a negative top-k) is refused with TypeError or ValueError
+    naming it; a top-k above the vocabulary keeps every token.
     """
-    b = variant.backend
+    b = _backend(variant)
+    text = check_text("text", text)
+    top_k = check_top_k(top_k, b.vocab_size)
+    max_tokens = check_optional_int("max_tokens", max_tokens, minimum=0)
     arch = b.architecture
     _check_options(arch, split, window, stride)
     t = b.tokens(text)
@@ -368,6 +387,7 @@ def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
             "method": [method] * len(t.ids),
             "category": category,
             "scored": s.scored,
+            "piece": t.pieces if t.pieces is not None else t.names,
         },
         columns=COLUMNS,
     )
@@ -399,6 +419,10 @@ class AttentionResult:
     note: str = ""
     span_origin: list[tuple[int, int]] | None = None  # encoder_decoder: the encoder span each sentinel replaced
     n_kv_head: int | None = None  # key/value heads; fewer than the query heads under grouped-query attention
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # "self": each position's characters in the text, (-1, -1) for special tokens
+    n_text_tokens: int = 0  # the model's tokens in the whole text
+    cut: str = ""  # why the maps stop before the text's last token ("" when they cover it): "context" or "memory"
+    limit: int = 0  # the most of the text's tokens the maps could cover (the context, or the memory bound)
 
     def kv_head(self, head: int) -> int:
         """The key/value head query head ``head`` shares (itself without grouped-query attention)."""
@@ -416,16 +440,26 @@ def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | N
     encoder_decoder is shown on a span-corrupted copy of the text (seed ``seed``), as it was trained:
     its encoder reads the text with sentinels (or BART's ``<mask>``), its decoder writes the spans (or
     rewrites the text), and cross-attention shows where each decoder position looks in the encoder.
-    A prefix_lm reads its first ``split`` tokens (default: half) bidirectionally.
+    A prefix_lm reads its first ``split`` tokens (default: half) bidirectionally. A bad argument is
+    refused with TypeError or ValueError naming it.
     """
-    b = variant.backend
+    b = _backend(variant)
+    text = check_text("text", text)
+    max_tokens = check_int("max_tokens", max_tokens, minimum=0)
+    split = check_optional_int("split", split, minimum=0)
+    seed = check_int("seed", seed)
     sp, dev, arch = b.specials, b.device, b.architecture
     room = 16 if arch == "encoder_decoder" else len(sp.prefix) + len(sp.suffix) + len(sp.modes)
     if split is not None and arch != "prefix_lm":
         raise ValueError(f"split is the prefix length of a prefix-LM; a {arch} model has no prefix")
-    ids = b.tokens(text).ids[: max(0, min(int(max_tokens), b.context - room))]
+    tt = b.tokens(text)
+    context, memory = max(0, b.context - room), maps_token_limit(b)
+    limit = min(context, memory)
+    ids = tt.ids[: max(0, min(int(max_tokens), limit))]
+    cut = "" if len(ids) == len(tt.ids) or len(ids) == int(max_tokens) else "memory" if memory < context else "context"
+    extent = dict(n_text_tokens=len(tt.ids), cut=cut, limit=limit)
     if not ids:
-        return AttentionResult({}, {}, {}, "no tokens", n_kv_head=b.n_kv_head)
+        return AttentionResult({}, {}, {}, "no tokens", n_kv_head=b.n_kv_head, **extent)
     if arch == "encoder_decoder":
         c = corrupt(ids, "span_corruption", seed=seed, specials=sp.span_ids)
         enc = list(sp.prefix) + list(c.inputs)  # c.inputs ends with the eos
@@ -438,7 +472,7 @@ def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | N
         e, d = b.names(enc), b.names(dec)
         q = {"encoder": e, "decoder": d, "cross": d, "joint": d}
         kk = {"encoder": e, "decoder": d, "cross": e, "joint": e + d}
-        return AttentionResult(maps, {k: q[k] for k in maps}, {k: kk[k] for k in maps}, how, c.span_origin, b.n_kv_head)
+        return AttentionResult(maps, {k: q[k] for k in maps}, {k: kk[k] for k in maps}, how, c.span_origin, b.n_kv_head, **extent)
     note, n_prefix = "", None
     x = list(ids)
     if arch == "encoder":
@@ -449,10 +483,46 @@ def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | N
         n_prefix = max(1, min(len(ids), len(ids) // 2 if split is None else int(split)))
         note = f"prefix of {n_prefix} token(s)"
     maps = b.attention_maps(torch.tensor([x], device=dev), n_prefix=n_prefix)
-    labels = b.names(x)
+    before = len(x) - len(ids) - (len(sp.suffix) if arch == "encoder" else 0)  # special tokens read before the text
+    names = b.names(x)
+    # the text each token stands for (its vocabulary entry where that is part of a character); special tokens by name
+    text_labels = [name if "\ufffd" in surface else surface for name, surface in zip(names[before:], tt.surfaces[: len(ids)])]
+    labels = names[:before] + text_labels + names[before + len(ids) :]
+    spans = [(-1, -1)] * before + list(zip(tt.starts[: len(ids)], tt.ends[: len(ids)])) + [(-1, -1)] * (len(x) - before - len(ids))
     if b.n_kv_head < b.n_head:
         note = (note + "; " if note else "") + f"grouped-query attention: {b.n_head} query heads share {b.n_kv_head} key/value heads, {b.n_head // b.n_kv_head} each"
-    return AttentionResult(maps, {"self": labels}, {"self": labels}, note, None, b.n_kv_head)
+    return AttentionResult(maps, {"self": labels}, {"self": labels}, note, None, b.n_kv_head, {"self": spans}, **extent)
+
+
+def positions_covering(spans: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """The positions ``[lo, hi)`` of a model's tokens that cover the characters ``[start, end)`` of the
+    text: every token whose span overlaps them, and the special tokens read before (after) the text
+    when the stretch starts at (runs to) the text's first (last) token. ``spans`` are `AttentionResult`'s,
+    (-1, -1) for a special token. ``(n, n)`` when no token reaches the stretch (the maps stop before it).
+
+    >>> positions_covering([(-1, -1), (0, 5), (5, 11), (11, 12), (-1, -1)], 5, 12)
+    (2, 5)
+    """
+    text = [i for i, (s, e) in enumerate(spans) if s >= 0]
+    inside = [i for i in text if spans[i][0] < end and spans[i][1] > start]
+    if not inside:
+        return len(spans), len(spans)
+    lo, hi = inside[0], inside[-1] + 1
+    if lo == text[0]:
+        lo = 0
+    if hi == text[-1] + 1:
+        hi = len(spans)
+    return lo, hi
+
+
+MAPS_BUDGET_BYTES = 512 * 2**20  # the float32 weights of every layer and head one maps pass may hold at once
+
+
+def maps_token_limit(backend: Backend, budget_bytes: int = MAPS_BUDGET_BYTES) -> int:
+    """The most tokens whose attention maps, every layer and query head as float32 (L x H x T x T x 4
+    bytes), fit in ``budget_bytes``: a maps pass holds them all at once. SmolLM2-135M (30 layers, 9
+    heads): 705 tokens in 512 MiB; MaskLab's variants (4 x 4): 2,896."""
+    return int((budget_bytes / (backend.n_layer * backend.n_head * 4)) ** 0.5)
 
 
 @dataclass
@@ -464,15 +534,19 @@ class GenerationResult:
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_k: int, g: torch.Generator, banned) -> int:
+    """One token id: the likeliest at a temperature too small to divide by (`engine.checks.is_greedy`),
+    else drawn among the ``top_k`` likeliest (0: all) at ``temperature``. Checked by `generate`."""
     logits = logits.float().clone()
     logits[list(banned)] = float("-inf")
-    if temperature <= 0:
+    if is_greedy(temperature):
         return int(logits.argmax())
-    logits = logits / temperature
-    if top_k and top_k < logits.numel():
-        kth = logits.topk(top_k).values[-1]
-        logits[logits < kth] = float("-inf")
-    return int(torch.multinomial(logits.softmax(-1).cpu(), 1, generator=g))
+    scaled = logits / temperature
+    if not torch.isfinite(scaled.max()):  # logits beyond float32 * temperature: as greedy as sampling gets
+        return int(logits.argmax())
+    if top_k and top_k < scaled.numel():
+        kth = scaled.topk(top_k).values[-1]
+        scaled[scaled < kth] = float("-inf")
+    return int(torch.multinomial(scaled.softmax(-1).cpu(), 1, generator=g))
 
 
 @torch.inference_mode()
@@ -485,8 +559,18 @@ def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature:
     encoder_decoder reads "text <sentinel_0>" and writes the span behind the sentinel, stopping at the
     next sentinel or end-of-sequence (BART reads "text <mask>" and rewrites the text, then the span).
     An encoder-only model has no causal part and cannot generate: ValueError.
+
+    A temperature below `engine.checks.MIN_TEMPERATURE` (1e-4) is too small to divide the logits by:
+    it is greedy, and ``method`` says so. A negative or non-finite temperature, a negative top-k or
+    max_new_tokens are refused (ValueError naming it); a top-k above the vocabulary keeps every token.
     """
-    b = variant.backend
+    b = _backend(variant)
+    text = check_text("text", text)
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+    temperature = check_temperature(temperature)
+    top_k = check_top_k(top_k, b.vocab_size)
+    seed = check_int("seed", seed)
+    greedy = is_greedy(temperature)
     sp, arch, W = b.specials, b.architecture, b.context
     if arch == "encoder":
         raise ValueError("An encoder-only model cannot generate text: every position attends to every other, so there is no left-to-right order to extend; it can only fill masked positions in place.")
@@ -516,11 +600,15 @@ def generate(variant: Variant, text: str, max_new_tokens: int = 20, temperature:
                 raise ValueError("Nothing to continue: the text is empty and the model has no end-of-text token to start from.")
             ctx = [sp.eos]
         logits, state = b.prefill(ctx, n_prefix=len(ctx) if arch == "prefix_lm" else None)
-        method = "next-token sampling" if temperature > 0 else "greedy next-token"
+        method = "greedy next-token" if greedy else "next-token sampling"
         if arch == "prefix_lm":
             method = "prefix LM: the text as a bidirectional prefix, then causal sampling"
             if mode:
                 method = f"prefix LM after UL2's {b.names(mode)[0]} mode token: the text as a bidirectional prefix, then causal sampling"
+    if greedy:
+        method = method.replace("causal sampling", "causal greedy decoding") if arch == "prefix_lm" else method if arch == "decoder" else method + "; greedy"
+        if temperature > 0:
+            method += f" (temperature {temperature:g} is below {MIN_TEMPERATURE:g}, too small to divide by: greedy)"
     new: list[int] = []
     for _ in range(budget):
         nxt = _sample(logits, temperature, top_k, g, sp.banned)

@@ -22,6 +22,7 @@ from pathlib import Path
 import regex  # tiktoken's own dependency; unlike `re` it knows grapheme clusters (\X)
 import tiktoken
 
+from engine.checks import check_choice, check_text
 from engine.vocab import SPECIAL_TOKEN_IDS, VOCAB_SIZE
 
 MASKLAB_BPE_PATH = Path(__file__).resolve().parents[1] / "assets" / "tokenizer" / "masklab-8k.tiktoken"
@@ -87,8 +88,7 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     with no cached copy), and ValueError for a name not in ``ENCODINGS``. Failures are not cached,
     so a later call retries.
     """
-    if name not in ENCODINGS:
-        raise ValueError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
+    check_choice("encoding", name, ENCODINGS)
     if name == "masklab":
         return _masklab_encoding(MASKLAB_BPE_PATH)
     try:
@@ -113,8 +113,10 @@ def tokenize(text: str, encoding: str = "masklab") -> list[Token]:
     """Tokens of ``text``, each with its bytes, display text, character span and group.
 
     Lone surrogates (possible in a Python str, but not encodable as UTF-8) are read as U+FFFD, one
-    character for one, so spans still index the text as given.
+    character for one, so spans still index the text as given. A text that is no str (None, bytes) or
+    an unknown encoding is refused with TypeError or ValueError naming it.
     """
+    check_text("text", text)
     enc = get_encoding(encoding)
     clean = _replace_surrogates(text)
     ids = enc.encode_ordinary(clean)

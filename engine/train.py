@@ -126,12 +126,30 @@ def per_rank_batch(batch_size: int, world: int) -> int:
     return batch_size // world
 
 
-def make_batch(windows: list[list[int]], objective: str, architecture: str, seed: int) -> Batch:
-    """Corrupt each window (seeded per example) and lay the results out for ``architecture``."""
+def example_indices(batch_size: int, rank: int, world: int) -> list[int]:
+    """Positions in the global batch of ``batch_size`` examples of those that process ``rank`` of
+    ``world`` takes: every ``world``-th, from ``rank`` (one process takes them all)."""
+    return list(range(batch_size))[rank::world][: per_rank_batch(batch_size, world)]
+
+
+def example_seed(seed: int, index: int) -> int:
+    """The corruption seed of the example at ``index`` in the global batch whose seed is ``seed``: by
+    its place in the global batch, not in its process's share, so ``torchrun`` corrupts exactly what
+    one process corrupts and no two processes repeat a mask pattern."""
+    return seed * 1009 + index
+
+
+def make_batch(windows: list[list[int]], objective: str, architecture: str, seed: int, indices: list[int] | None = None) -> Batch:
+    """Corrupt each window (seeded per example by its position in the global batch, ``indices``:
+    see `example_indices`; default 0, 1, ...) and lay the results out for ``architecture``."""
+    if indices is None:
+        indices = range(len(windows))
+    elif len(indices) != len(windows):
+        raise ValueError(f"indices gives {len(indices)} positions for {len(windows)} windows")
     extra = {}
     if objective == "ul2":  # one denoiser per batch keeps every example the same length
         extra["mode"] = _ul2_mode(seed)
-    cs = [corrupt(w, objective, seed=seed * 1009 + i, **extra) for i, w in enumerate(windows)]
+    cs = [corrupt(w, objective, seed=example_seed(seed, i), **extra) for i, w in zip(indices, windows)]
     n = sum(len(w) for w in windows)
     if architecture == "encoder":
         return Batch(torch.tensor([c.inputs for c in cs]), torch.tensor([c.targets for c in cs]), corpus_tokens=n)
@@ -318,12 +336,13 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     opt = make_optimizer(model, cfg)
     train_tokens = token_stream("train", cfg.corpus, cfg.max_corpus_bytes)
     valid_tokens = token_stream("valid", cfg.corpus, min(cfg.max_corpus_bytes, 2_000_000))
-    per_rank = per_rank_batch(cfg.batch_size, info.world)
+    per_rank_batch(cfg.batch_size, info.world)  # refuses a global batch that does not divide evenly, before any work
 
     def batch_for(step: int, tokens: np.ndarray, seed: int) -> Batch:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         windows = sample_windows(tokens, cfg.batch_size, cfg.seq_len, g)
-        return make_batch(windows[info.rank :: info.world][:per_rank], cfg.objective, cfg.architecture, seed * 7919 + step)
+        mine = example_indices(cfg.batch_size, info.rank, info.world)
+        return make_batch([windows[i] for i in mine], cfg.objective, cfg.architecture, seed * 7919 + step, mine)
 
     probe = batch_for(0, train_tokens, cfg.seed)
     step_flops = batch_flops(mc, probe) * info.world
@@ -389,11 +408,13 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
         b = next(train_batches).to(info.device)
         with training_autocast(info.device, cfg.precision):
             out_ = ddp_model(b.idx, b.targets, **b.model_kwargs())
+        # the mean over the global batch's labels, not the mean of the processes' means (engine.distributed.label_share)
+        step_loss = out_.loss * distributed.label_share((b.targets != IGNORE_INDEX).sum(), info)
         opt.zero_grad(set_to_none=True)
-        out_.loss.backward()
+        step_loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        loss = distributed.mean_across(out_.loss.item(), info)  # .item() waits for the device: the step is done
+        loss = distributed.mean_across(step_loss.item(), info)  # .item() waits for the device: the step is done
         step_s += time.perf_counter() - t_step
         loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
         done = step + 1

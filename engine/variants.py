@@ -17,6 +17,7 @@ import torch
 from engine.backend import MaskLabBackend
 from engine.catalog import NATURAL_OBJECTIVE
 from engine.checkpoint import CheckpointError, load_model, sha256_file
+from engine.checks import check_name
 from engine.cost import count_params
 from engine.device import pick_device
 from engine.masks import ARCHITECTURES
@@ -116,7 +117,9 @@ def load_variant(name: str, device=None, models_dir: Path | None = None) -> Vari
     """Load a variant by name: a shipped one, ``random-<architecture>``, or a published checkpoint
     (a Hugging Face id, a local folder saved with ``save_pretrained``, a ``.gguf`` file or a folder
     holding one, through ``engine.hf``). Raises ValueError (unknown or refused name),
-    `engine.hf.CheckpointUnavailable` and `CheckpointError` with one sentence each."""
+    `engine.hf.CheckpointUnavailable` and `CheckpointError` with one sentence each; TypeError for a
+    name that is no string (None) and ValueError for an empty one."""
+    name = check_name("name", name)
     dev = pick_device(device)
     if name.startswith("random-") and name[7:] in ARCHITECTURES:
         arch = name[7:]

@@ -205,7 +205,7 @@ def test_scores_match_transformers(variants, family):
     df = engine.score(v, TEXT)
     ids = _ids(v)
     assert list(df.columns) == COLUMNS
-    assert df.token_id.tolist() == ids and df.token.tolist() == v.tokenizer.convert_ids_to_tokens(ids)
+    assert df.token_id.tolist() == ids and df.piece.tolist() == v.tokenizer.convert_ids_to_tokens(ids)
     assert df.scored.all()
     assert torch.allclose(torch.tensor(df.loss.tolist()), torch.tensor(_reference_losses(v, ids)), atol=1e-4)
     for r in df.itertuples():
@@ -214,6 +214,32 @@ def test_scores_match_transformers(variants, family):
         assert len(probs) == 5 and probs == sorted(probs, reverse=True)
         assert (r.rank == 1) == (r.prob >= probs[0] - 1e-6)
     assert df.method.iloc[0] == engine.scoring.METHODS[v.architecture]
+
+
+PLAIN = "It was the best of times, the cat sat on the mat; 1984!"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_token_column_is_the_text_each_token_stands_for(variants, family):
+    """Rows read as the text (" cat"), as MaskLab's own models give them, never in a tokenizer's spelling
+    ("Ġcat", "▁cat", "##at"); the vocabulary entry stays in the piece column. Byte-level BPE tokens that
+    hold part of a character read as MaskLab's do (<0xF0><0x9F>)."""
+    v = variants[family]
+    df = engine.score(v, PLAIN)
+    assert "".join(df.token) == PLAIN and not any("Ġ" in t or "▁" in t for t in df.token)
+    assert df.piece.tolist() == v.tokenizer.convert_ids_to_tokens(df.token_id.tolist())
+    if family in ("gpt2", "llama"):  # byte-level BPE: the parrot is not in the tiny vocabulary, so it is 4 byte tokens
+        assert "Ġcat" in df.piece.tolist() and " cat" in df.token.tolist()
+        assert engine.score(v, "a 🦜").token.tolist() == ["a", " ", "<0xF0>", "<0x9F>", "<0xA6>", "<0x9C>"]
+
+
+@pytest.mark.parametrize("family", DECODERS + ("bert",))
+def test_attention_labels_read_as_the_text(variants, family):
+    v = variants[family]
+    labels = engine.attention(v, PLAIN).query_tokens["self"]
+    words = engine.score(v, PLAIN).token.tolist()
+    frame = list(v.backend.specials.prefix), list(v.backend.specials.suffix)
+    assert labels == v.backend.names(frame[0]) + words + v.backend.names(frame[1])
 
 
 def test_rows_carry_spans_and_categories(variants):
@@ -258,7 +284,7 @@ def test_self_attention_matches_transformers(variants, family):
         ids = [v.tokenizer.cls_token_id] + ids + [v.tokenizer.sep_token_id]
     expected = _eager_attentions(v, input_ids=torch.tensor([ids])).attentions
     assert list(r.maps) == ["self"] and len(r.maps["self"]) == 2
-    assert r.query_tokens["self"] == v.tokenizer.convert_ids_to_tokens(ids)
+    assert len(r.query_tokens["self"]) == len(ids) and not any("Ġ" in t for t in r.query_tokens["self"])  # labels read as text
     for got, want in zip(r.maps["self"], expected):
         assert got.shape == (2, len(ids), len(ids))
         assert torch.allclose(got, want[0], atol=1e-4)

@@ -267,3 +267,13 @@ def test_long_work_shows_what_it_does_and_a_limit_refuses_it_up_front(variants, 
     assert f"scoring {len(tokenize(TEXT))} tokens, one masked copy each" in err
     with pytest.raises(ValueError, match="more than max_tokens=3"):
         score(variants["decoder"], TEXT, max_tokens=3)
+
+
+def test_token_column_is_the_text_and_the_piece_column_the_vocabulary_entry():
+    """MaskLab's own decoder-clm: each row's token is the text it stands for, so the rows join to the text."""
+    v = load_variant("decoder-clm")
+    text = "The Eiffel Tower stands in Paris, France."
+    df = score(v, text)
+    assert "".join(df.token) == text and " Paris" in df.token.tolist() and not any("Ġ" in t for t in df.token)
+    assert df.piece.tolist() == df.token.tolist()  # tiktoken's entries are bytes: shown as their text
+    assert attention(v, text).query_tokens["self"] == df.token.tolist()

@@ -6,6 +6,7 @@ on. Every cache is bounded. Models are resources (shared, never copied); results
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from engine.probes import run_probes
 from engine.tokenizer import token_strings
 from engine.catalog import OBJECTIVE_ARCHITECTURE, SIZES
 from engine.vocab import MASKLAB
+from ui import state
+from ui.store import BoundedStore
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = engine.variants.MODELS_DIR  # assets/models, or $MASKLAB_MODELS_DIR
@@ -207,17 +210,42 @@ def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: 
     return df.iloc[: len(tokens)].reset_index(drop=True), min(limit, len(tokens))
 
 
-@st.cache_data(max_entries=16, show_spinner="Reading the model's attention…")
-def _attention(name: str, text: str, max_tokens: int, split, seed: int, device: str, version: str) -> dict:
-    r = engine.attention(_variant(name, device, version), text, max_tokens=max_tokens, split=split, seed=seed)
-    maps = {k: np.stack([w.float().numpy() for w in layers]).astype(np.float32) for k, layers in r.maps.items()}  # (L, H, T, S)
-    heads = next((m.shape[1] for m in maps.values()), 0)
+MAPS_CACHE_BYTES = int(float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "640")) * 2**20)  # every session's attention maps together
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def maps_store() -> BoundedStore:
+    """The attention maps of every session, at most ``MAPS_CACHE_BYTES`` of them (``MASKLAB_MAPS_CACHE_MB``)."""
+    return BoundedStore(MAPS_CACHE_BYTES)
+
+
+def _attention(name: str, text: str, split, seed: int, device: str, version: str) -> dict:
+    r = engine.attention(_variant(name, device, version), text, max_tokens=state.MAX_TOKENS, split=split, seed=seed)
+    heads = next((len(m[0]) for m in r.maps.values() if m), 0)
+    kv_head = [r.kv_head(h) for h in range(heads)]
+    maps = {}
+    for part, layers in r.maps.items():  # (L, H, T, S) float16, filled layer by layer: never a second float32 copy of them all
+        out = np.empty((len(layers), *layers[0].shape), dtype=np.float16)
+        for i in range(len(layers)):
+            out[i] = layers[i].numpy()
+            layers[i] = None
+        maps[part] = out
     return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin,
-            "kv_head": [r.kv_head(h) for h in range(heads)], "n_kv_head": r.n_kv_head}
+            "kv_head": kv_head, "n_kv_head": r.n_kv_head, "spans": r.spans,
+            "n_text_tokens": r.n_text_tokens, "cut": r.cut, "limit": r.limit}
 
 
-def attention(name: str, text: str, max_tokens: int, split=None, seed: int = 0) -> dict:
-    return _attention(name, text, max_tokens, split, seed, DEVICE, version(name))
+def attention(name: str, text: str, split=None, seed: int = 0) -> dict:
+    """Every layer's and head's attention maps of ``name`` over ``text`` (`engine.attention`, as far as
+    the page's token limit, the model's context and the memory bound of one maps pass allow), float16.
+    Computed once per text, whatever window a page shows, and kept in `maps_store`: a session asking
+    for maps another is computing waits for them."""
+    key = (name, text, split, seed, DEVICE, version(name))
+    store = maps_store()
+    if key in store:
+        return store.get(key, lambda: None)
+    with st.spinner(f"Reading the attention of {short_label(name)}…"):
+        return store.get(key, lambda: _attention(name, text, split, seed, DEVICE, version(name)))
 
 
 @st.cache_data(max_entries=64, show_spinner="Generating…")
@@ -381,11 +409,11 @@ def model_width() -> int:
 
 
 def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
-    """One (T, S) map from `attention`'s result: a head, or the mean over heads when ``head < 0``."""
+    """One (T, S) float32 map from `attention`'s result: a head, or the mean over heads when ``head < 0``."""
     per_layer = result["maps"][name]  # (L, H, T, S)
     layer = min(layer, per_layer.shape[0] - 1)
     w = per_layer[layer]
-    return w.mean(axis=0) if head < 0 or head >= w.shape[0] else w[head]
+    return w.mean(axis=0, dtype=np.float32) if head < 0 or head >= w.shape[0] else w[head].astype(np.float32)
 
 
 def models_for(architecture: str) -> list[str]:

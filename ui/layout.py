@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import state
+from ui.export import csv_bytes
 from ui.html import STYLE
 
 PRESENTATION_CSS = """
@@ -166,7 +167,7 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         )
     if data is not None and not state.presenting():
         st.download_button(
-            "Download the data (CSV)", data.to_csv(index=False).encode("utf-8"), file_name=f"masklab-{name}.csv",
+            "Download the data (CSV)", csv_bytes(data), file_name=f"masklab-{name}.csv",
             mime="text/csv", key=f"{key}.csv", type="tertiary", icon=":material/download:", on_click="ignore",
         )
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from engine.catalog import SIZES as CATALOG_SIZES
+from engine.checks import is_greedy
 from engine.masks import ARCHITECTURES
 from engine.objectives import OBJECTIVES
 from engine.tokenizer import ENCODINGS
@@ -78,6 +79,23 @@ def _float(lo: float, hi: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+TOP_K_MAX = 500  # the losses page's Top-k input goes to this; every model's vocabulary is larger
+
+
+def _temperature(raw: str) -> float:
+    """A link's sampling temperature in [0, 2]; one too small to divide by (engine.checks.MIN_TEMPERATURE,
+    1e-4) is read as 0, greedy, which is what engine.generate does with it."""
+    value = _float(0.0, 2.0)(raw)
+    return 0.0 if is_greedy(value) else value
+
+
+def _top_k(raw: str) -> int:
+    """A link's top-k: a whole number >= 0 (0: every token), clamped to `TOP_K_MAX` as engine.generate
+    clamps it to the vocabulary."""
+    value = _int(0, 10**18)(raw)
+    return min(value, TOP_K_MAX)
 
 
 def _choice(options) -> Callable[[str], str]:
@@ -211,8 +229,8 @@ FIELDS: dict[str, Field] = {
     "size": Field("medium", _choice(SIZES)),  # model size for the cost views
     "variants": Field((), _names),  # empty: the page picks
     "gen": Field("", _name),  # variant that generates
-    "temp": Field(0.8, _float(0.0, 2.0)),
-    "topk": Field(20, _int(0, 500)),
+    "temp": Field(0.8, _temperature),  # below engine.checks.MIN_TEMPERATURE: 0, greedy, as engine.generate reads it
+    "topk": Field(20, _top_k),  # above the widget's 500 (below every model's vocabulary): 500; engine.generate clamps to the vocabulary
     "new": Field(30, _int(1, 200)),  # tokens to generate
     "sw": Field("", _switches),  # encoder-decoder switches that are on
     "x": Field("tokens", _choice(("tokens", "flops"))),  # x axis of the loss curves

@@ -138,9 +138,8 @@ if frames:
     layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
 for name, df in others.items():
     short = cache.short_label(name)
-    # the text each token stands for, as MaskLab's rows show it ("Ġtruth" is byte-level BPE's spelling of " truth")
-    shown = df.assign(token=[text[s:e] if 0 <= s < e else t for t, s, e in zip(df["token"], df["start"], df["end"])])
-    layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: shown}, vmax=UNIFORM, stop=WINDOW)))
+    # engine.score's token column is the text each token stands for (" truth", never byte-level BPE's "Ġtruth")
+    layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: df}, vmax=UNIFORM, stop=WINDOW)))
     if len(df) > WINDOW:
         st.caption(f"{short}: the first {WINDOW} of its {len(df):,} tokens.")
 

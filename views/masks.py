@@ -3,6 +3,7 @@ import contextlib
 import streamlit as st
 
 from engine.masks import ARCHITECTURES, attention_masks
+from engine.scoring import MAPS_BUDGET_BYTES, positions_covering
 from ui import cache, charts, layout, state
 
 PAGE = "masks"
@@ -55,7 +56,7 @@ with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in c
 
 seed = state.get("seed")
 
-if not any(infos.get(name) and infos[name].source == "shipped" for name in picked.values()):
+if all(infos.get(name) and infos[name].source == "random" for name in picked.values()):
     st.info("No trained models are shipped yet: the right-hand maps come from tiny untrained models, so they show no learned pattern.", icon=":material/info:")
 
 CAPTIONS = {
@@ -71,11 +72,28 @@ CAPTIONS = {
 
 
 def learned(arch: str, name: str) -> dict | None:
-    try:
-        return cache.attention(name, text, max_tokens=min(end, 512), split=split if arch == "prefix_lm" else None, seed=seed)
+    try:  # the whole text's maps, once: every window is a slice of them
+        return cache.attention(name, text, split=split if arch == "prefix_lm" else None, seed=seed if arch == "encoder_decoder" else 0)
     except Exception as e:  # a model that cannot load must not take the masks down with it
-        st.warning(f"The learned attention of {name} is unavailable: {e}", icon=":material/error:")
+        st.warning(f"The learned attention of {cache.short_label(name)} is unavailable: {e}", icon=":material/error:")
         return None
+
+
+def coverage(name: str, result: dict, n_shown: int, lo: int, hi: int, first: int, last: int) -> str:
+    """What the learned map beside the window's mask covers, in words: the same words in the model's own
+    tokens, or where and why its maps stop."""
+    own = result["n_text_tokens"]
+    label = cache.short_label(name)
+    end_char = max((e for _, e in result["spans"]["self"]), default=0)
+    if result["cut"] and last > end_char:
+        why = (f"{label} reads at most {result['limit']:,} tokens at once (its context)" if result["cut"] == "context" else
+               f"every layer's and head's map of more than {result['limit']:,} of its tokens would take over "
+               f"{MAPS_BUDGET_BYTES // 2**20} MB of the server's memory")
+        reach = f"its maps cover the text's first {end_char:,} characters, the first {result['limit']:,} of its {own:,} tokens: {why}"
+        return (f"No learned map here: {reach}." if hi <= lo else f"The learned map stops early: {reach}.")
+    if hi - lo != n_shown:
+        return f"The same words (characters {first:,}–{last:,}) in {label}'s own tokens: {hi - lo} of them, beside MaskLab's {n_shown}."
+    return ""
 
 
 def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> str:
@@ -146,16 +164,18 @@ def maps() -> None:
                 layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
             with right:
                 if result and "self" in result["maps"]:
-                    w = cache.attention_map(result, "self", layer, head)
-                    T = w.shape[0]
-                    q = result["query_tokens"]["self"]
-                    lo, hi = min(start, T), min(end, T)
+                    # the window is a stretch of text: the model's own tokens over the same characters
+                    first, last = tokens[start].start, tokens[end - 1].end
+                    lo, hi = positions_covering(result["spans"]["self"], first, last)
+                    note = coverage(name, result, end - start, lo, hi, first, last)
                     if hi > lo:
+                        w = cache.attention_map(result, "self", layer, head)
+                        q = result["query_tokens"]["self"]
                         fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
                         layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
-                        st.caption(model_caption(name, result, "self", layer, head) + (f" · covers the first {T} tokens" if T < n else ""))
+                        st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note) if p))
                     else:
-                        st.caption(f"The learned attention covers the first {T} tokens only (the model's context).")
+                        st.caption(note)
             continue
 
         n_in, n_tgt = split, n - split

@@ -4,6 +4,7 @@ import streamlit as st
 from engine.tokenizer import ENCODINGS, EncodingUnavailable
 from engine.vocab import VOCAB_SIZE
 from ui import cache, charts, html, layout, state
+from ui.export import csv_bytes
 
 PAGE = "tokens"
 CHIP_LIMIT = state.MAX_TOKENS  # chips drawn per encoding; counts always cover the whole text
@@ -97,11 +98,11 @@ if results:
     layout.chart(charts.token_count_bar(rows), key=f"{PAGE}.counts", data=counts, name="token-counts")
 
     def every_token_csv(results=results) -> bytes:
-        """Every token of every encoding shown, as CSV: built on the click, not on every rerun."""
-        return pd.DataFrame(
+        """Every token of every encoding shown, as CSV (formulas neutralised: ui.export): built on the click, not on every rerun."""
+        return csv_bytes(pd.DataFrame(
             [{"encoding": n, "index": t.index, "id": t.id, "text": t.text, "start": t.start, "end": t.end, "partial": t.partial, "group": t.group}
              for n, toks in results.items() for t in toks]
-        ).to_csv(index=False).encode("utf-8")
+        ))
 
     if not state.presenting():
         st.download_button("Download every token (CSV)", every_token_csv, file_name="masklab-tokens.csv",
