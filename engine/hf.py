@@ -91,6 +91,28 @@ def allowed_roots() -> list[Path]:
     return [r.expanduser().resolve() for r in roots]
 
 
+def in_model_dirs(name: str) -> Path | None:
+    """The checkpoint a portable name stands for: the folder or ``.gguf`` file called ``name`` directly
+    inside one of `model_dirs` (the first that has it), or None. A portable name is what a link carries
+    for a published checkpoint (``smollm2-135m-instruct-q4_1``): it resolves on any machine where the
+    model lies in ``../shared/models``, ``MASKLAB_MODEL_DIRS`` or where ``python -m engine fetch`` puts it."""
+    if not name or any(ch in name for ch in "/\\") or name in (".", ".."):
+        return None
+    for root in model_dirs():
+        path = root / name
+        if path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
+            return path
+    return None
+
+
+def portable_name(path: str) -> str:
+    """``path``'s portable name (its own name) when `in_model_dirs` resolves that name back to it; else
+    ``path`` unchanged."""
+    p = Path(path)
+    found = in_model_dirs(p.name)
+    return p.name if found is not None and found.resolve() == p.resolve() else path
+
+
 def checkpoint_folder(name: str) -> Path | None:
     """The local folder or ``.gguf`` file ``name`` names (resolved), or None when it names no file and
     may be a hub id.
@@ -107,7 +129,9 @@ def checkpoint_folder(name: str) -> Path | None:
         if not (path.exists() and any(real.is_relative_to(d.resolve()) for d in named)):
             raise ValueError(f"refusing checkpoint path {name!r}: '..' is not allowed in a checkpoint path")
     if not (path.is_absolute() or name.startswith((".", "~")) or path.exists()):
-        return None
+        path = in_model_dirs(name)
+        if path is None:
+            return None
     real = path.resolve()
     if not any(real.is_relative_to(root) for root in allowed_roots()):
         raise ValueError(
@@ -717,7 +741,7 @@ def list_cached() -> list[str]:
 class Found:
     """A published checkpoint found on disk, before it is loaded."""
 
-    name: str  # what engine.load_variant takes: a path or a hub id
+    name: str  # what engine.load_variant takes: a portable name (the entry's own, `in_model_dirs`), a path or a hub id
     label: str  # e.g. "SmolLM2 135M Instruct"
     parameters: int | None
     source: str  # where it was found, in words
@@ -777,9 +801,9 @@ def find_checkpoints() -> list[Found]:
                 if g is not None:
                     s = gguf_summary(g)
                     label = re.sub(r"[.-](I?Q\d\w*|F16|F32|BF16)$", "", g.stem, flags=re.I)  # the file's name without its quantisation
-                    out.append(Found(str(g.parent if p.is_dir() else g), label, s["parameters"], str(root), f"GGUF {s['quantisation']}"))
+                    out.append(Found(portable_name(str(p)), label, s["parameters"], str(root), f"GGUF {s['quantisation']}"))
                 elif p.is_dir() and (p / "config.json").is_file() and _supported_type(json.loads((p / "config.json").read_text()).get("model_type")):
-                    out.append(Found(str(p), p.name, _safetensors_parameters(p), str(root), "safetensors"))
+                    out.append(Found(portable_name(str(p)), p.name, _safetensors_parameters(p), str(root), "safetensors"))
             except Exception:
                 continue
     for name in list_cached():

@@ -377,7 +377,7 @@ def test_presentation_mode_hides_secondary_controls():
     pickers = [s for s in at.sidebar.selectbox if s.key.startswith("masks.model.")]
     assert pickers and all(o == cache.short_label(n) and " · " not in o for s in pickers for o, n in zip(s.options, cache.models_for(s.key.split(".")[-1])))
     at.sidebar.slider[0].set_value(2).run()
-    assert at.session_state["layer"] == 1 and at.query_params["layer"] == "1"
+    assert at.session_state["layer"] == 1 and at.query_params["layer"] == "2"  # the link counts layers from 1, as the slider does
 
 
 def test_presenting_the_losses_table_keeps_its_scoring_column_whole():

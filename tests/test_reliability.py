@@ -260,7 +260,7 @@ GARBAGE = ("", " ", "nan", "inf", "-inf", "1e309", "-7", "9999999999999999999999
            "<script>alert(1)</script>", "[x](javascript:alert(1))", "[click](https://evil.example)", ":red[hi] $x$ **b**",
            "a" * 5000, "%", "None", ",,,", "1.5", "-0")
 NUMERIC_LIMITS = {  # the range each numeric field's parser takes; the pages must draw both ends
-    "split": (-1, 100_000), "layer": (0, 63), "head": (-1, 63), "win": (0, 100_000), "rate": (0.0, 1.0),
+    "split": (-1, 100_000), "layer": (1, 64), "head": (-1, 63), "win": (0, 100_000), "rate": (0.0, 1.0),
     "span": (1.0, 32.0), "seed": (0, 1_000_000), "temp": (0.0, 2.0), "topk": (0, 500), "new": (1, 200),
     "blank": (-1, state.MAX_TOKENS - 1),
 }

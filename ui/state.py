@@ -130,6 +130,13 @@ def _name(raw: str) -> str:
     return raw
 
 
+def _learned(raw: str) -> tuple:
+    items = _names(raw)
+    if any(x.partition(":")[0] not in ARCHITECTURES or not x.partition(":")[2] for x in items):
+        raise ValueError("each must be architecture:model")
+    return items
+
+
 def _job(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{0,32}", raw):
         raise ValueError("not a training run's id")
@@ -216,7 +223,7 @@ FIELDS: dict[str, Field] = {
     "ids": Field(False, _bool),  # show token ids under the chips
     "archs": Field(tuple(ARCHITECTURES), _choices(tuple(ARCHITECTURES))),
     "split": Field(-1, _int(-1, 100_000)),  # prefix length in tokens; -1: half the text
-    "layer": Field(0, _int(0, 63)),
+    "layer": Field(0, lambda raw: _int(1, 64)(raw) - 1, lambda v: str(v + 1)),  # 0-based here; the link, like the slider, counts from 1
     "head": Field(-1, _int(-1, 63)),  # -1: the mean over heads
     "win": Field(0, _int(0, 100_000)),  # first token of the window that long heatmaps show
     "blank": Field(-1, _int(-1, MAX_TOKENS - 1)),  # the token an encoder fills in on the losses page; -1: the last
@@ -229,6 +236,8 @@ FIELDS: dict[str, Field] = {
     "size": Field("medium", _choice(SIZES)),  # model size for the cost views
     "variants": Field((), _names),  # empty: the page picks
     "gen": Field("", _name),  # variant that generates
+    "learned": Field((), _learned),  # the masks page's model per architecture ("decoder:smollm2-135m-instruct-q4_1"), where not the page's pick
+    "model": Field("", _name),  # the chat page's model ("": the page picks)
     "temp": Field(0.8, _temperature),  # below engine.checks.MIN_TEMPERATURE: 0, greedy, as engine.generate reads it
     "topk": Field(20, _top_k),  # above the widget's 500 (below every model's vocabulary): 500; engine.generate clamps to the vocabulary
     "new": Field(30, _int(1, 200)),  # tokens to generate

@@ -12,7 +12,7 @@ layout.page(
     "Each turn of a chat adds a message. A causal model keeps the keys and values of everything it has read (a "
     "KV cache) and encodes only the new message. A bidirectional model cannot: a new token changes how every "
     "earlier token is encoded, so it must read the whole conversation again, every turn.",
-    keys=("size", "chat"),
+    keys=("size", "chat", "model"),
 )
 
 if state.CHAT_TURNS not in st.session_state:  # the conversation from the link, or the default one
@@ -76,11 +76,15 @@ st.caption("The bidirectional cost grows with the whole history at every turn, s
 
 st.subheader("Measured on a model")
 options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
-name = options[0]
+if st.session_state.get(f"{PAGE}.model") not in options:
+    st.session_state[f"{PAGE}.model"] = state.get("model") if state.get("model") in options else options[0]
 if len(options) > 1:  # MaskLab's decoder, or a published one found on this machine
     with layout.side_controls("Measured on a model"):
-        name = st.selectbox("Model", options, format_func=cache.short_label, key=f"{PAGE}.model",
-                            help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
+        st.selectbox("Model", options, format_func=cache.short_label, key=f"{PAGE}.model",
+                     help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
+name = st.session_state[f"{PAGE}.model"]
+if (name if name != options[0] else "") != state.get("model"):
+    state.put("model", name if name != options[0] else "")
 label = cache.short_label(name)
 try:
     room = cache.variant(name).backend.context

@@ -17,7 +17,7 @@ layout.page(
     "One rule decides every architecture: which earlier or later tokens a token may look at. First, the rule "
     "over your tokens (filled: may attend). Beside it (below it, when a map needs the whole width to label every token), "
     "what a model trained with that rule actually looks at.",
-    keys=("archs", "split", "layer", "head", "win", "seed"),
+    keys=("archs", "split", "layer", "head", "win", "seed", "learned"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "the masks")
@@ -45,14 +45,22 @@ start, end = layout.window(PAGE, n, WINDOW)
 infos = {v.name: v for v in cache.variants()}
 picked = {}
 choices = {a: cache.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
+linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's picks, "architecture:model"
 with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
     for a, options in choices.items():
-        picked[a] = cache.pick_variant(a)
+        key = f"{PAGE}.model.{a}"
+        if st.session_state.get(key) not in options:
+            st.session_state[key] = linked[a] if linked.get(a) in options else cache.pick_variant(a)
         if len(options) > 2:
-            picked[a] = st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
-                                     index=options.index(picked[a]) if picked[a] in options else 0, format_func=cache.short_label, key=f"{PAGE}.model.{a}")
-        elif f"{PAGE}.model.{a}" in st.session_state and st.session_state[f"{PAGE}.model.{a}"] in options:
-            picked[a] = st.session_state[f"{PAGE}.model.{a}"]
+            st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
+                         format_func=cache.short_label, key=key)
+        picked[a] = st.session_state[key]
+        if picked[a] == cache.pick_variant(a):
+            linked.pop(a, None)
+        else:
+            linked[a] = picked[a]
+if tuple(f"{a}:{m}" for a, m in linked.items()) != state.get("learned"):
+    state.put("learned", tuple(f"{a}:{m}" for a, m in linked.items()))
 
 seed = state.get("seed")
 
