@@ -58,3 +58,18 @@ def test_the_masks_page_restores_its_model_picks_from_the_link(published):
 def test_the_chat_page_restores_its_model_pick_from_the_link(published):
     at = open_page("chat", params={"model": "tiny-llama"})
     assert at.session_state["chat.model"] == "tiny-llama" and at.query_params["model"] == "tiny-llama"
+
+
+def test_the_pages_token_limit_applies_to_a_model_with_its_own_tokenizer(published):
+    """A text past the page's 2,048 tokens: the page says it uses the first 2,048 (so many characters),
+    and a published model scores that same stretch, not the whole text."""
+    from engine.tokenizer import tokenize
+    from ui import state
+
+    text = "It was the best of times, it was the worst of times. " * 250
+    cut = tokenize(text)[state.MAX_TOKENS - 1].end
+    at = open_page("losses", text, params={"variants": "tiny-llama"})
+    assert any(f"first {state.MAX_TOKENS:,}" in str(w.value) and f"{cut:,} characters" in str(w.value) for w in at.warning)
+    tok = hf.load_tokenizer("tiny-llama")
+    scored, whole = (len(tok(t, add_special_tokens=False)["input_ids"]) for t in (text[:cut], text))
+    assert scored < whole and any(f"of its {scored:,} tokens" in str(c.value) for c in at.caption), [c.value for c in at.caption]

@@ -12,10 +12,22 @@ from ui import state
 from ui.export import csv_bytes
 from ui.html import STYLE
 
+# Presenting: larger type; Streamlit's header (its running sign, the menu with the theme) stays but draws
+# nothing of its own; anything that runs over a second says so at the top of the screen, where the
+# audience looks: "Working…" by itself, or the spinner that names what runs ("Scoring every token…").
 PRESENTATION_CSS = """
 <style>
 html{font-size:20px}
-[data-testid="stHeader"]{display:none}
+[data-testid="stHeader"]{background:transparent!important}
+[data-testid="stDecoration"]{display:none}
+[data-testid="stApp"][data-test-script-state="running"]::before{content:"Working…";position:fixed;top:.4rem;left:50%;transform:translateX(-50%);
+  z-index:999991;background:#31333F;color:#fff;font-size:1.1rem;padding:.3rem 1rem;border-radius:.5rem;pointer-events:none;
+  opacity:0;animation:ml-busy 0s linear 1s forwards}
+@keyframes ml-busy{to{opacity:1}}
+[data-testid="stApp"]:has([data-testid="stSpinner"])::before{display:none}
+[data-testid="stSpinner"]{position:fixed!important;top:.4rem;left:50%;transform:translateX(-50%);z-index:999992;width:auto!important;
+  background:#31333F;color:#fff!important;font-size:1.1rem;padding:.3rem 1rem;border-radius:.5rem;box-shadow:0 2px 10px rgba(0,0,0,.3);white-space:nowrap}
+[data-testid="stSpinner"] *{color:#fff!important}
 [data-testid="stMainBlockContainer"]{padding:1.2rem 2.5rem 3rem 2.5rem!important;max-width:100%!important}
 [data-testid="stCaptionContainer"],[data-testid="stCaptionContainer"] p{opacity:1!important;color:inherit!important;font-size:1rem!important}
 .ml-chip{border:1.5px solid rgba(0,0,0,.45)!important;font-size:1.05em!important}
@@ -101,14 +113,23 @@ def need_text(text: str, what: str = "this view") -> None:
 
 
 def limit_tokens(tokens: list, what: str = "This page") -> list:
+    """MaskLab's tokens of the text, at most ``state.MAX_TOKENS``; a longer text is cut with a warning
+    (`limited_text` gives the same stretch of text for models with tokenizers of their own)."""
     if len(tokens) > state.MAX_TOKENS:
         st.warning(
-            f"The text has {len(tokens):,} tokens. {what} uses the first {state.MAX_TOKENS:,}, the most it takes; "
+            f"The text has {len(tokens):,} tokens. {what} uses the first {state.MAX_TOKENS:,} (its first "
+            f"{tokens[state.MAX_TOKENS - 1].end:,} characters), the most it takes, for every model; "
             "the Tokenization page shows all of them.",
             icon=":material/content_cut:",
         )
         return tokens[: state.MAX_TOKENS]
     return tokens
+
+
+def limited_text(text: str, tokens: list) -> str:
+    """The stretch of ``text`` that ``tokens`` (`limit_tokens`'s) cover: what every model on a page reads,
+    whatever its tokenizer, so the page's limit applies to all of them."""
+    return text[: tokens[-1].end] if tokens else text
 
 
 # The room a chart has at the smallest screen MaskLab is shown on, 1280 x 720 with the sidebar open:

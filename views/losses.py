@@ -84,7 +84,7 @@ for name in names:
         if v.encoding == "masklab":
             frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens, exact=exact)
         else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
-            others[name] = cache.score(name, text)
+            others[name] = cache.score(name, layout.limited_text(text, tokens))  # the stretch MaskLab's tokens cover: the page's limit holds for every model
     except Exception as e:  # one model failing to load or score must not hide the others; offer to drop it
         label = cache.short_label(name)
         why = re.sub(r"`([^`]*)`", r"“\1”", str(e))  # a command in the engine's message, quoted as plain text

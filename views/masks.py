@@ -81,7 +81,7 @@ CAPTIONS = {
 
 def learned(arch: str, name: str) -> dict | None:
     try:  # the whole text's maps, once: every window is a slice of them
-        return cache.attention(name, text, split=split if arch == "prefix_lm" else None, seed=seed if arch == "encoder_decoder" else 0)
+        return cache.attention(name, layout.limited_text(text, tokens), split=split if arch == "prefix_lm" else None, seed=seed if arch == "encoder_decoder" else 0)
     except Exception as e:  # a model that cannot load must not take the masks down with it
         st.warning(f"The learned attention of {cache.short_label(name)} is unavailable: {e}", icon=":material/error:")
         return None

@@ -178,3 +178,42 @@ def test_loss_summary_and_probe_titles_are_shown_whole(server, browser, shots, v
     assert not clash, clash
     pg.screenshot(path=str(shots / f"losses-summary-{viewport[0]}.png"))
     pg.context.close()
+
+
+BUSY = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const running = app && app.getAttribute('data-test-script-state') === 'running';
+  const banner = app ? getComputedStyle(app, '::before') : null;
+  const spinners = [...document.querySelectorAll('[data-testid="stSpinner"]')].map(s => s.getBoundingClientRect())
+    .filter(r => r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= 120);  // at the top of the screen, where the audience looks
+  return {running, banner: !!banner && banner.content.includes('Working') && banner.opacity === '1', spinner: spinners.length > 0,
+          spinnerText: [...document.querySelectorAll('[data-testid="stSpinner"]')].map(s => s.innerText).join(' | ')};
+}"""
+
+
+@pytest.mark.slow
+def test_a_long_run_says_so_at_the_top_of_the_screen_when_presenting(server, browser, shots):
+    """Presenting hid Streamlit's running sign: a long scoring showed nothing. Now a run past a second
+    shows "Working…" at the top of the screen, and the spinner that names what runs sits there too."""
+    pg = new_page(browser, VIEWPORT, 120_000)
+    open_view(pg, server, "losses", "pres=1&variants=decoder-clm,encoder-mlm,encdec-span", title="Per-token losses")
+    text = (FIXTURE_CORPUS / "valid.txt").read_text(encoding="utf-8")[:9000]  # about 2,000 tokens: seconds of scoring
+    box = pg.locator('[data-testid="stTextArea"] textarea').first
+    box.fill(text)
+    box.press("Control+Enter")
+    seen, started = [], time.monotonic()
+    while time.monotonic() - started < 110:
+        state = pg.evaluate(BUSY)
+        seen.append((round(time.monotonic() - started, 1), state))
+        if state["banner"] or state["spinner"]:
+            pg.screenshot(path=str(shots / "projector-busy.png"))
+            break
+        if not state["running"] and time.monotonic() - started > 5:
+            break
+        time.sleep(0.2)
+    long_run = [t for t, s in seen if s["running"]]
+    assert long_run and long_run[-1] > 1.0 or any(s["banner"] or s["spinner"] for _, s in seen), seen[-5:]  # the run took over a second
+    assert any(s["banner"] or s["spinner"] for _, s in seen), seen[-5:]
+    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=120_000)
+    assert not pg.evaluate(BUSY)["banner"]  # gone when the run ends
+    pg.context.close()
