@@ -93,6 +93,19 @@ def test_the_per_flop_comparison_uses_only_the_budget_every_architecture_reached
     assert "encoder-only 8.20 → 8.20 (the 95% intervals overlap)" in said[2]
 
 
+def test_the_per_flop_comparison_reads_each_run_where_it_stands_not_at_its_luckiest_evaluation():
+    """A noisy curve dips to 7.76 and ends at 8.11: the sentence says 8.11, as the bar and table beside it do."""
+    import pandas as pd
+
+    runs = pd.DataFrame([
+        {"variant": "decoder-clm", "architecture": "decoder", "size": "tiny", "parameters": 1e5, "curve": [_point(100, 8.0, 8.0), _point(200, 7.5, 7.5)]},
+        {"variant": "encoder-mlm", "architecture": "encoder", "size": "tiny", "parameters": 1e5,
+         "curve": [_point(100, 8.5, 7.0), _point(150, 7.76, 6.5), _point(200, 8.11, 6.6)]},
+    ])
+    budget, best = charts.yardstick_frontier(charts.yardstick_curve_table(runs), "continue")
+    assert budget == 200 and dict(zip(best["architecture"], best["loss"])) == {"decoder": 7.5, "encoder": 8.11}
+
+
 def test_the_yardstick_curves_draw_every_run_on_both_tasks():
     t = charts.yardstick_curve_table(_sweep())
     chart = charts.yardstick_curves(t)

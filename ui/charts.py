@@ -798,13 +798,16 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
 
 def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:
     """Which architecture buys most per FLOP on ``task``: the budget every architecture reached (the
-    smallest of their largest ``x``), and per architecture the lowest yardstick loss any of its runs had
-    reached by then, with that evaluation's 95% interval, run and ``x``. Sorted by loss; empty without data."""
+    smallest of their largest ``x``), and per architecture the lowest of its runs' losses at their last
+    evaluation within that budget (where a run stands then, not the lowest point of a noisy curve: a run
+    that ends inside the budget is read at its end, as the table beside the chart reads it), with that
+    evaluation's 95% interval, run and ``x``. Sorted by loss; empty without data."""
     part = table[table["task"] == task].dropna(subset=[x])
     if part.empty:
         return float("nan"), pd.DataFrame()
     budget = float(part.groupby("architecture")[x].max().min())
-    best = part[part[x] <= budget * (1 + 1e-9)].sort_values("loss").groupby("architecture", sort=False).head(1)
+    at_budget = part[part[x] <= budget * (1 + 1e-9)].sort_values(x).groupby("run", sort=False).tail(1)
+    best = at_budget.sort_values("loss").groupby("architecture", sort=False).head(1)
     return budget, best.sort_values("loss").reset_index(drop=True)
 
 

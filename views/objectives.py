@@ -121,8 +121,16 @@ st.subheader("Loss exposure, every objective on this text")
 rows = cache.exposure(ids, seed)
 label = objective if objective != "ul2" or "mode" not in params else f"ul2-{params['mode']}"
 layout.chart(charts.exposure_bar(rows, highlight=label), key=f"{PAGE}.exposure", data=pd.DataFrame(rows), name="loss-exposure")
-st.caption("At default settings, on your text, with this seed. BERT-style masking teaches from about one token in seven; "
-           "causal LM from nearly all of them.")
+by_label = {r["label"]: r for r in rows}
+mlm_row, clm_row, plm_row = by_label["mlm"], by_label["clm"], by_label["prefix_lm"]
+st.caption(
+    f"At default settings, on your text, with seed {seed}. BERT-style masking teaches from {100 * mlm_row['exposure']:.0f}% of the tokens "
+    f"(about one in {1 / mlm_row['exposure']:.0f}); causal LM from {100 * clm_row['exposure']:.0f}%. "
+    f"The prefix-LM's split is drawn at random, anywhere from the first token to the last, so its exposure moves with the text "
+    f"and the seed: here {100 * plm_row['exposure']:.0f}% ({plm_row['n_loss_tokens']:,} of {plm_row['n_tokens']:,} tokens after the prefix), "
+    "about half on average." if mlm_row["exposure"] > 0 else
+    "At default settings, on your text, with this seed: a text this short leaves BERT-style masking nothing to hide."
+)
 
 st.subheader("Supervised tokens per unit of compute")
 with layout.side_controls("Loss exposure per FLOP"):

@@ -57,8 +57,8 @@ layout.chart(charts.params_bars(costs), key=f"{PAGE}.params", data=costs, name="
 st.caption(
     "FLOPs for a 256-token sequence, half input and half target, counted the same way for every model (engine.cost): "
     "every token passes through the layers once, attention pays per pair the mask allows, and the output layer pays at "
-    "the target's positions only. Without (b) the encoder-decoder has about twice the parameters of a decoder-only, yet "
-    "costs about the same per token: each stack only reads its own half."
+    f"the target's positions only. Without (b) the encoder-decoder has {base['total'] / dec['total']:.2f}x the parameters of a "
+    f"decoder-only of the same width, yet costs {base['flops_per_token'] / dec['flops_per_token']:.2f}x its FLOPs per token: each stack only reads its own half."
 )
 
 st.subheader("The proof, run live")
