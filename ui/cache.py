@@ -248,6 +248,25 @@ def attention(name: str, text: str, split=None, seed: int = 0) -> dict:
         return store.get(key, lambda: _attention(name, text, split, seed, DEVICE, version(name)))
 
 
+@st.cache_data(max_entries=8, show_spinner="Measuring whether the model reads its encoder…")
+def _encoder_reliance(name: str, device: str, version: str):
+    v = _variant(name, device, version)
+    if v.source == "huggingface" or v.architecture != "encoder_decoder":
+        return None
+    try:
+        length = (v.card or {}).get("train_config", {}).get("seq_len") or min(256, v.model.config.max_len // 2)
+        windows = engine.held_out_windows(32, int(length))
+    except (FileNotFoundError, ValueError):  # no corpus here: nothing to measure on
+        return None
+    return engine.encoder_reliance(v.model, windows)
+
+
+def encoder_reliance(name: str):
+    """`engine.encoder_reliance` of a MaskLab encoder-decoder on 32 held-out windows, or None (another
+    kind of model, or no corpus to draw windows from)."""
+    return _encoder_reliance(name, DEVICE, version(name))
+
+
 @st.cache_data(max_entries=64, show_spinner="Generating…")
 def _generate(name: str, text: str, max_new: int, temperature: float, top_k: int, seed: int, device: str, version: str) -> dict:
     r = engine.generate(_variant(name, device, version), text, max_new_tokens=max_new, temperature=temperature, top_k=top_k, seed=seed)

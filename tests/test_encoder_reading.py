@@ -1,0 +1,51 @@
+"""Does an encoder-decoder read its encoder: the loss rise on span text tokens when its encoder reads
+random text, measured on held-out windows, and said wherever its cross-attention is shown."""
+
+import pytest
+import torch
+
+import engine
+from engine.encoder_reading import READS_ENCODER_NATS, encoder_reliance, held_out_windows
+from engine.model import ModelConfig, Transformer
+from tests.conftest import open_page
+
+
+def test_a_model_whose_decoder_ignores_its_encoder_gains_nothing_from_it():
+    """Cross-attention's output projection zeroed: the decoder cannot see the encoder at all, so random
+    encoder text changes nothing, to the last bit."""
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(architecture="encoder_decoder", vocab_size=engine.get_encoding("masklab").n_vocab, n_layer=2, n_head=2, d_model=64, d_ff=128, max_len=160)).eval()
+    for name, p in model.named_parameters():
+        if "cross" in name or "xattn" in name or "xa" in name.split("."):
+            p.data.zero_()
+    windows = held_out_windows(8, 64)
+    r = encoder_reliance(model, windows)
+    changed = [n for n, p in model.named_parameters() if p.abs().sum() == 0]
+    assert changed, "found no cross-attention parameters to zero"
+    assert r.windows == 8 and r.tokens > 0 and abs(r.rise) < 1e-5 and not r.reads_encoder
+
+
+def test_the_shipped_encoder_decoder_is_measured_and_the_words_follow_the_number():
+    v = engine.load_variant("encdec-span")
+    r = encoder_reliance(v.model, held_out_windows(16, 256))
+    assert r.windows == 16 and r.rise_ci[0] <= r.rise <= r.rise_ci[1] and r.random > r.real - 1
+    said = r.sentence("encdec-span")
+    assert f"{r.rise:.2f} nats" in said and (("barely reads" in said) == (r.rise_ci[0] < READS_ENCODER_NATS))
+
+
+def test_refuses_a_model_that_is_not_an_encoder_decoder():
+    with pytest.raises(ValueError, match="encoder-decoders only"):
+        encoder_reliance(engine.load_variant("decoder-clm").model, held_out_windows(2, 64))
+
+
+def test_the_masks_page_says_what_the_encoder_decoder_does_beside_its_cross_attention():
+    """It wrote "its twin in the input marks the hole" above a uniform smear; now the measured number decides."""
+    from ui import cache
+
+    text = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. " * 2
+    at = open_page("masks", text, params={"archs": "encoder_decoder"})
+    r = cache.encoder_reliance("encdec-span")
+    shown = " ".join(str(e.value) for e in [*at.warning, *at.caption])
+    assert f"by {r.rise:.2f} nats per token" in shown
+    if not r.reads_encoder:
+        assert "barely reads its encoder" in shown and "Its twin in the input marks the hole" not in " ".join(m.value for m in at.markdown)
