@@ -164,6 +164,8 @@ LONG_FIELDS = ("text", "chat")  # left out of a link when they would take more t
 # Session keys that never go into a link: objects a page keeps between runs. Widget keys are
 # "page.name"; the canonical fields are FIELDS below; keys starting with "_" are this module's own.
 CHAT_TURNS = "chat.turns"  # the conversation being edited (a DataFrame of role, text)
+CHAT_SHOWN = "chat.shown"  # the conversation as the editor showed it in the last run, edits included
+CHAT_VERSION = "chat.version"  # bumped when a typed turn is appended: the editor starts afresh from the new conversation
 CHAT_ROLES = ("user", "assistant", "system")
 DEFAULT_CHAT = (
     ("user", "Good morning. What did Mr. Darcy say of Elizabeth at the ball?"),

@@ -17,12 +17,29 @@ layout.page(
 
 if state.CHAT_TURNS not in st.session_state:  # the conversation from the link, or the default one
     st.session_state[state.CHAT_TURNS] = pd.DataFrame(list(state.get("chat")), columns=["role", "text"])
+EDITOR = f"{PAGE}.editor.{st.session_state.get(state.CHAT_VERSION, 0)}"  # a new editor each time a typed turn is appended
 # A new row gets a role, alternating, so that a message typed into it is kept (a required cell left empty
 # keeps the row from being added at all). Rows added in this session count too.
-added = st.session_state.get(f"{PAGE}.editor", {}).get("added_rows", [])
+added = st.session_state.get(EDITOR, {}).get("added_rows", [])
 new_role = state.next_chat_role(list(st.session_state[state.CHAT_TURNS]["role"]) + [r.get("role") for r in added])
+
+
+def append_turn() -> None:
+    """The turn typed in the box below the table, appended to the conversation as the table shows it
+    now (every edit, removal and added row kept), and the box emptied for the next one."""
+    message = st.session_state.get(f"{PAGE}.next", "")
+    if not message.strip():
+        return
+    shown = st.session_state.get(state.CHAT_SHOWN, st.session_state[state.CHAT_TURNS])
+    role = st.session_state.get(f"{PAGE}.next_role") or state.next_chat_role(list(shown["role"]))
+    st.session_state[state.CHAT_TURNS] = pd.concat([shown, pd.DataFrame([{"role": role, "text": message}])], ignore_index=True)
+    st.session_state[state.CHAT_VERSION] = st.session_state.get(state.CHAT_VERSION, 0) + 1
+    st.session_state[f"{PAGE}.next"] = ""
+    st.session_state.pop(f"{PAGE}.next_role", None)
+
+
 edited = st.data_editor(
-    st.session_state[state.CHAT_TURNS], key=f"{PAGE}.editor", num_rows="dynamic", hide_index=True,
+    st.session_state[state.CHAT_TURNS], key=EDITOR, num_rows="dynamic", hide_index=True,
     column_config={
         # the message takes what the role leaves of the smallest screen's main column (Streamlit shares any room left over
         # evenly between columns, which made the role column 275 px and cut the messages)
@@ -30,6 +47,14 @@ edited = st.data_editor(
         "text": st.column_config.TextColumn("message", max_chars=4000, width=layout.MAIN_PX[state.presenting()] - ROLE_PX - 40),
     },
 )
+st.session_state[state.CHAT_SHOWN] = edited.reset_index(drop=True)  # what append_turn builds on
+next_role = state.next_chat_role(list(edited["role"]))
+if st.session_state.get(f"{PAGE}.next_role") not in state.CHAT_ROLES:
+    st.session_state[f"{PAGE}.next_role"] = next_role
+role_col, text_col = st.columns([1, 5], vertical_alignment="bottom")
+role_col.selectbox("Next turn from", list(state.CHAT_ROLES), key=f"{PAGE}.next_role")
+text_col.text_input("Type the next turn and press Enter", key=f"{PAGE}.next", on_change=append_turn, max_chars=4000,
+                    placeholder="The next message of the conversation…")
 turns = [(r if r in state.CHAT_ROLES else "user", t if isinstance(t, str) else "") for r, t in zip(edited["role"], edited["text"])]
 turns = tuple((r, t) for r, t in turns if t.strip())
 if turns != state.get("chat"):

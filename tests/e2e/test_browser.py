@@ -6,6 +6,7 @@ folder). A missing browser fails the test: it is never skipped.
 """
 
 import json
+import time
 from urllib.parse import parse_qs, quote, urlparse
 
 import pandas as pd
@@ -192,3 +193,34 @@ def test_dark_theme_and_script_text_stays_inert(server, browser, shots):
     assert bg.startswith("rgb(17, 20, 24)")  # theme.dark's background
     capture(pg, shots / "2c-tokenization-dark.png")
     pg.context.close()
+
+
+def test_a_typed_turn_is_appended_to_the_chat_and_earlier_edits_are_kept(server, page, shots):
+    """A lecturer types the next turn live: it is appended, a second one too, and an edit made in the
+    table before is kept (clicking "Add row" once threw the table's edits away)."""
+    open_view(page, server, "chat", title="Multi-turn chat cost")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 300, box["y"] + 35 + 16)  # the first message's cell (below the 35-px header)
+    time.sleep(0.3)
+    page.keyboard.press("G")  # typing into a selected cell opens its editor with what is typed
+    time.sleep(0.5)
+    page.keyboard.type("ood evening. What did Mr. Darcy say?", delay=20)
+    time.sleep(0.3)
+    page.keyboard.press("Enter")
+    settle(page)
+    page.wait_for_function("() => (new URLSearchParams(location.search).get('chat') || '').startsWith('u:Good evening')", timeout=ACTION_MS)
+    assert query(page)["chat"].startswith("u:Good evening. What did Mr. Darcy say?")
+    turns = int(page.locator('[data-testid="stMetricValue"]').first.inner_text())
+    for i, message in enumerate(["And what did Jane think of him?", "She thought him proud, but she was kind to everyone."]):
+        box_in = page.get_by_label("Type the next turn and press Enter")
+        box_in.fill(message)
+        box_in.press("Enter")
+        settle(page)
+        chat = query(page)["chat"].split("\n")
+        assert chat[-1].endswith(message) and len(chat) == turns + i + 1, chat[-3:]
+        assert chat[0].startswith("u:Good evening.")  # the edit made in the table before is still there
+        assert int(page.locator('[data-testid="stMetricValue"]').first.inner_text()) == turns + i + 1
+        assert box_in.input_value() == ""  # emptied for the next turn
+    assert [line[0] for line in query(page)["chat"].split("\n")][-2:] == ["u", "a"]  # roles alternate
+    capture(page, shots / "chat-extended.png")
