@@ -1,11 +1,13 @@
 """MaskLab: see how transformers tokenize, mask and learn your own text.  ``streamlit run app.py``"""
 
+from pathlib import Path
+
 import streamlit as st
 
 import ui  # noqa: F401  (points tiktoken at the shared offline cache before anything tokenizes)
 from ui import layout, state
 
-st.set_page_config(page_title="MaskLab", page_icon=":material/masks:", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title="MaskLab", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide", initial_sidebar_state="expanded")
 
 PAGES = {
     "": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],

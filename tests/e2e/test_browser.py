@@ -224,3 +224,11 @@ def test_a_typed_turn_is_appended_to_the_chat_and_earlier_edits_are_kept(server,
         assert box_in.input_value() == ""  # emptied for the next turn
     assert [line[0] for line in query(page)["chat"].split("\n")][-2:] == ["u", "a"]  # roles alternate
     capture(page, shots / "chat-extended.png")
+
+
+def test_the_tab_icon_comes_from_the_app_not_the_internet(server, page):
+    """The tab icon was a Material icon fetched from a CDN, so offline (a lecture hall's network) it failed."""
+    open_view(page, server, "", title=PAGES[""][0])
+    icons = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+    assert icons and all(h.startswith(server) or h.startswith("data:") for h in icons), icons
+    assert page.evaluate("async h => (await fetch(h)).status", icons[0]) == 200
