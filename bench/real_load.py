@@ -15,7 +15,7 @@ Two fresh servers: on the first the sessions run one after another (alone); on t
 while the server's resident memory is sampled every 0.25 s. Reported: every difference between the two
 (there must be none), errors, the peak memory of the concurrent server (target: under 2.5 GB with
 every model loaded), and the time it took. A published model's maps are kept in a store bounded by
-bytes (``MASKLAB_MAPS_CACHE_MB``, 640 by default) and one maps pass holds at most 512 MiB of weights
+bytes (``MASKLAB_MAPS_CACHE_MB``, 512 by default) and one maps pass holds at most 512 MiB of weights
 (`engine.scoring.MAPS_BUDGET_BYTES`), which is what bounds the memory.
 """
 
@@ -178,11 +178,12 @@ def compare(alone: list[Session], together: list[Session]) -> list[str]:
     return out
 
 
-def run(sessions: int = 8, tokens: int = 600, moves: int = 6, timeout_s: float = 600, log_dir: Path | None = None) -> dict:
-    """Both phases; returns the report (``ok`` when nothing differs, no error, and the peak is under target)."""
+def run(sessions: int = 8, tokens: int = 600, moves: int = 6, timeout_s: float = 600, log_dir: Path | None = None, same_text: bool = False) -> dict:
+    """Both phases; returns the report (``ok`` when nothing differs, no error, and the peak is under target).
+    ``same_text``: every session reads one text (an audience on one link) instead of one each."""
     if not SMOL.is_dir():
         raise FileNotFoundError(f"needs {SMOL} (../shared/models beside the checkout, or python -m engine fetch smollm2-135m-instruct)")
-    texts = [session_text(i, tokens) for i in range(sessions)]
+    texts = [session_text(0 if same_text else i, tokens) for i in range(sessions)]
     log = (lambda name: log_dir / f"real-load-{name}.log") if log_dir else (lambda name: None)
     alone = _phase(texts, moves, False, timeout_s, log("alone"))
     together = _phase(texts, moves, True, timeout_s, log("together"))
@@ -192,11 +193,11 @@ def run(sessions: int = 8, tokens: int = 600, moves: int = 6, timeout_s: float =
     empty = [f"session {s.index}, {step}" for s in together["sessions"] for step, seen in s.seen
              if (isinstance(seen, dict) and not seen["maps"]) or (isinstance(seen, list) and not seen)]
     report = {
-        "sessions": sessions, "tokens": tokens, "moves": moves, "steps_read": steps,
+        "sessions": sessions, "tokens": tokens, "moves": moves, "same_text": same_text, "steps_read": steps,
         "differences": diffs, "errors": errors, "empty_reads": empty,
         "alone_s": round(alone["elapsed_s"], 1), "together_s": round(together["elapsed_s"], 1),
         "server_peak_mb": {"alone": round(alone["peak_mb"]), "together": round(together["peak_mb"])},
-        "target_peak_mb": TARGET_MB, "maps_cache_mb": float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "640")),
+        "target_peak_mb": TARGET_MB, "maps_cache_mb": float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "512")),
         "cpus": os.cpu_count(),
     }
     report["ok"] = not diffs and not errors and not empty and steps > 0 and together["peak_mb"] < TARGET_MB
@@ -209,10 +210,11 @@ def main(argv=None) -> int:
     p.add_argument("--tokens", type=int, default=600, help="MaskLab tokens in each session's text")
     p.add_argument("--moves", type=int, default=6, help="window moves on the masks page per session")
     p.add_argument("--timeout", type=float, default=600, help="seconds one step may take")
+    p.add_argument("--same-text", action="store_true", help="every session reads the same text (else each its own)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real_load.json")
     a = p.parse_args(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    report = run(a.sessions, a.tokens, a.moves, a.timeout, log_dir=a.out.parent)
+    report = run(a.sessions, a.tokens, a.moves, a.timeout, log_dir=a.out.parent, same_text=a.same_text)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

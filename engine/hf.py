@@ -507,7 +507,9 @@ class HFBackend:
         import inspect
 
         self._keep = "logits_to_keep" in inspect.signature(model.forward).parameters
-        self._maps_lock = threading.Lock()
+        self._maps_lock = threading.Lock()  # one maps pass at a time: each holds every layer's weights
+        self._pass_lock = threading.Lock()  # one scoring or generation pass at a time: its activations and logits are
+        # hundreds of MB at 49k-wide heads, and two cores gain nothing from two passes at once
         self._twin_lock = threading.Lock()
         self._twin = None  # eager_model
 
@@ -612,21 +614,22 @@ class HFBackend:
     def logits(self, x, *, at=None, n_prefix=None, decoder=None):
         if n_prefix is not None:
             raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
-        if decoder is not None:
-            return gather_rows(self.model(input_ids=x, decoder_input_ids=decoder).logits, at)
-        if at is not None and self._keep:  # the output head only at the positions asked for (49k-wide heads are costly)
-            at = at.reshape(x.shape[0], -1)
-            keep, inverse = torch.unique(at, return_inverse=True)
-            logits = self.model(input_ids=x, logits_to_keep=keep).logits  # (B, len(keep), V)
-            return gather_rows(logits, inverse)
-        return gather_rows(self.model(input_ids=x).logits, at)
+        with self._pass_lock:
+            if decoder is not None:
+                return gather_rows(self.model(input_ids=x, decoder_input_ids=decoder).logits, at)
+            if at is not None and self._keep:  # the output head only at the positions asked for (49k-wide heads are costly)
+                at = at.reshape(x.shape[0], -1)
+                keep, inverse = torch.unique(at, return_inverse=True)
+                logits = self.model(input_ids=x, logits_to_keep=keep).logits  # (B, len(keep), V)
+                return gather_rows(logits, inverse)
+            return gather_rows(self.model(input_ids=x).logits, at)
 
     def attention_maps(self, x, *, n_prefix=None, decoder=None):
         if n_prefix is not None:
             raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
         maps = lambda ws: [w[0].float().cpu() for w in ws]  # noqa: E731  per layer (H, T, S)
         model = self.eager_model()
-        with self._maps_lock:  # one maps pass per model at a time: each holds every layer's weights
+        with self._maps_lock:
             if decoder is not None:
                 out = model(input_ids=x, decoder_input_ids=decoder, output_attentions=True)
                 return {"encoder": maps(out.encoder_attentions), "decoder": maps(out.decoder_attentions), "cross": maps(out.cross_attentions)}
@@ -647,6 +650,10 @@ class HFBackend:
             return self._twin
 
     def prefill(self, ids, *, n_prefix=None, encoder_ids=None):
+        with self._pass_lock:
+            return self._prefill(ids, encoder_ids)
+
+    def _prefill(self, ids, encoder_ids):
         dev = self.device
         if encoder_ids is not None:
             enc = self.model.get_encoder()(input_ids=torch.tensor([encoder_ids], device=dev))
@@ -657,10 +664,11 @@ class HFBackend:
 
     def extend(self, ids, state):
         x = torch.tensor([list(ids)], device=self.device)
-        if "encoder_outputs" in state.extra:
-            out = self.model(encoder_outputs=state.extra["encoder_outputs"], decoder_input_ids=x, past_key_values=state.cache, use_cache=True)
-        else:
-            out = self.model(input_ids=x, past_key_values=state.cache, use_cache=True)
+        with self._pass_lock:
+            if "encoder_outputs" in state.extra:
+                out = self.model(encoder_outputs=state.extra["encoder_outputs"], decoder_input_ids=x, past_key_values=state.cache, use_cache=True)
+            else:
+                out = self.model(input_ids=x, past_key_values=state.cache, use_cache=True)
         state.cache = out.past_key_values
         return out.logits[0, -1]
 

@@ -22,7 +22,7 @@ from engine.tokenizer import token_strings
 from engine.catalog import OBJECTIVE_ARCHITECTURE, SIZES
 from engine.vocab import MASKLAB
 from ui import state
-from ui.store import BoundedStore
+from ui.store import BoundedStore, release_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = engine.variants.MODELS_DIR  # assets/models, or $MASKLAB_MODELS_DIR
@@ -171,7 +171,10 @@ def variant(name: str):
 
 @st.cache_data(max_entries=64, show_spinner="Scoring every token…")
 def _score(name: str, text: str, top_k: int, split, stride, device: str, version: str) -> pd.DataFrame:
-    return engine.score(_variant(name, device, version), text, top_k=top_k, split=split, stride=stride)
+    try:
+        return engine.score(_variant(name, device, version), text, top_k=top_k, split=split, stride=stride)
+    finally:
+        release_freed_memory()  # a published model's logits over a long text are hundreds of MB, freed now
 
 
 def score(name: str, text: str, top_k: int = 5, split=None, stride=None) -> pd.DataFrame:
@@ -210,7 +213,7 @@ def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: 
     return df.iloc[: len(tokens)].reset_index(drop=True), min(limit, len(tokens))
 
 
-MAPS_CACHE_BYTES = int(float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "640")) * 2**20)  # every session's attention maps together
+MAPS_CACHE_BYTES = int(float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "512")) * 2**20)  # every session's attention maps together
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -226,8 +229,11 @@ def _attention(name: str, text: str, split, seed: int, device: str, version: str
     maps = {}
     for part, layers in r.maps.items():  # (L, H, T, S) float16, filled layer by layer: never a second float32 copy of them all
         out = np.empty((len(layers), *layers[0].shape), dtype=np.float16)
+        tiny = np.finfo(np.float16).smallest_subnormal
         for i in range(len(layers)):
-            out[i] = layers[i].numpy()
+            weights = layers[i].numpy()
+            out[i] = weights
+            out[i][(out[i] == 0) & (weights > 0)] = tiny  # a weight too small for float16 is still not a masked-out pair (drawn empty)
             layers[i] = None
         maps[part] = out
     return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin,
@@ -245,7 +251,10 @@ def attention(name: str, text: str, split=None, seed: int = 0) -> dict:
     if key in store:
         return store.get(key, lambda: None)
     with st.spinner(f"Reading the attention of {short_label(name)}…"):
-        return store.get(key, lambda: _attention(name, text, split, seed, DEVICE, version(name)))
+        try:
+            return store.get(key, lambda: _attention(name, text, split, seed, DEVICE, version(name)))
+        finally:
+            release_freed_memory()  # the pass's float32 maps of every layer are freed: give them back
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring whether the model reads its encoder…")

@@ -219,12 +219,14 @@ def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, 
 
 
 def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
-                      width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
-    """Learned attention weights (rows sum to 1); masked-out cells are left empty. ``width`` and
+                      width: float = WIDTH, font: int = TICK_FONT, allowed=None) -> go.Figure:
+    """Learned attention weights (rows sum to 1); masked-out cells are left empty: those ``allowed``
+    (the mask's rule over the same cells) marks False, or without it the cells of weight 0. A weight
+    that underflowed to 0 where the rule allows attention is drawn as 0, not as a hole. ``width`` and
     ``font`` as for mask_heatmap."""
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
-    z = np.where(w > 0, w, np.nan)
+    z = np.where(np.asarray(allowed, dtype=bool) if allowed is not None else w > 0, w, np.nan)
     trace = dict(type="heatmap", z=z, x=list(range(k_offset, k_offset + n_k)), y=list(range(q_offset, q_offset + n_q)), colorscale=SEQUENTIAL_SCALE, zmin=0,
                  zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0, colorbar=dict(title=dict(text="weight")),
                  hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")

@@ -1,5 +1,6 @@
 import contextlib
 
+import numpy as np
 import streamlit as st
 
 from engine.masks import ARCHITECTURES, attention_masks
@@ -85,6 +86,15 @@ def learned(arch: str, name: str) -> dict | None:
     except Exception as e:  # a model that cannot load must not take the masks down with it
         st.warning(f"The learned attention of {cache.short_label(name)} is unavailable: {e}", icon=":material/error:")
         return None
+
+
+def rule(arch: str, q0: int, q1: int, k0: int, k1: int, n_prefix: int = 0) -> np.ndarray:
+    """Which cells of queries [q0, q1) and keys [k0, k1) the architecture's rule lets attend (True):
+    the learned map leaves the others empty, and draws a weight that underflowed to 0 as 0."""
+    q, k = np.arange(q0, q1)[:, None], np.arange(k0, k1)[None, :]
+    if arch == "encoder":
+        return np.ones((q1 - q0, k1 - k0), dtype=bool)
+    return (k <= q) | ((k < n_prefix) if arch == "prefix_lm" else False)
 
 
 def coverage(name: str, result: dict, n_shown: int, lo: int, hi: int, first: int, last: int) -> str:
@@ -179,7 +189,8 @@ def maps() -> None:
                     if hi > lo:
                         w = cache.attention_map(result, "self", layer, head)
                         q = result["query_tokens"]["self"]
-                        fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo, **size)
+                        fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo,
+                                                       allowed=rule(arch, lo, hi, lo, hi, split), **size)
                         layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
                         st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note) if p))
                     else:
@@ -228,7 +239,11 @@ def maps() -> None:
                     qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
                     if part in ("encoder", "decoder"):
                         qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
-                    fig = charts.attention_heatmap(w[qs : qs + WINDOW, ks : ks + WINDOW], q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks, **size)
+                    sub = w[qs : qs + WINDOW, ks : ks + WINDOW]
+                    kind = {"encoder": "encoder", "decoder": "decoder", "cross": "encoder"}.get(part)  # the rule of each part; "joint": from the weights
+                    allowed = rule(kind, qs, qs + sub.shape[0], ks, ks + sub.shape[1]) if kind else None
+                    fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
+                                                   allowed=allowed, **size)
                     layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
             st.caption(model_caption(name, result, shown[0], layer, head))
             if "cross" in result["maps"]:
