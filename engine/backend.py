@@ -33,6 +33,16 @@ BATCH_TOKENS = 4_096  # tokens per forward pass of MaskLab's one-copy-per-token 
 ARCHITECTURE_OF_OBJECTIVE = {"clm": "decoder", "mlm": "encoder", "prefix_lm": "prefix_lm", "span_corruption": "encoder_decoder"}
 
 
+def as_weights(w: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Attention weights on the CPU in ``dtype``; in a narrower type than they were computed in, a
+    weight too small for it is kept at its smallest positive value rather than 0, so that 0 still
+    means a pair the mask hides (float16 flushes weights under 6e-8 to 0)."""
+    out = w.detach().to("cpu", dtype)
+    if dtype != w.dtype:
+        out[(out == 0) & (w.detach().cpu() > 0)] = torch.finfo(dtype).smallest_normal if dtype == torch.bfloat16 else torch.tensor(2.0**-24, dtype=dtype)
+    return out
+
+
 @dataclass(frozen=True)
 class TextTokens:
     """A text in a model's own tokens: ids, names (the text each token stands for, as shown: " Paris",
@@ -98,7 +108,8 @@ class Backend(Protocol):
 
     def logits(self, x: torch.Tensor, *, at: torch.Tensor | None = None, n_prefix=None, decoder: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def attention_maps(self, x: torch.Tensor, *, n_prefix: int | None = None, decoder: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]: ...
+    def attention_maps(self, x: torch.Tensor, *, n_prefix: int | None = None, decoder: torch.Tensor | None = None,
+                       dtype: torch.dtype = torch.float32) -> dict[str, list[torch.Tensor]]: ...
 
     def prefill(self, ids: list[int], *, n_prefix: int | None = None, encoder_ids: list[int] | None = None) -> tuple[torch.Tensor, Generation]: ...
 
@@ -175,14 +186,14 @@ class MaskLabBackend:
             return self.model(x, **kw).logits
         return self.model(x, at=at.reshape(x.shape[0], -1), **kw).logits
 
-    def attention_maps(self, x, *, n_prefix=None, decoder=None):
+    def attention_maps(self, x, *, n_prefix=None, decoder=None, dtype=torch.float32):
         if decoder is not None:
             out = self.model(x, decoder_idx=decoder, need_weights=True)
         else:
             kw = {"n_prefix": n_prefix} if self.architecture == "prefix_lm" and n_prefix is not None else {}
             # logits at one position only: the maps are what is wanted, and the head would cost as much again
             out = self.model(x, need_weights=True, at=torch.zeros(x.shape[0], 1, dtype=torch.long, device=x.device), **kw)
-        return {k: [w[0].float().cpu() for w in v] for k, v in out.attentions.items()}
+        return {k: [as_weights(w[0], dtype) for w in v] for k, v in out.attentions.items()}
 
     def prefill(self, ids, *, n_prefix=None, encoder_ids=None):
         from engine.model import KVCache

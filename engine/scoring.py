@@ -432,9 +432,11 @@ class AttentionResult:
 
 
 @torch.inference_mode()
-def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | None = None, seed: int = 0) -> AttentionResult:
+def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | None = None, seed: int = 0,
+              dtype: torch.dtype = torch.float32) -> AttentionResult:
     """Learned attention weights per layer and query head over the user's tokens (the first
-    ``max_tokens``), each (H, T, S) float32.
+    ``max_tokens``), each (H, T, S) in ``dtype`` (float32; float16 halves what a long text's maps take,
+    a weight too small for it kept at its smallest positive value, so 0 still means masked out).
 
     An encoder reads the text inside its own frame (``[CLS] … [SEP]``), as in pretraining. An
     encoder_decoder is shown on a span-corrupted copy of the text (seed ``seed``), as it was trained:
@@ -468,7 +470,7 @@ def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | N
         else:
             dec = [sp.decoder_start] + (list(sp.prefix) + ids + list(sp.suffix))[:-1]
             how = f"text infilling: each span one {b.names([sp.mask])[0]}, the decoder rewrites the text; seed {seed}"
-        maps = b.attention_maps(torch.tensor([enc], device=dev), decoder=torch.tensor([dec], device=dev))
+        maps = b.attention_maps(torch.tensor([enc], device=dev), decoder=torch.tensor([dec], device=dev), dtype=dtype)
         e, d = b.names(enc), b.names(dec)
         q = {"encoder": e, "decoder": d, "cross": d, "joint": d}
         kk = {"encoder": e, "decoder": d, "cross": e, "joint": e + d}
@@ -482,7 +484,7 @@ def attention(variant: Variant, text: str, max_tokens: int = 256, split: int | N
     elif arch == "prefix_lm":
         n_prefix = max(1, min(len(ids), len(ids) // 2 if split is None else int(split)))
         note = f"prefix of {n_prefix} token(s)"
-    maps = b.attention_maps(torch.tensor([x], device=dev), n_prefix=n_prefix)
+    maps = b.attention_maps(torch.tensor([x], device=dev), n_prefix=n_prefix, dtype=dtype)
     before = len(x) - len(ids) - (len(sp.suffix) if arch == "encoder" else 0)  # special tokens read before the text
     names = b.names(x)
     # the text each token stands for (its vocabulary entry where that is part of a character); special tokens by name

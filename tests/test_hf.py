@@ -292,6 +292,22 @@ def test_self_attention_matches_transformers(variants, family):
         assert r.maps["self"][0].triu(1).abs().max() < 1e-6  # nothing attends to the future
 
 
+@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2", "gpt_neox", "bert", "roberta", "distilbert"])
+def test_maps_are_taken_layer_by_layer_as_the_pass_runs(variants, family):
+    """The maps pass hooks each attention module and keeps its weights as the layer runs, instead of
+    output_attentions holding every layer's at once: the same numbers, without the all-layer transient."""
+    from engine.hf import _self_attention_weights
+
+    v = variants[family]
+    ids = _ids(v)
+    if v.architecture == "encoder":
+        ids = [v.tokenizer.cls_token_id] + ids + [v.tokenizer.sep_token_id]
+    caught = _self_attention_weights(v.backend.eager_model(), torch.tensor([ids]), v.backend.n_layer, {})
+    assert caught is not None and len(caught) == 2, "fell back on output_attentions"
+    for got, want in zip(caught, _eager_attentions(v, input_ids=torch.tensor([ids])).attentions):
+        assert torch.allclose(got, want[0], atol=1e-4)
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_grouped_query_attention_shows_each_query_head_and_its_key_value_head(variants, family):
     r = engine.attention(variants[family], TEXT)
@@ -547,7 +563,7 @@ def test_published_checkpoints_are_found_without_loading_them(folders, monkeypat
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty Hugging Face home: nothing cached, nothing fetched
     found = {f.name: f for f in hf.find_checkpoints()}
     for family in FAMILIES:
-        f = found[str(folders / family)]
+        f = found[family]  # its portable name: the folder's own, resolved in MASKLAB_MODEL_DIRS
         assert f.format == "safetensors" and f.parameters == pytest.approx(sum(p.numel() for p in engine.load_variant(f.name, device="cpu").model.parameters()), rel=0.02)  # BART also saves its final_logits_bias buffer
     assert hf.peek_architecture(str(folders / "bart")) == "encoder_decoder" and hf.peek_architecture(str(folders / "qwen2")) == "decoder"
     monkeypatch.setenv("MASKLAB_FIND_PUBLISHED", "0")

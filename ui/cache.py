@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 import engine
 from engine.cost import count_params, flops_per_token, params_by_component
@@ -223,17 +224,14 @@ def maps_store() -> BoundedStore:
 
 
 def _attention(name: str, text: str, split, seed: int, device: str, version: str) -> dict:
-    r = engine.attention(_variant(name, device, version), text, max_tokens=state.MAX_TOKENS, split=split, seed=seed)
+    r = engine.attention(_variant(name, device, version), text, max_tokens=state.MAX_TOKENS, split=split, seed=seed, dtype=torch.float16)
     heads = next((len(m[0]) for m in r.maps.values() if m), 0)
     kv_head = [r.kv_head(h) for h in range(heads)]
     maps = {}
     for part, layers in r.maps.items():  # (L, H, T, S) float16, filled layer by layer: never a second float32 copy of them all
         out = np.empty((len(layers), *layers[0].shape), dtype=np.float16)
-        tiny = np.finfo(np.float16).smallest_subnormal
         for i in range(len(layers)):
-            weights = layers[i].numpy()
-            out[i] = weights
-            out[i][(out[i] == 0) & (weights > 0)] = tiny  # a weight too small for float16 is still not a masked-out pair (drawn empty)
+            out[i] = layers[i].numpy()
             layers[i] = None
         maps[part] = out
     return {"maps": maps, "query_tokens": r.query_tokens, "key_tokens": r.key_tokens, "note": r.note, "span_origin": r.span_origin,
