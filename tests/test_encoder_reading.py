@@ -45,7 +45,7 @@ def test_the_masks_page_says_what_the_encoder_decoder_does_beside_its_cross_atte
     text = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. " * 2
     at = open_page("masks", text, params={"archs": "encoder_decoder"})
     r = cache.encoder_reliance("encdec-span")
-    shown = " ".join(str(e.value) for e in [*at.warning, *at.caption])
+    shown = " ".join(str(e.value) for e in [*at.info, *at.caption])
     assert f"by {r.rise:.2f} nats per token" in shown
     if not r.reads_encoder:
         assert "barely reads its encoder" in shown and "Its twin in the input marks the hole" not in " ".join(m.value for m in at.markdown)

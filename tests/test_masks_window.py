@@ -81,7 +81,7 @@ def test_a_published_models_map_covers_the_same_words_as_the_mask_beside_it(wher
     token count the map vanished)."""
     from engine import hf
 
-    name = next(f.name for f in hf.find_checkpoints() if Path(f.name).resolve() == SMOL.resolve())
+    name = next(f.name for f in hf.find_checkpoints() if hf.checkpoint_folder(f.name) == SMOL.resolve())
     toks = tokenize(PROSE)
     assert 1400 < len(PROSE) and len(toks) > 300
 

@@ -72,7 +72,8 @@ TICK_FONT = 12  # px: tick labels at the normal size (presentation mode passes a
 WIDTH = 560  # px: the width a heatmap may assume when its page gives none
 MIN_CELL = 5  # px: a heatmap's smallest cell, so that no token is thinner than a line
 MAX_SIDE = 480  # px: the tallest a square map's plot grows (a few tokens must not fill the screen)
-MAX_CELL = 18  # px: the largest cell; a map's size follows its token count (a 3 x 3 rule is no longer 480 px tall)
+MAX_CELL = 1.5  # font sizes: the largest cell, room for its label and a little (18 px at 12 px type, 24 presenting);
+# a map's size follows its token count (a 3 x 3 rule was drawn 480 px tall)
 LABEL_ROOM = 1.35  # a tick label's line, in font sizes: the spacing neighbouring labels need
 # Plotly's default ("hide past div") measures every tick label against the page after drawing it: two
 # thirds of the time an axis of 128 token labels takes (a CPU profile of a masks-page edit in Chromium,
@@ -174,7 +175,7 @@ def _colorbar(title: str, plot_px: float, font: int) -> dict:
 def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels, q_offset: int, k_offset: int,
                 width: float, font: int, colorbar: bool, x_title: str, y_title: str) -> go.Figure:
     """Square cells of one size from the room the page gives: the cell is what ``width`` allows, at
-    most MAX_SIDE / tokens (or MIN_CELL, for many tokens); the figure's height follows from it, and both axes are labelled every
+    most MAX_SIDE / tokens and MAX_CELL font sizes (or MIN_CELL, for many tokens); the figure's height follows from it, and both axes are labelled every
     tick_stride tokens. The page gives each map a width its column really has (or less), so the cells
     are never smaller than planned and the labels never overlap; it shows at most cells_that_fit
     tokens, so no cell is under MIN_CELL."""
@@ -182,7 +183,7 @@ def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels,
     right = _right_margin(font, colorbar)
     top = 44 if title else 10
     n = max(n_q, n_k, 1)
-    cell = min((width - margin - right) / max(n_k, 1), max(min(MAX_SIDE / n, MAX_CELL), MIN_CELL))
+    cell = min((width - margin - right) / max(n_k, 1), max(min(MAX_SIDE / n, MAX_CELL * font), MIN_CELL))
     side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
     if colorbar:
         trace["colorbar"] = _colorbar(trace.get("colorbar", {}).get("title", {}).get("text", ""), side_q, font)

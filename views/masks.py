@@ -253,7 +253,7 @@ def maps() -> None:
                 if reliance is not None and not reliance.reads_encoder:  # what this model does, measured, not what the pattern would be
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "a model that reads its encoder looks there for the hole its twin marks in the input.")
-                    st.warning(reliance.sentence(cache.short_label(name)), icon=":material/visibility_off:")
+                    st.info(reliance.sentence(cache.short_label(name)), icon=":material/visibility_off:")
                 else:
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")

@@ -43,7 +43,7 @@ with right:
 trained = cache.pick_variant("encoder_decoder")
 reliance = None if trained.startswith("random-") else cache.encoder_reliance(trained)
 if reliance is not None:  # the encoder-decoder the other pages show, measured: does its decoder use what its encoder read?
-    (st.caption if reliance.reads_encoder else st.warning)("MaskLab's trained encoder-decoder, measured: " + reliance.sentence(trained))
+    (st.caption if reliance.reads_encoder else st.info)("MaskLab's trained encoder-decoder, measured: " + reliance.sentence(trained))
 
 st.subheader("What it costs")
 with layout.side_controls("Cost of each model"):

@@ -92,7 +92,7 @@ def test_layer_and_head_stay_reachable_when_presenting(server, browser):
     thumb = sidebar.locator('[data-testid="stSlider"] input[type="range"]').first  # the layer
     thumb.focus()
     thumb.press("ArrowRight")
-    pg.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'", timeout=60_000)
+    pg.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '2'", timeout=60_000)  # counted from 1, as the slider
     pg.context.close()
 
 
