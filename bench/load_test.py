@@ -244,28 +244,35 @@ def run(base: str | None = None, sessions: int = 8, duration_s: float = 60, time
         result = asyncio.run(_drive(base, sessions, duration_s, int(timeout_s * 1000), warm_up))
         return report(result, sessions, duration_s, None, None, None)
     with server(env, log) as (url, pid):
-        peak = [rss_mb(pid)]
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(0.5):
-                try:
-                    peak[0] = max(peak[0], rss_mb(pid))
-                except OSError:
-                    return
-
         if warm_up:
             asyncio.run(_drive(url, 0, 0, int(timeout_s * 1000), True))
         before = rss_mb(pid)
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
+        with peak_rss(pid, 0.5) as peak:
             result = asyncio.run(_drive(url, sessions, duration_s, int(timeout_s * 1000), False))
-        finally:
-            stop.set()
-            sampler.join()
         after = rss_mb(pid)
         return report(result, sessions, duration_s, before, after, max(peak[0], after))
+
+
+@contextmanager
+def peak_rss(pid: int, every_s: float = 0.5):
+    """Sample a process's resident memory every ``every_s`` while the block runs; yields a one-item list
+    holding the highest value seen (MiB), final once the block has ended."""
+    peak, stop = [rss_mb(pid)], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every_s):
+            try:
+                peak[0] = max(peak[0], rss_mb(pid))
+            except OSError:
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def report(result: dict, sessions: int, duration_s: float, before, after, peak) -> dict:

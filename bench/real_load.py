@@ -24,11 +24,10 @@ import asyncio
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
-from bench.load_test import CHROMIUM, CHROMIUM_ARGS, IDLE, REPO, rss_mb, server
+from bench.load_test import CHROMIUM, CHROMIUM_ARGS, IDLE, REPO, peak_rss, rss_mb, server
 
 SMOL = REPO.parent / "shared" / "models" / "smollm2-135m-instruct-q4_1"
 TARGET_MB = 2.5 * 1024
@@ -146,22 +145,8 @@ async def _drive(base: str, sessions: list[Session], together: bool) -> float:
 def _phase(texts: list[str], moves: int, together: bool, timeout_s: float, log: Path | None) -> dict:
     sessions = [Session(i, t, moves, int(timeout_s * 1000)) for i, t in enumerate(texts)]
     with server(log=log) as (url, pid):
-        peak, stop = [rss_mb(pid)], threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(0.25):
-                try:
-                    peak[0] = max(peak[0], rss_mb(pid))
-                except OSError:
-                    return
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
+        with peak_rss(pid, 0.25) as peak:
             elapsed = asyncio.run(_drive(url, sessions, together))
-        finally:
-            stop.set()
-            sampler.join()
         after = rss_mb(pid)
     return {"sessions": sessions, "elapsed_s": elapsed, "peak_mb": max(peak[0], after), "after_mb": after}
 
