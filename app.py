@@ -4,7 +4,6 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui  # noqa: F401  (points tiktoken at the shared offline cache before anything tokenizes)
 from ui import layout, state
 
 st.set_page_config(page_title="MaskLab", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide", initial_sidebar_state="expanded")

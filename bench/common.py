@@ -1,22 +1,20 @@
 """What every part of the benchmark shares: the clock, the texts, and the models under test."""
 
-import os
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
+from engine import paths  # importing the engine points tiktoken at ../shared/tiktoken
+from engine.catalog import NATURAL_OBJECTIVE
+from engine.masks import ARCHITECTURES
+from engine.model import Transformer
+from engine.tokenizer import tokenize
+from engine.train import TrainConfig
+from engine.variants import Variant, list_variants, load_variant
 
-from engine.tokenizer import tokenize  # noqa: E402  (after pointing tiktoken at the offline cache)
-from engine.train import TrainConfig  # noqa: E402
-from engine.catalog import NATURAL_OBJECTIVE  # noqa: E402
-from engine.variants import Variant, list_variants, load_variant  # noqa: E402
-from engine.masks import ARCHITECTURES  # noqa: E402
-from engine.model import Transformer  # noqa: E402
+REPO = paths.REPO
 
 # Public domain (Austen, 1813); used when the corpus is not beside the project.
 FALLBACK_TEXT = (
@@ -59,7 +57,7 @@ def median_ms(seconds: list[float]) -> float:
 
 def source_text() -> tuple[str, str]:
     """Long English prose and where it came from: the validation corpus, else a built-in passage."""
-    path = REPO.parent / "shared" / "corpus" / "valid.txt"
+    path = paths.SHARED / "corpus" / "valid.txt"
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read(400_000).replace("<|endoftext|>", "\n")

@@ -25,7 +25,7 @@ from engine.losses import mean_nll
 from engine.model import ModelConfig
 from engine.objectives import corrupt
 from engine.backend import BATCH_TOKENS
-from engine.scoring import METHODS, STRIDED, Scores, strided_copies, to_frame, windows
+from engine.scoring import Scores, ScoringMethod, strided_copies, to_frame, windows
 from engine.tokenizer import tokenize
 from engine.vocab import MASKLAB
 
@@ -92,15 +92,16 @@ class Reference:
     def score(self, text: str, top_k: int = TOP_K, split: int | None = None, stride: int | None = None):
         tokens = self.names.tokens(text)
         ids = tokens.ids
-        n, method = len(ids), METHODS[self.arch]
+        n, method = len(ids), ScoringMethod(self.arch)
         if n and stride and self.arch in ("encoder", "encoder_decoder"):
-            return to_frame(tokens, self._strided(ids, top_k, stride), STRIDED[self.arch].format(k=stride), self.names)
+            return to_frame(tokens, self._strided(ids, top_k, stride), ScoringMethod(self.arch, stride=stride), self.names)
         s = Scores.empty(n, top_k)
         if n and self.arch == "decoder":
             full = self._causal([MASKLAB.eos] + ids, 1, top_k)
             s = Scores(full.logprob[1:], full.rank[1:], full.top_ids[1:], full.top_probs[1:], full.scored[1:])
         elif n > 1 and self.arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split)))
+            method = ScoringMethod(self.arch, prefix_tokens=split)
             s = self._causal(ids, split, top_k)
         elif n and self.arch in ("encoder", "encoder_decoder"):
             s = self._masked(ids, top_k)

@@ -6,6 +6,10 @@ pretraining objectives, per-token scoring and cost accounting. Pure PyTorch; no 
 [[1, 1, 0], [1, 1, 0], [1, 1, 1]]
 """
 
+from engine import paths
+
+paths.use_shared_tiktoken()  # the OpenAI encodings load offline from ../shared/tiktoken, in the app and in a notebook alike
+
 from engine.checkpoint import CheckpointError, load_model, save_model
 from engine.cost import chat_cost, count_params, flops_per_token, forward_flops, params_by_component, supervision, time_chat, training_flops
 from engine.device import describe as _describe_device

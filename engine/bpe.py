@@ -29,10 +29,11 @@ from pathlib import Path
 import tiktoken
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from engine import paths
 from engine.tokenizer import MASKLAB_BPE_PATH, R50K_PAT_STR
 from engine.vocab import N_REGULAR
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "train.txt"
+DEFAULT_CORPUS = paths.SHARED / "corpus" / "train.txt"
 DOC_SEPARATOR = "<|endoftext|>"  # a line of its own between documents; never trained on
 
 
@@ -57,7 +58,7 @@ class Agreement:
 
 def corpus_path(flag: str | None = None) -> Path:
     """The corpus to read: ``--corpus``, else ``$MASKLAB_CORPUS``, else the shared train.txt."""
-    return Path(flag or os.environ.get("MASKLAB_CORPUS") or DEFAULT_CORPUS)
+    return Path(flag or os.environ.get(paths.CORPUS_ENV) or DEFAULT_CORPUS)
 
 
 def corpus_files(path: Path) -> list[Path]:

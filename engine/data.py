@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+from engine import paths
+
 SEPARATOR = "<|endoftext|>"
 
 
 def corpus_root(corpus=None) -> Path:
-    root = Path(corpus or os.environ.get("MASKLAB_CORPUS") or DEFAULT_CORPUS).expanduser()
+    root = paths.corpus(corpus)
     if not root.exists():
         raise FileNotFoundError(f"corpus not found at {root}: pass --corpus or set MASKLAB_CORPUS to a text file or folder")
     return root
@@ -67,7 +67,7 @@ def token_stream(split: str, corpus=None, max_bytes: int | None = None, encoding
     root = corpus_root(corpus).resolve()
     stat = root.stat()
     key = hashlib.sha256(f"{root}|{stat.st_size}|{stat.st_mtime_ns}|{split}|{max_bytes}|{enc.name}|{enc.n_vocab}|{_tokenizer_stamp()}".encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("MASKLAB_CACHE", Path.home() / ".cache" / "masklab"))
+    cache = paths.cache_dir()
     path = cache / f"{split}-{key}.npy"
     if path.exists():
         return np.load(path)
@@ -86,7 +86,7 @@ def token_stream(split: str, corpus=None, max_bytes: int | None = None, encoding
 
 
 def _tokenizer_stamp() -> str:
-    p = REPO / "assets" / "tokenizer" / "masklab-8k.tiktoken"
+    p = paths.BPE_PATH
     return f"{p.stat().st_size}-{p.stat().st_mtime_ns}" if p.exists() else "none"
 
 

@@ -41,16 +41,67 @@ from engine.checks import MIN_TEMPERATURE, check_int, check_optional_int, check_
 from engine.objectives import corrupt
 from engine.variants import Variant
 
-METHODS = {
+METHODS = {  # the exact method of each architecture, in words
     "decoder": "next-token",
     "encoder": "pseudo-log-likelihood",
     "encoder_decoder": "masked span (each token a one-token span)",
     "prefix_lm": "prefix LM (target given a bidirectional prefix)",
 }
-STRIDED = {
+STRIDED = {  # the masked methods scored as trained, in words; {k}: the stride
     "encoder": "masked LM: 1 token in {k} hidden per pass, {k} passes",
     "encoder_decoder": "masked spans: 1 token in {k} hidden as a one-token span per pass, {k} passes",
 }
+
+
+@dataclass(frozen=True)
+class ScoringMethod:
+    """How a text was scored, as fields a table reads and as the sentence a caption or a CSV shows.
+
+    ``architecture``: the model's; ``stride``: the masked methods scored as trained, 1 token in
+    ``stride`` hidden per pass (None: one copy per token); ``prefix_tokens``: a prefix-LM's bidirectional
+    prefix, in tokens; ``mode_token``: the UL2 mode token a prefix-LM reads before the text.
+    `score` puts one in its DataFrame's ``attrs["scoring"]`` (`scoring_method` reads it back).
+
+    >>> ScoringMethod("encoder", stride=7).short
+    'masked LM, 1 in 7 hidden'
+    >>> ScoringMethod("prefix_lm", prefix_tokens=4, mode_token="[S2S]").sentence
+    "prefix LM after UL2's [S2S] mode token: 4 prefix token(s) as bidirectional context, the rest scored"
+    """
+
+    architecture: str
+    stride: int | None = None
+    prefix_tokens: int | None = None
+    mode_token: str | None = None
+
+    @property
+    def sentence(self) -> str:
+        """The method in full, as the DataFrame's ``method`` column and the CSV carry it."""
+        if self.stride is not None:
+            return STRIDED[self.architecture].format(k=self.stride)
+        if self.prefix_tokens is not None:
+            after = f" after UL2's {self.mode_token} mode token" if self.mode_token else ""
+            return f"prefix LM{after}: {self.prefix_tokens} prefix token(s) as bidirectional context, the rest scored"
+        return METHODS[self.architecture]
+
+    @property
+    def short(self) -> str:
+        """The method in a few words, for a table ("masked LM, 1 in 7 hidden", "prefix LM, 12-token prefix, UL2 mode")."""
+        head = self.sentence.split(":")[0].split(" (")[0].split(" after")[0]
+        parts = [head]
+        if self.stride is not None:
+            parts.append(f"1 in {self.stride} hidden")
+        if self.prefix_tokens is not None:
+            parts.append(f"{self.prefix_tokens}-token prefix")
+        if self.mode_token:
+            parts.append("UL2 mode")
+        return ", ".join(parts)
+
+
+def scoring_method(df: pd.DataFrame) -> ScoringMethod | None:
+    """The `ScoringMethod` of a frame `score` returned (None for a frame built otherwise)."""
+    return df.attrs.get("scoring")
+
+
 # token: the text the token stands for (" Paris"), for every model; piece: the tokenizer's own vocabulary entry
 # ("ĠParis" for byte-level BPE, "▁Paris" for SentencePiece; the same as token for MaskLab's tiktoken encodings)
 COLUMNS = ["position", "token", "token_id", "start", "end", "loss", "prob", "rank", "top_k", "method", "category", "scored", "piece"]
@@ -337,7 +388,7 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
     n = len(ids)
     if max_tokens is not None and n > int(max_tokens):
         raise ValueError(f"the text has {n:,} tokens, more than max_tokens={int(max_tokens):,}; score a shorter part, or raise the limit")
-    method = METHODS[arch]
+    method = ScoringMethod(arch)
     s = Scores.empty(n, top_k)
     W = min(b.context, int(window)) if window is not None else b.context
     if n:
@@ -347,24 +398,25 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
             s = _score_causal(b, lead + ids, 1, top_k, prefix=False, W=W).drop(len(lead))
         elif arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
-            method = f"prefix LM: {split} prefix token(s) as bidirectional context, the rest scored"
-            mode = list(b.specials.modes)
-            if mode:  # a UL2 model reads its sequential denoiser's mode token first, as in training
-                method = f"prefix LM after UL2's {b.names(mode)[0]} mode token: {split} prefix token(s) as bidirectional context, the rest scored"
+            mode = list(b.specials.modes)  # a UL2 model reads its sequential denoiser's mode token first, as in training
+            method = ScoringMethod(arch, prefix_tokens=split, mode_token=b.names(mode)[0] if mode else None)
             s = _score_causal(b, mode + ids, split + len(mode), top_k, prefix=True, W=W).drop(len(mode))
         elif stride is not None:
-            method = STRIDED[arch].format(k=int(stride))
+            method = ScoringMethod(arch, stride=int(stride))
             s = _score_strided(b, ids, top_k, int(stride), window)
         else:
             s = _score_masked(b, ids, top_k, window)
     return to_frame(t, s, method, b)
 
 
-def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
+def to_frame(t: TextTokens, s: Scores, method: ScoringMethod, b: Backend) -> pd.DataFrame:
     """The DataFrame of ``score``, built a column at a time; a token's category reads the token before
-    it (whether it starts a word), so a text's first word is classed as it is mid-line."""
+    it (whether it starts a word), so a text's first word is classed as it is mid-line. ``method`` travels
+    in ``attrs["scoring"]``, and in words in the ``method`` column."""
     if not t.ids:
-        return pd.DataFrame([], columns=COLUMNS)
+        df = pd.DataFrame([], columns=COLUMNS)
+        df.attrs["scoring"] = method
+        return df
     category = token_categories(t.surfaces)
     shown = np.unique(s.top_ids[s.scored])
     name = dict(zip(shown.tolist(), b.names(shown.tolist())))
@@ -373,7 +425,7 @@ def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
         for row_ids, row_p, ok in zip(s.top_ids.tolist(), s.top_probs.tolist(), s.scored.tolist())
     ]
     lp = s.logprob.astype(np.float64)
-    return pd.DataFrame(
+    df = pd.DataFrame(
         {
             "position": list(range(len(t.ids))),
             "token": t.names,
@@ -384,13 +436,33 @@ def to_frame(t: TextTokens, s: Scores, method: str, b: Backend) -> pd.DataFrame:
             "prob": np.exp(s.logprob).astype(np.float64),
             "rank": s.rank,
             "top_k": top_k,
-            "method": [method] * len(t.ids),
+            "method": [method.sentence] * len(t.ids),
             "category": category,
             "scored": s.scored,
             "piece": t.pieces if t.pieces is not None else t.names,
         },
         columns=COLUMNS,
     )
+    df.attrs["scoring"] = method
+    return df
+
+
+def pad_unscored(df: pd.DataFrame, tokens) -> pd.DataFrame:
+    """``df`` (a `score` frame) with one unscored row (loss NaN, ``scored`` False) for each of ``tokens``
+    past its last row, so it lines up with them; ``tokens``: `engine.tokenizer.Token`s of the same
+    text (index, text, id, start, end). The scoring method is kept; a frame as long is returned as is."""
+    if len(df) >= len(tokens):
+        return df
+    method, rest = scoring_method(df), tokens[len(df):]
+    pad = pd.DataFrame({
+        "position": [t.index for t in rest], "token": [t.text for t in rest], "token_id": [t.id for t in rest],
+        "start": [t.start for t in rest], "end": [t.end for t in rest], "loss": np.nan, "prob": np.nan, "rank": 0,
+        "top_k": [[] for _ in rest], "method": method.sentence if method else "", "category": "", "scored": False,
+        "piece": [t.text for t in rest],
+    }, columns=COLUMNS)
+    out = pd.concat([df, pad], ignore_index=True) if len(df) else pad
+    out.attrs["scoring"] = method
+    return out
 
 
 def summarize(df: pd.DataFrame) -> dict:

@@ -22,10 +22,11 @@ from pathlib import Path
 import regex  # tiktoken's own dependency; unlike `re` it knows grapheme clusters (\X)
 import tiktoken
 
+from engine import paths
 from engine.checks import check_choice, check_text
 from engine.vocab import SPECIAL_TOKEN_IDS, VOCAB_SIZE
 
-MASKLAB_BPE_PATH = Path(__file__).resolve().parents[1] / "assets" / "tokenizer" / "masklab-8k.tiktoken"
+MASKLAB_BPE_PATH = paths.BPE_PATH
 
 # GPT-2's split pattern as tiktoken spells it for r50k_base (equivalent to the original, but faster).
 # MaskLab's BPE was trained with the same split, so the ranks file only makes sense with this pattern.

@@ -7,13 +7,13 @@ A shipped variant is a folder ``assets/models/<name>/`` with ``model.safetensors
 """
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from engine import paths
 from engine.backend import MaskLabBackend
 from engine.catalog import NATURAL_OBJECTIVE
 from engine.checkpoint import CheckpointError, load_model, sha256_file
@@ -24,8 +24,7 @@ from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
 from engine.rng import seeded
 
-MODELS_DIR_ENV = "MASKLAB_MODELS_DIR"
-MODELS_DIR = Path(os.environ.get(MODELS_DIR_ENV) or Path(__file__).resolve().parents[1] / "assets" / "models")
+MODELS_DIR = paths.models_dir()  # assets/models, or $MASKLAB_MODELS_DIR when the engine was imported
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 RANDOM_CONFIG = dict(vocab_size=8192, n_layer=2, n_head=2, d_model=64, d_ff=256, max_len=256)
 

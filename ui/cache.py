@@ -203,14 +203,7 @@ def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: 
     masked = architecture in ONE_PASS_PER_TOKEN
     limit = min(SLOW_LIMIT, len(tokens)) if exact and masked else len(tokens)
     part = text[: tokens[limit - 1].end] if tokens and limit else text  # the page's tokens only, never a longer paste
-    df = score(name, part, stride=STRIDE if masked and not exact else None)
-    if len(df) < len(tokens):
-        pad = pd.DataFrame([
-            {"position": t.index, "token": t.text, "token_id": t.id, "start": t.start, "end": t.end, "loss": float("nan"),
-             "prob": float("nan"), "rank": 0, "top_k": [], "method": df["method"].iloc[0] if len(df) else "", "category": "", "scored": False}
-            for t in tokens[len(df):]
-        ])
-        df = pd.concat([df, pad], ignore_index=True) if len(df) else pad
+    df = engine.scoring.pad_unscored(score(name, part, stride=STRIDE if masked and not exact else None), tokens)
     return df.iloc[: len(tokens)].reset_index(drop=True), min(limit, len(tokens))
 
 

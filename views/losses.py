@@ -4,6 +4,7 @@ import re
 import pandas as pd
 import streamlit as st
 
+from engine.scoring import scoring_method
 from engine.vocab import VOCAB_SIZE
 from ui import cache, charts, html, layout, state
 
@@ -95,16 +96,9 @@ if not frames and not others:
     st.stop()
 every = {**frames, **others}
 
-def short_method(method: str) -> str:
-    """The scoring in a few words for the table ("masked LM, 1 in 7 hidden"); the caption and the CSV say it whole."""
-    head = re.split(r" \(|: ", method)[0].replace(" after UL2's", ", UL2 mode token")
-    k, n = re.search(r"1 token in (\d+)", method), re.search(r"(\d+) prefix token", method)
-    return head.split(",")[0] + (f", 1 in {k[1]} hidden" if k else "") + (f", {n[1]}-token prefix" if n else "") + (", UL2 mode" if "UL2" in method else "")
-
-
 rows = []
 for name, df in every.items():
-    rows.append({"model": cache.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": short_method(df["method"].iloc[0]) if len(df) else "", **cache.summary(df)})
+    rows.append({"model": cache.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": scoring_method(df).short, **cache.summary(df)})
 summary = pd.DataFrame(rows)
 # presenting, the larger type leaves no room for every column: the total loss and the count scored (the caption says it) give way to the scoring
 numbers = ["mean_loss", "perplexity", "top1_accuracy", "tokens"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
