@@ -29,8 +29,11 @@ from typing import Protocol
 
 import torch
 
+from engine.model import KVCache
+from engine.tokenizer import get_encoding, token_strings, tokenize
+from engine.vocab import MASKLAB
+
 BATCH_TOKENS = 4_096  # tokens per forward pass of MaskLab's one-copy-per-token methods: big enough matrix products whose operands stay in cache
-ARCHITECTURE_OF_OBJECTIVE = {"clm": "decoder", "mlm": "encoder", "prefix_lm": "prefix_lm", "span_corruption": "encoder_decoder"}
 
 
 def as_weights(w: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -128,8 +131,6 @@ def gather_rows(logits: torch.Tensor, at: torch.Tensor | None) -> torch.Tensor:
 def _masklab_tokens(text: str, encoding: str) -> TextTokens:
     """A text in MaskLab's tokens; kept for the last 64 texts, since a page scores a text and reads its
     attention from several models."""
-    from engine.tokenizer import get_encoding, tokenize
-
     toks = tokenize(text, encoding)
     enc = get_encoding(encoding)
     surface = {i: enc.decode_single_token_bytes(i).decode("utf-8", "replace") for i in {t.id for t in toks}}
@@ -140,8 +141,6 @@ class MaskLabBackend:
     """`Backend` for MaskLab's own `engine.model.Transformer` and its tiktoken encoding."""
 
     def __init__(self, model, encoding: str, objective: str):
-        from engine.vocab import MASKLAB
-
         c = model.config
         self.model, self.encoding = model, encoding
         self.architecture = c.architecture
@@ -169,13 +168,9 @@ class MaskLabBackend:
         return _masklab_tokens(text, self.encoding)
 
     def names(self, ids: list[int]) -> list[str]:
-        from engine.tokenizer import token_strings
-
         return token_strings(list(ids), self.encoding)
 
     def decode(self, ids: list[int]) -> str:
-        from engine.tokenizer import get_encoding
-
         return get_encoding(self.encoding).decode(list(ids), errors="replace")
 
     def logits(self, x, *, at=None, n_prefix=None, decoder=None):
@@ -196,8 +191,6 @@ class MaskLabBackend:
         return {k: [as_weights(w[0], dtype) for w in v] for k, v in out.attentions.items()}
 
     def prefill(self, ids, *, n_prefix=None, encoder_ids=None):
-        from engine.model import KVCache
-
         cache = KVCache.empty(self.model.config.n_layer)
         dev = self.device
         if encoder_ids is not None:

@@ -13,6 +13,7 @@ TypeError: n_input must be a whole number (int), not float 2.5
 
 import math
 import numbers
+import os
 
 # Below this temperature sampling is greedy, and is done as greedy: logits / T overflows float32
 # (3.4e38) once a logit exceeds 3.4e38 * T, which temperatures like 1e-38 reach for any logit above 3,
@@ -70,8 +71,6 @@ def check_bool(name: str, value) -> bool:
 
 def check_name(name: str, value) -> str:
     """A non-empty name (a str, or a path for a folder or file)."""
-    import os
-
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):

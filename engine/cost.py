@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.backend import MaskLabBackend
 from engine.catalog import OBJECTIVE_ARCHITECTURE
 from engine.masks import attention_masks
 from engine.model import ModelConfig
+from engine.objectives import as_decoder_sequence, corrupt
 
 
 def params_by_component(c: ModelConfig) -> dict[str, int]:
@@ -96,8 +98,6 @@ def supervision(ids: list[int], configs: dict[str, ModelConfig], seed: int = 0, 
     """Text tokens supervised per training FLOP: for each (objective, architecture) pair, the tokens of
     ``ids`` the model must predict, the target positions that carry a loss, and the training FLOPs of one pass over the example as that
     architecture reads it (``configs[architecture]`` gives its size)."""
-    from engine.objectives import as_decoder_sequence, corrupt
-
     pairs = pairs or OBJECTIVE_ARCHITECTURE
     rows = []
     for objective, arch in pairs:
@@ -153,8 +153,6 @@ def time_chat(model, turns: list[list[int]], bidirectional: bool) -> list[float]
     `engine.backend.Backend` does the work); single-stack only (ValueError for an encoder-decoder, and
     for an encoder asked to cache). ``turns``: token ids per turn, in the model's vocabulary (only their
     number matters to the time). Returns one float per turn, in seconds."""
-    from engine.backend import MaskLabBackend
-
     b = getattr(model, "backend", None) or MaskLabBackend(model, "masklab", "clm")
     arch = b.architecture
     if arch == "encoder_decoder":

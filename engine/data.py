@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine import paths
+from engine.tokenizer import get_encoding
 
 SEPARATOR = "<|endoftext|>"
 
@@ -61,8 +62,6 @@ def token_stream(split: str, corpus=None, max_bytes: int | None = None, encoding
     Cached under ``MASKLAB_CACHE`` (default ``~/.cache/masklab``), keyed on the file, its size and
     modification time, the byte limit and the tokenizer file, so a changed corpus is re-read.
     """
-    from engine.tokenizer import get_encoding
-
     enc = get_encoding(encoding)
     root = corpus_root(corpus).resolve()
     stat = root.stat()

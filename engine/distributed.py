@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from engine.device import pick_device
 
@@ -38,7 +39,6 @@ def setup(device=None) -> DistInfo:
 def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     if info.world == 1:
         return model
-    from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.data import sample_windows, token_stream
+from engine.losses import IGNORE_INDEX, token_nll
+from engine.train import make_batch
 from engine.vocab import MASKLAB
 
 READS_ENCODER_NATS = 1.0  # a rise of at least this many nats per token: the model reads its encoder
@@ -55,14 +58,11 @@ class EncoderReliance:
 def held_out_windows(n: int, length: int, seed: int = 0, corpus=None) -> list[list[int]]:
     """``n`` windows of ``length`` MaskLab tokens from the corpus's validation split (``valid.txt``),
     drawn with ``seed``. Raises FileNotFoundError without a corpus, ValueError when it is too short."""
-    from engine.data import sample_windows, token_stream
-
     return sample_windows(token_stream("valid", corpus), n, length, torch.Generator().manual_seed(seed))
 
 
 def _per_window_loss(model, enc: torch.Tensor, dec: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    logits = model(enc, decoder_idx=dec).logits.float()
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+    nll = token_nll(model(enc, decoder_idx=dec).logits, labels)  # (B, U), 0 where unlabelled
     return (nll * keep).sum(1) / keep.sum(1).clamp(min=1)
 
 
@@ -74,9 +74,6 @@ def encoder_reliance(model, windows: list[list[int]], seed: int = 0, batch: int 
     ``windows``: lists of MaskLab token ids (e.g. `held_out_windows`), corrupted by T5 span corruption at
     its defaults (noise density 0.15, mean span length 3) with ``seed``, laid out as in training
     (`engine.train.make_batch`). Raises ValueError for another architecture or no windows."""
-    from engine.losses import IGNORE_INDEX
-    from engine.train import make_batch
-
     config = getattr(model, "config", None)
     if getattr(config, "architecture", None) != "encoder_decoder":
         raise ValueError("encoder_reliance measures MaskLab encoder-decoders only")

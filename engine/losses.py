@@ -1,4 +1,7 @@
-"""One loss function for training, evaluation and the per-token pages."""
+"""The training loss, per position: what training, validation and the encoder-reading measure
+(`engine.encoder_reading`) compute. The per-token pages (`engine.scoring`) and the yardstick
+(`engine.yardstick`) need more than the loss of the actual token (its rank, the top-k, the argmax), so
+they take the whole log-softmax; for the actual token it is the same number."""
 
 import torch
 import torch.nn.functional as F

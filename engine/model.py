@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from engine.losses import mean_nll
 from engine.masks import ARCHITECTURES, Architecture, check_architecture, prefix_mask
+from engine.vocab import VOCAB_SIZE
 
 
 def _rows(x: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
@@ -176,7 +177,7 @@ class CrossAttention(nn.Module):
 @dataclass(frozen=True)
 class ModelConfig:
     architecture: Architecture = "decoder"
-    vocab_size: int = 8192  # MaskLab's BPE; the output head is tied to the token embedding
+    vocab_size: int = VOCAB_SIZE  # MaskLab's BPE; the output head is tied to the token embedding
     n_layer: int = 4  # per stack: an encoder_decoder has n_layer encoder and n_layer decoder layers
     n_head: int = 4  # d_model must divide evenly
     d_model: int = 256

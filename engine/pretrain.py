@@ -8,7 +8,9 @@ Finished runs are skipped and killed ones resume, so the command can simply be r
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -17,7 +19,12 @@ import torch
 from engine.catalog import PRESETS, VARIANTS
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import params_by_component
+from engine.data import token_stream, unigram_cross_entropy
+from engine.losses import token_nll
+from engine.scoring import generate
 from engine.train import TrainConfig, train
+from engine.variants import Variant, sha256_file
+from engine.vocab import VOCAB_SIZE
 
 
 def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None, progress=True, flops: float | None = None,
@@ -54,9 +61,6 @@ def fit_flops(preset: str, seconds: float, only: list[str] | None = None, corpus
     after the first quarter (the first ones warm the device up). Returns (FLOPs, per-variant
     measurements: seconds a step, FLOPs a step, seconds an evaluation). ValueError if
     ``probe_steps`` < 8 or ``seconds`` <= 0."""
-    import math
-    import tempfile
-
     if probe_steps < 8 or seconds <= 0:
         raise ValueError("probe_steps must be >= 8 and seconds > 0")
     half, quarter = probe_steps // 2, probe_steps // 4
@@ -106,8 +110,6 @@ def _curves(log_path: Path) -> tuple[list[dict], dict[str, list[list[float]]]]:
 
 def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unigram: float | None = None) -> dict:
     """Copy a finished run into ``assets/models/<name>/``: float16 weights, card.json and card.md."""
-    from engine.variants import Variant, sha256_file
-
     summary = json.loads((run_dir / "summary.json").read_text())
     model = load_model(run_dir / "model.safetensors")
     folder = models_dir / name
@@ -117,7 +119,6 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
     full_valid = valid_next_token_loss(model) if model.config.architecture == "decoder" else None
     sample = None
     if model.config.architecture != "encoder":
-        from engine.scoring import generate
 
         sample = generate(Variant(name, model.config.architecture, summary["objective"], load_model(weights), "masklab"), PROMPT, 24, temperature=0).text
     card = {
@@ -218,9 +219,6 @@ The loss curve, the yardstick at each evaluation and the per-category curves are
 def valid_next_token_loss(model, corpus=None, window: int = 256, max_tokens: int = 131_072) -> float:
     """A decoder's mean next-token loss over the first ``max_tokens`` of the valid split (default
     about a third of it), in non-overlapping windows."""
-    from engine.data import token_stream
-    from engine.losses import token_nll
-
     window = min(window, model.config.max_len)
     tokens = torch.from_numpy(token_stream("valid", corpus, 2_000_000).astype("int64"))
     n = min(len(tokens) - 1, max_tokens) // window
@@ -232,19 +230,7 @@ def valid_next_token_loss(model, corpus=None, window: int = 256, max_tokens: int
 
 
 def unigram_baseline(corpus=None) -> float:
-    from engine.data import token_stream, unigram_cross_entropy
-    from engine.vocab import VOCAB_SIZE
-
     return unigram_cross_entropy(token_stream("train", corpus, 30_000_000), token_stream("valid", corpus, 2_000_000), VOCAB_SIZE)
-
-
-def finish_now(run_dir: Path) -> dict:
-    """End a killed run at its last checkpoint: evaluate, write its final model and summary."""
-    pointer = json.loads((run_dir / "latest.json").read_text())
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line]
-    done = [r for r in rows if r.get("step") == pointer["step"] and "flops" in r][0]["flops"]
-    return train(replace(cfg, flops=float(done)), resume=True)
 
 
 def main(argv=None) -> int:

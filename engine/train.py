@@ -9,6 +9,7 @@ Checkpoints are safetensors written atomically; ``latest.json`` names the last c
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -17,19 +18,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
-from engine import distributed
+from engine import distributed, yardstick
+from engine.catalog import COMPATIBLE, SIZES
 from engine.categories import CATEGORIES, category_table
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import count_params, training_flops
-from engine.data import sample_windows, token_stream
-from engine.device import PRECISIONS, autocast, peak_flops, training_autocast, training_precision
+from engine.data import read_documents, sample_windows, token_stream
+from engine.device import (
+    PRECISIONS,
+    autocast,
+    peak_flops,
+    training_autocast,
+    training_precision,
+)
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
 from engine.objectives import OBJECTIVES, as_decoder_sequence, corrupt, draw_ul2_mode
-from engine.catalog import COMPATIBLE, SIZES
+from engine.tokenizer import get_encoding
 from engine.vocab import MASKLAB
+
 
 def opt(default, help: str, choices=None, type=None):
     """A TrainConfig field that is also a command-line flag."""
@@ -208,8 +219,6 @@ def batches(make, start: int, stop: int, workers: int = 0):
     """``make(step)`` for every step in [start, stop), in order. With ``workers`` > 0 they are built
     ahead by that many forked processes (torch.utils.data.DataLoader, batch_size=None): the same
     batches, since each is a pure function of its step. Platforms without fork build them in the loop."""
-    import multiprocessing
-
     workers = min(workers, max(1, (os.cpu_count() or 2) - 1))  # one core stays with the training loop
     if workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (make(step) for step in range(start, stop))
@@ -249,8 +258,6 @@ def make_optimizer(model: Transformer, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def _save_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path, step: int) -> None:
-    from safetensors.torch import save_file
-
     names = {id(p): n for n, p in model.named_parameters()}
     tensors = {}
     for group in opt.param_groups:
@@ -265,8 +272,6 @@ def _save_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path, step
 
 
 def _load_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path) -> None:
-    from safetensors.torch import load_file
-
     tensors = load_file(str(path))
     for n, p in model.named_parameters():
         if f"exp_avg.{n}" in tensors:
@@ -278,8 +283,6 @@ def _load_optimizer(opt: torch.optim.AdamW, model: Transformer, path: Path) -> N
 
 
 def _category_index(n_vocab: int) -> tuple[torch.Tensor, tuple[str, ...]]:
-    from engine.tokenizer import get_encoding
-
     enc = get_encoding("masklab")
     texts = [enc.decode_single_token_bytes(i).decode("utf-8", errors="replace") if i < MASKLAB.n_regular else "" for i in range(n_vocab)]
     table = category_table(texts, MASKLAB.n_regular)
@@ -351,8 +354,6 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     eval_set = [batch_for(i, valid_tokens, 12345) for i in range(cfg.eval_batches)]
     ys_sets = None
     if cfg.yardstick and info.is_main:  # the same held-out words for every architecture (engine.yardstick)
-        from engine import yardstick
-        from engine.data import read_documents
 
         ys_sets = yardstick.passages("<|endoftext|>".join(read_documents("valid", cfg.corpus, 2_000_000)), cfg.yardstick)
     categories, _ = _category_index(mc.vocab_size)
@@ -391,7 +392,6 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
 
     bar = None
     if progress and info.is_main:
-        from tqdm import tqdm
 
         bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr)
     t0 = time.perf_counter()
@@ -429,7 +429,6 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
             last_eval = evaluate(model, eval_set, info.device, categories)
             last_eval = {"step": done, "tokens": done * corpus_per_step, "flops": done * step_flops, "eval": True, **last_eval}
             if ys_sets:
-                from engine import yardstick
 
                 last_eval["yardstick"] = yardstick.evaluate(model, cfg.architecture, ys_sets, cfg.objective)
             stop = emit(last_eval) or stop

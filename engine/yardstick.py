@@ -26,12 +26,19 @@ the mean loss with a 95% confidence interval (mean ± 1.96 standard errors) and 
 95% Wilson interval.
 """
 
+import argparse
+import json
 import math
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.data import read_documents
+from engine.tokenizer import get_encoding
+from engine.variants import MODELS_DIR, list_variants, load_variant
 from engine.vocab import MASKLAB
 
 TASKS = ("continue", "fill")
@@ -61,8 +68,6 @@ def passages(text: str, n: int = 500, seed: int = 0) -> dict[str, list[Passage]]
     inside one document; the *continue* and *fill* words are the same words (so the two tasks differ
     only by the right side). Chosen evenly through the text, at least `LEFT` + `RIGHT` tokens apart.
     ValueError when the text holds fewer than ``n`` such words."""
-    from engine.tokenizer import get_encoding
-
     enc = get_encoding("masklab")
     found: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
     for doc in text.split("<|endoftext|>"):
@@ -168,13 +173,7 @@ USES = {  # what each architecture reads of a passage, in words, for the pages a
 def main(argv=None) -> int:
     """``python -m engine.yardstick``: score MaskLab's shipped variants on both tasks and write
     ``assets/yardstick.json`` (the scaling page reads it)."""
-    import argparse
-    import json
-    import time
-    from pathlib import Path
 
-    from engine.data import read_documents
-    from engine.variants import MODELS_DIR, list_variants, load_variant
 
     p = argparse.ArgumentParser(prog="python -m engine.yardstick", description="Score every shipped variant on the yardstick (continue, fill).")
     p.add_argument("--passages", type=int, default=500, help="held-out words per task")

@@ -84,16 +84,6 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def md_literal(text) -> str:
-    """``text`` as a Markdown code span, for user text inside st.warning, st.caption and the like: shown
-    exactly as typed, never as a link (Streamlit links bare URLs even when escaped), markup, or one of
-    Streamlit's directives (``:red[...]``, ``$...$``). Line breaks become spaces."""
-    body = " ".join(str(text).split())
-    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
-    pad = " " if not body or body.startswith("`") or body.endswith("`") else ""
-    return f"{fence}{pad}{body}{pad}{fence}"
-
-
 def md_plain(text) -> str:
     """``text`` quoted as plain words for a Markdown message (a refused value in a notice): in curly
     quotes, every ASCII punctuation mark backslash-escaped (``<`` and ``>`` as entities) so that nothing

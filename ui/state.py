@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import pandas as pd
 import streamlit as st
 
 from engine.catalog import SIZES as CATALOG_SIZES
@@ -351,6 +352,65 @@ def bind(page: str, name: str, widget, label: str, *, to_widget=None, from_widge
     value = get(name)
     st.session_state[key] = to_widget(value) if to_widget else value
     return widget(label, key=key, on_change=_copy, args=(key, name, from_widget), **kwargs)
+
+
+def choice(key: str, options, default):
+    """The value of the widget ``key`` (a page's pick among ``options``), set to ``default`` first when
+    it holds nothing valid (a new session, a link's value, an option gone): draw the widget with the
+    same ``key`` after this call."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+    return st.session_state[key]
+
+
+def session_value(key: str, default=None):
+    """A page's own session value (a running job, a counter): not a field, never in a link."""
+    return st.session_state.get(key, default)
+
+
+def set_session_value(key: str, value) -> None:
+    st.session_state[key] = value
+
+
+def bump(key: str) -> int:
+    """Add one to a session counter (a "Measure again" button's) and return it."""
+    st.session_state[key] = st.session_state.get(key, 0) + 1
+    return st.session_state[key]
+
+
+# ---------------------------------------------------------------- the chat page's conversation
+# The table edits a copy (CHAT_TURNS); what it showed last, edits included, is CHAT_SHOWN; a turn typed
+# into the box below is appended to that, and the table starts afresh (CHAT_VERSION names its editor).
+
+
+def chat_table():
+    """The conversation the chat table edits: the link's (field ``chat``) the first time, then this session's."""
+    if CHAT_TURNS not in st.session_state:
+        st.session_state[CHAT_TURNS] = pd.DataFrame(list(get("chat")), columns=["role", "text"])
+    return st.session_state[CHAT_TURNS]
+
+
+def chat_editor_key(page: str) -> str:
+    """The chat table's widget key: a new one each time a typed turn is appended, so the table redraws."""
+    return f"{page}.editor.{st.session_state.get(CHAT_VERSION, 0)}"
+
+
+def chat_rows_added(page: str) -> list[dict]:
+    """Rows added to the chat table in this run, before its value is read."""
+    return st.session_state.get(chat_editor_key(page), {}).get("added_rows", [])
+
+
+def chat_shown(edited) -> None:
+    """Record the table as it shows now (every edit, removal and added row): what a typed turn is appended to."""
+    st.session_state[CHAT_SHOWN] = edited.reset_index(drop=True)
+
+
+def chat_append(role: str, message: str) -> None:
+    """Append a typed turn to the conversation as the table showed it last, and redraw the table from it."""
+    shown = st.session_state.get(CHAT_SHOWN, chat_table())
+    role = role if role in CHAT_ROLES else next_chat_role(list(shown["role"]))
+    st.session_state[CHAT_TURNS] = pd.concat([shown, pd.DataFrame([{"role": role, "text": message}])], ignore_index=True)
+    bump(CHAT_VERSION)
 
 
 def clamp(name: str, lo, hi):

@@ -1,4 +1,3 @@
-import pandas as pd
 import streamlit as st
 
 from ui import cache, charts, layout, state
@@ -15,31 +14,25 @@ layout.page(
     keys=("size", "chat", "model"),
 )
 
-if state.CHAT_TURNS not in st.session_state:  # the conversation from the link, or the default one
-    st.session_state[state.CHAT_TURNS] = pd.DataFrame(list(state.get("chat")), columns=["role", "text"])
-EDITOR = f"{PAGE}.editor.{st.session_state.get(state.CHAT_VERSION, 0)}"  # a new editor each time a typed turn is appended
+EDITOR = state.chat_editor_key(PAGE)
 # A new row gets a role, alternating, so that a message typed into it is kept (a required cell left empty
 # keeps the row from being added at all). Rows added in this session count too.
-added = st.session_state.get(EDITOR, {}).get("added_rows", [])
-new_role = state.next_chat_role(list(st.session_state[state.CHAT_TURNS]["role"]) + [r.get("role") for r in added])
+new_role = state.next_chat_role(list(state.chat_table()["role"]) + [r.get("role") for r in state.chat_rows_added(PAGE)])
+NEXT, NEXT_ROLE = f"{PAGE}.next", f"{PAGE}.next_role"
 
 
 def append_turn() -> None:
     """The turn typed in the box below the table, appended to the conversation as the table shows it
     now (every edit, removal and added row kept), and the box emptied for the next one."""
-    message = st.session_state.get(f"{PAGE}.next", "")
-    if not message.strip():
-        return
-    shown = st.session_state.get(state.CHAT_SHOWN, st.session_state[state.CHAT_TURNS])
-    role = st.session_state.get(f"{PAGE}.next_role") or state.next_chat_role(list(shown["role"]))
-    st.session_state[state.CHAT_TURNS] = pd.concat([shown, pd.DataFrame([{"role": role, "text": message}])], ignore_index=True)
-    st.session_state[state.CHAT_VERSION] = st.session_state.get(state.CHAT_VERSION, 0) + 1
-    st.session_state[f"{PAGE}.next"] = ""
-    st.session_state.pop(f"{PAGE}.next_role", None)
+    message = state.session_value(NEXT, "")
+    if message.strip():
+        state.chat_append(state.session_value(NEXT_ROLE), message)
+        state.set_session_value(NEXT, "")
+        state.set_session_value(NEXT_ROLE, None)
 
 
 edited = st.data_editor(
-    st.session_state[state.CHAT_TURNS], key=EDITOR, num_rows="dynamic", hide_index=True,
+    state.chat_table(), key=EDITOR, num_rows="dynamic", hide_index=True,
     column_config={
         # the message takes what the role leaves of the smallest screen's main column (Streamlit shares any room left over
         # evenly between columns, which made the role column 275 px and cut the messages)
@@ -47,13 +40,11 @@ edited = st.data_editor(
         "text": st.column_config.TextColumn("message", max_chars=4000, width=layout.MAIN_PX[state.presenting()] - ROLE_PX - 40),
     },
 )
-st.session_state[state.CHAT_SHOWN] = edited.reset_index(drop=True)  # what append_turn builds on
-next_role = state.next_chat_role(list(edited["role"]))
-if st.session_state.get(f"{PAGE}.next_role") not in state.CHAT_ROLES:
-    st.session_state[f"{PAGE}.next_role"] = next_role
+state.chat_shown(edited)  # what append_turn builds on
+state.choice(NEXT_ROLE, state.CHAT_ROLES, state.next_chat_role(list(edited["role"])))
 role_col, text_col = st.columns([1, 5], vertical_alignment="bottom")
-role_col.selectbox("Next turn from", list(state.CHAT_ROLES), key=f"{PAGE}.next_role")
-text_col.text_input("Type the next turn and press Enter", key=f"{PAGE}.next", on_change=append_turn, max_chars=4000,
+role_col.selectbox("Next turn from", list(state.CHAT_ROLES), key=NEXT_ROLE)
+text_col.text_input("Type the next turn and press Enter", key=NEXT, on_change=append_turn, max_chars=4000,
                     placeholder="The next message of the conversation…")
 turns = [(r if r in state.CHAT_ROLES else "user", t if isinstance(t, str) else "") for r, t in zip(edited["role"], edited["text"])]
 turns = tuple((r, t) for r, t in turns if t.strip())
@@ -101,13 +92,12 @@ st.caption("The bidirectional cost grows with the whole history at every turn, s
 
 st.subheader("Measured on a model")
 options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
-if st.session_state.get(f"{PAGE}.model") not in options:
-    st.session_state[f"{PAGE}.model"] = state.get("model") if state.get("model") in options else options[0]
+name = state.choice(f"{PAGE}.model", options, state.get("model") if state.get("model") in options else options[0])
 if len(options) > 1:  # MaskLab's decoder, or a published one found on this machine
     with layout.side_controls("Measured on a model"):
         st.selectbox("Model", options, format_func=cache.short_label, key=f"{PAGE}.model",
                      help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
-name = st.session_state[f"{PAGE}.model"]
+name = state.session_value(f"{PAGE}.model")
 if (name if name != options[0] else "") != state.get("model"):
     state.put("model", name if name != options[0] else "")
 label = cache.short_label(name)
@@ -130,8 +120,8 @@ if not kept:
     st.info("The first message alone is longer than the model's context.", icon=":material/content_cut:")
     st.stop()
 if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
-    st.session_state[state.CHAT_NONCE] = st.session_state.get(state.CHAT_NONCE, 0) + 1
-seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=st.session_state.get(state.CHAT_NONCE, 0))
+    state.bump(state.CHAT_NONCE)
+seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=state.session_value(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
 cost_charts(ms, "ms", f"Measured on {label}", "time", ms)
 st.caption(

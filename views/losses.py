@@ -47,7 +47,7 @@ def describe(name: str) -> str:
 
 
 def add_checkpoint() -> None:
-    name = st.session_state.get(f"{PAGE}.hf", "").strip()
+    name = state.session_value(f"{PAGE}.hf", "").strip()
     if name and cache.is_checkpoint_name(name) and name not in state.get("variants"):
         state.put("variants", (state.get("variants") + (name,))[:6])
     elif name:

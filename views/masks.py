@@ -50,12 +50,11 @@ linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's
 with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
     for a, options in choices.items():
         key = f"{PAGE}.model.{a}"
-        if st.session_state.get(key) not in options:
-            st.session_state[key] = linked[a] if linked.get(a) in options else cache.pick_variant(a)
+        state.choice(key, options, linked[a] if linked.get(a) in options else cache.pick_variant(a))
         if len(options) > 2:
             st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
                          format_func=cache.short_label, key=key)
-        picked[a] = st.session_state[key]
+        picked[a] = state.session_value(key)
         if picked[a] == cache.pick_variant(a):
             linked.pop(a, None)
         else:

@@ -174,14 +174,14 @@ else:
 st.subheader("Train one yourself")
 st.caption("A tiny model (engine.pretrain's smoke preset) on the same novels, in a background thread: watch the loss "
            "fall from a uniform guess. It stops when the budget is spent or when you cancel.")
-job = st.session_state.get(JOB)
+job = state.session_value(JOB)
 if job is None and state.get("job"):  # a reload is a new session: find the run through the link
     job = training.find(state.get("job"))
     if job is None:
         st.info("The training run in this link is no longer on the server (it ended a while ago, or the server restarted).",
                 icon=":material/history:")
         state.put("job", "")
-    st.session_state[JOB] = job
+    state.set_session_value(JOB, job)
 busy = job is not None and job.running
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
 with c1:
@@ -194,11 +194,11 @@ with c3:
     if st.button("Start", type="primary", icon=":material/play_arrow:", key=f"{PAGE}.start", disabled=busy):
         arch, objective = VARIANTS[variant]
         try:
-            st.session_state[JOB] = training.start(arch, objective, budget)
+            state.set_session_value(JOB, training.start(arch, objective, budget))
         except training.Busy as e:
             state.notice(str(e))
         else:
-            state.put("job", st.session_state[JOB].id)
+            state.put("job", state.session_value(JOB).id)
         st.rerun()
 with c4:
     if st.button("Cancel", icon=":material/stop:", key=f"{PAGE}.cancel", disabled=not busy):
@@ -207,7 +207,7 @@ with c4:
 
 @st.fragment(run_every=1.0 if busy else None)
 def live() -> None:
-    job = st.session_state.get(JOB)
+    job = state.session_value(JOB)
     if job is None:
         st.caption("No run yet.")
         return
