@@ -15,7 +15,7 @@ import torch
 
 from engine import paths
 from engine.backend import MaskLabBackend
-from engine.catalog import NATURAL_OBJECTIVE
+from engine.catalog import NATURAL_OBJECTIVE, SIZES
 from engine.checkpoint import CheckpointError, load_model, sha256_file
 from engine.checks import check_name
 from engine.cost import count_params
@@ -23,10 +23,11 @@ from engine.device import pick_device
 from engine.masks import ARCHITECTURES
 from engine.model import ModelConfig, Transformer
 from engine.rng import seeded
+from engine.vocab import VOCAB_SIZE
 
 MODELS_DIR = paths.models_dir()  # assets/models, or $MASKLAB_MODELS_DIR when the engine was imported
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
-RANDOM_CONFIG = dict(vocab_size=8192, n_layer=2, n_head=2, d_model=64, d_ff=256, max_len=256)
+RANDOM_CONFIG = dict(vocab_size=VOCAB_SIZE, max_len=256, **SIZES["tiny"])  # the random models: the tiny size, untrained
 
 
 @dataclass(frozen=True)
@@ -112,30 +113,70 @@ def random_model(architecture: str, seed: int = 0, **overrides) -> Transformer:
         return Transformer(ModelConfig(architecture=architecture, **{**RANDOM_CONFIG, **overrides})).eval()
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model name refers to, decided in one place (`resolve`) for loading, cache keys and labels."""
+
+    kind: str  # "shipped", "random" or "published"
+    name: str  # a shipped or random variant's name; a published checkpoint's portable name (`engine.hf.portable_name`), else as given
+    path: Path | None  # a shipped variant's folder; a published checkpoint's local folder or .gguf file (resolved); None for random models and hub ids
+    identity: str  # what identifies the weights, so that every cache keys a model on them: a new identity is a new model
+
+
+def _files_identity(folder: Path) -> str:
+    """A shipped variant's card and weights files, each by name, size and modification time."""
+    try:
+        return "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(folder.iterdir()) if f.suffix in (".json", ".safetensors"))
+    except OSError:
+        return "unreadable"
+
+
+def resolve(name: str, models_dir: Path | None = None) -> ModelRef:
+    """What ``name`` refers to, decided once: ``random-<architecture>`` is a random model; a name with a
+    model card in ``models_dir`` (by default `MODELS_DIR`) a shipped variant; otherwise a published
+    checkpoint when `engine.hf.locate` finds one (a Hugging Face id, a local folder saved with
+    ``save_pretrained``, a ``.gguf`` file or a folder holding one). Reads only names and file sizes and
+    times, never weights. Raises ValueError for a refused path or a name that is none of these, and
+    TypeError for a name that is no string (as `load_variant` does)."""
+    name = check_name("name", name)
+    if name.startswith("random-") and name[7:] in ARCHITECTURES:
+        return ModelRef("random", name, None, "builtin")
+    models_dir = Path(models_dir or MODELS_DIR)
+    if _NAME.match(name) and (models_dir / name / "card.json").exists():
+        return ModelRef("shipped", name, models_dir / name, _files_identity(models_dir / name))
+    from engine import hf
+
+    found = hf.locate(name)  # raises ValueError for a refused path
+    if found is None:
+        known = ", ".join(v.name for v in list_variants(models_dir))
+        raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id, a folder saved with save_pretrained, or a .gguf file")
+    path, identity = found
+    return ModelRef("published", hf.portable_name(name) if path is not None else name, path, identity)
+
+
 def load_variant(name: str, device=None, models_dir: Path | None = None) -> Variant:
     """Load a variant by name: a shipped one, ``random-<architecture>``, or a published checkpoint
     (a Hugging Face id, a local folder saved with ``save_pretrained``, a ``.gguf`` file or a folder
-    holding one, through ``engine.hf``). Raises ValueError (unknown or refused name),
+    holding one, through ``engine.hf``), as `resolve` decides. Raises ValueError (unknown or refused name),
     `engine.hf.CheckpointUnavailable` and `CheckpointError` with one sentence each; TypeError for a
     name that is no string (None) and ValueError for an empty one."""
     name = check_name("name", name)
     dev = pick_device(device)
-    if name.startswith("random-") and name[7:] in ARCHITECTURES:
+    ref = resolve(name, models_dir)
+    if ref.kind == "random":
         arch = name[7:]
         return Variant(name, arch, NATURAL_OBJECTIVE[arch], random_model(arch).to(dev), "masklab", None, "random")
     models_dir = Path(models_dir or MODELS_DIR)
-    if _NAME.match(name) and (models_dir / name / "card.json").exists():
+    if ref.kind == "shipped":
         return _load_shipped(name, models_dir, dev)
     from engine import hf
 
-    known = ", ".join(v.name for v in list_variants(models_dir))
-    if hf.looks_like_checkpoint(name):
-        try:
-            c = hf.load(name, dev)
-        except hf.CheckpointUnavailable as e:  # perhaps a misspelt MaskLab variant: name them too
-            raise hf.CheckpointUnavailable(f"{str(e).rstrip('.')}. MaskLab's own variants are: {known}.") from None
-        return Variant(name, c.architecture, c.objective, c.model, f"hf:{name}", c.card, "huggingface", c.tokenizer, c.backend)
-    raise ValueError(f"unknown variant {name!r}; known: {known}; or a Hugging Face id, a folder saved with save_pretrained, or a .gguf file")
+    try:
+        c = hf.load(name, dev, ref)
+    except hf.CheckpointUnavailable as e:  # perhaps a misspelt MaskLab variant: name them too
+        known = ", ".join(v.name for v in list_variants(models_dir))
+        raise hf.CheckpointUnavailable(f"{str(e).rstrip('.')}. MaskLab's own variants are: {known}.") from None
+    return Variant(name, c.architecture, c.objective, c.model, f"hf:{name}", c.card, "huggingface", c.tokenizer, c.backend)
 
 
 def _load_shipped(name: str, models_dir: Path, dev: torch.device) -> Variant:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import engine
+from engine import hf
 from tests.test_hf import build_checkpoint
 
 TEXT = "It was the best of times, it was the worst of times; the cat sat on the mat."
@@ -72,7 +73,7 @@ def test_reading_maps_in_one_thread_never_changes_a_pass_running_in_another(tiny
         handle.remove()
     assert scorer_inside.is_set() and maps_inside.is_set(), "the two passes never overlapped"
     pd.testing.assert_series_equal(scorer["df"]["loss"], alone["loss"], atol=1e-6, rtol=0)
-    assert v.model.config._attn_implementation == "sdpa"  # the shared model itself is never switched
+    assert hf.attn_implementation(v.model) == "sdpa"  # the shared model itself is never switched
 
 
 def _hammer(v, n_score: int, n_maps: int, texts: list[str]):
@@ -139,3 +140,33 @@ def test_random_models_built_at_once_in_threads_equal_those_built_alone():
     for n, sd in zip(names, got):
         for k, w in alone[n].items():
             assert torch.equal(sd[k], w), (n, k)
+
+
+def test_the_tokenizer_loader_makes_each_tokenizer_once_when_sessions_ask_at_once():
+    """Sessions opening the tokenization page at once on one checkpoint share one tokenizer, made once;
+    a failed load keeps nothing, so the next asks again."""
+    loader, calls, barrier = hf.Loader(), [], threading.Barrier(6)
+
+    def make():
+        calls.append(threading.current_thread().name)
+        return object()
+
+    got = [None] * 6
+
+    def ask(i):
+        barrier.wait()
+        got[i] = loader.tokenizer(("tiny", "identity"), make)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(calls) == 1 and all(g is got[0] for g in got)
+
+    def broken():
+        raise hf.CheckpointUnavailable("not here")
+
+    with pytest.raises(hf.CheckpointUnavailable):
+        loader.tokenizer(("other", "identity"), broken)
+    assert loader.tokenizer(("other", "identity"), make) is not None and len(calls) == 2

@@ -183,9 +183,9 @@ def test_loads_with_fused_attention_and_maps_switch_to_eager_for_one_pass(varian
     """Scoring runs on sdpa (fused, no attention weights); a map needs eager attention for its pass, and
     the model is fused again after it."""
     v = variants[family]
-    assert v.model.config._attn_implementation == "sdpa"
+    assert hf.attn_implementation(v.model) == "sdpa"
     engine.attention(v, TEXT)
-    assert v.model.config._attn_implementation == "sdpa"
+    assert hf.attn_implementation(v.model) == "sdpa" and hf.attn_implementation(v.backend.eager_model()) == "eager"
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -296,13 +296,11 @@ def test_self_attention_matches_transformers(variants, family):
 def test_maps_are_taken_layer_by_layer_as_the_pass_runs(variants, family):
     """The maps pass hooks each attention module and keeps its weights as the layer runs, instead of
     output_attentions holding every layer's at once: the same numbers, without the all-layer transient."""
-    from engine.hf import _self_attention_weights
-
     v = variants[family]
     ids = _ids(v)
     if v.architecture == "encoder":
         ids = [v.tokenizer.cls_token_id] + ids + [v.tokenizer.sep_token_id]
-    caught = _self_attention_weights(v.backend.eager_model(), torch.tensor([ids]), v.backend.n_layer, {})
+    caught = hf.self_attention_weights(v.backend.eager_model(), torch.tensor([ids]), v.backend.n_layer, {})
     assert caught is not None and len(caught) == 2, "fell back on output_attentions"
     for got, want in zip(caught, _eager_attentions(v, input_ids=torch.tensor([ids])).attentions):
         assert torch.allclose(got, want[0], atol=1e-4)
@@ -556,6 +554,32 @@ def test_a_folder_saved_again_with_new_weights_is_a_new_model_to_every_cache(tmp
     GPT2LMHeadModel(GPT2Config(vocab_size=engine.load_variant(str(tmp_path / "gpt"), device="cpu").backend.vocab_size, n_positions=CONTEXT, n_layer=2, n_head=2, n_embd=32)).save_pretrained(tmp_path / "gpt")
     assert hf.weights_identity(str(tmp_path / "gpt")) != before
     assert engine.score(engine.load_variant(str(tmp_path / "gpt"), device="cpu"), TEXT).loss.tolist() != a
+
+
+def test_a_name_is_resolved_in_one_place_for_loading_cache_keys_and_labels(folders, monkeypatch, tmp_path):
+    """engine.variants.resolve decides what a name is (shipped, random or published), where it lies and
+    what identifies its weights; the app's cache keys and checks read the same answer."""
+    from engine.variants import MODELS_DIR, ModelRef, resolve
+    from ui import cache
+
+    monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(folders))
+    monkeypatch.chdir(tmp_path)
+    assert resolve("random-decoder") == ModelRef("random", "random-decoder", None, "builtin")
+    shipped = [v.name for v in engine.list_variants(MODELS_DIR) if v.source == "shipped"]
+    for name in shipped[:1]:
+        ref = resolve(name)
+        assert (ref.kind, ref.name, ref.path) == ("shipped", name, MODELS_DIR / name) and "card.json:" in ref.identity
+        assert cache.version(name) == ref.identity and not cache.is_checkpoint_name(name)
+    ref = resolve(str(folders / "gpt2"))  # a path into MASKLAB_MODEL_DIRS: named by its portable name
+    assert (ref.kind, ref.name, ref.path) == ("published", "gpt2", (folders / "gpt2").resolve())
+    assert ref.identity == hf.weights_identity(str(folders / "gpt2")) == cache.version(str(folders / "gpt2"))
+    assert resolve("gpt2") == ref and cache.is_checkpoint_name("gpt2") and not cache.is_checkpoint_name("random-decoder")
+    assert resolve("org/not-here") == ModelRef("published", "org/not-here", None, "org/not-here")  # a hub id: loading says whether it is cached
+    with pytest.raises(ValueError, match="refusing checkpoint path"):
+        resolve("/etc")
+    with pytest.raises(ValueError, match="unknown variant 'hello world'"):
+        resolve("hello world")
+    assert cache.version("/etc") == cache.version("hello world") == "unknown"
 
 
 def test_published_checkpoints_are_found_without_loading_them(folders, monkeypatch, tmp_path):

@@ -65,11 +65,6 @@ def token_texts(ids: tuple, encoding: str = "masklab") -> list[str]:
     return token_strings(list(ids), encoding)
 
 
-@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
-def encoding_status() -> dict:
-    return engine.available_encodings()
-
-
 def variants() -> list:
     return _variants(str(MODELS_DIR))
 
@@ -80,11 +75,10 @@ def _variants(models_dir: str) -> list:
 
 
 def is_checkpoint_name(name: str) -> bool:
-    """A name that engine.load_variant would try as a published checkpoint (never raises)."""
+    """A name that engine.load_variant would try as a published checkpoint (`engine.variants.resolve`;
+    never raises)."""
     try:
-        from engine import hf
-
-        return hf.looks_like_checkpoint(name)
+        return engine.variants.resolve(name, MODELS_DIR).kind == "published"
     except Exception:
         return False
 
@@ -100,21 +94,12 @@ def cached_checkpoints() -> list[str]:
 
 
 def version(name: str) -> str:
-    """What identifies a variant's weights, so that every cache below keys a model on them: a shipped
-    variant's card and weights files (size and modification time); a published checkpoint's weights
-    files (`engine.hf.weights_identity`); "builtin" for the random models."""
-    card = MODELS_DIR / name / "card.json"
+    """What identifies a variant's weights, so that every cache below keys a model on them: the identity
+    `engine.variants.resolve` gives (a shipped variant's card and weights files, a published checkpoint's
+    weights files, each by size and modification time; "builtin" for the random models); "unknown" for a
+    name that is none of these (loading it fails, and is not cached)."""
     try:
-        if card.exists():
-            return "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(card.parent.iterdir()) if f.suffix in (".json", ".safetensors"))
-    except (OSError, ValueError):  # a name no file can have
-        return "builtin"
-    if name.startswith("random-"):
-        return "builtin"
-    try:
-        from engine import hf
-
-        return hf.weights_identity(name)
+        return engine.variants.resolve(name, MODELS_DIR).identity
     except Exception:
         return "unknown"
 
@@ -142,15 +127,18 @@ def published_label(name: str) -> str | None:
 
 def model_label(name: str) -> str:
     """How every model picker names a model: a shipped or random variant by its name and kind, a
-    published checkpoint by its own name, size and source."""
-    label = published_label(name)
-    if label:
-        return label
-    info = {v.name: v for v in variants()}.get(name)
-    if info is None:
-        return f"{name} · published checkpoint"
-    kind = "trained" if info.source == "shipped" else "untrained"
-    return f"{name} · MaskLab {info.architecture.replace('_', '-')}, {info.parameters / 1e6:.1f}M, {kind}"
+    published checkpoint by its own name, size and source (as `engine.variants.resolve` decides)."""
+    try:
+        ref = engine.variants.resolve(name, MODELS_DIR)
+    except Exception:
+        ref = None
+    if ref is not None and ref.kind != "published":
+        info = {v.name: v for v in variants()}.get(ref.name)
+        if info is not None:
+            kind = "trained" if info.source == "shipped" else "untrained"
+            return f"{name} · MaskLab {info.architecture.replace('_', '-')}, {info.parameters / 1e6:.1f}M, {kind}"
+        return f"{name} · MaskLab variant"
+    return published_label(ref.name if ref is not None else name) or f"{name} · published checkpoint"
 
 
 def short_label(name: str) -> str:
