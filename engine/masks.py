@@ -73,3 +73,26 @@ def attention_masks(architecture: str, n_input: int, n_target: int = 0, *, causa
         return {"self": prefix_mask(n, n, n_input)}
     encoder = causal_mask(n_input) if causal_input else full_mask(n_input)
     return {"encoder": encoder, "decoder": causal_mask(n_target), "cross": full_mask(n_target, n_input)}
+
+
+def joint_mask(architecture: str, n_input: int, n_target: int = 0) -> torch.Tensor:
+    """Who may read whom over the whole sequence [input; target], (n, n) with n = n_input + n_target,
+    for any architecture: the single stacks' ``self`` mask, and for ``encoder_decoder`` its three masks
+    in one matrix: the encoder's rows read the input both ways, the decoder's rows read every input token
+    (cross-attention, to the encoder's last layer) and the targets up to themselves. Drawn so, the
+    encoder-decoder's pattern is the prefix-LM's: what differs is two stacks of weights.
+
+    >>> joint_mask("encoder_decoder", 2, 2).int().tolist()
+    [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]
+    """
+    m = attention_masks(architecture, n_input, n_target)
+    if "self" in m:
+        return m["self"]
+    top = torch.cat([m["encoder"], torch.zeros(n_input, n_target, dtype=torch.bool)], dim=1)
+    return torch.cat([top, torch.cat([m["cross"], m["decoder"]], dim=1)], dim=0)
+
+
+def visible(n_prefix: int, q0: int, q1: int, k0: int, k1: int) -> torch.Tensor:
+    """The rule's cells for queries [q0, q1) and keys [k0, k1) of one sequence, (q1 - q0, k1 - k0):
+    `prefix_mask` cut to a window (``n_prefix`` 0: causal; at least ``k1``: bidirectional)."""
+    return prefix_mask(max(q1 - q0, 0), max(k1, 0), n_prefix, q_offset=q0)[:, k0:]

@@ -1,6 +1,7 @@
 """The benchmark suite runs end to end at tiny sizes, so it cannot rot. Its timings are never asserted."""
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,6 +18,13 @@ from engine.tokenizer import tokenize
 from ui import cache
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def one_target(targets: list[dict], *facts: str) -> dict:
+    """The one target whose name holds every one of ``facts`` (a page, a step, a size, a limit)."""
+    hits = [t for t in targets if all(f in t["target"] for f in facts)]
+    assert len(hits) == 1, (facts, [t["target"] for t in targets])
+    return hits[0]
 
 
 @pytest.mark.slow
@@ -55,7 +63,8 @@ def test_quick_run_measures_the_app_in_chromium(tmp_path):
     rows = {(r["measurement"], r["tokens"]): r for r in browser["rows"]}
     assert rows[("text edit to the updated chart", 16)]["ms"] > 0 and rows[("text edit to the updated chart", 16)]["chart_columns"] == 16
     assert all(r["ms"] > 0 and r["in_process_ms"] > 0 for r in rows.values()) and not browser["page_error"]
-    assert "first chart in the browser < 3 s after the server is up (`python -m ui.serve`)" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert any("first chart" in line and "3 s" in line and "`python -m ui.serve`" in line for line in md.splitlines())
     starts = [r for r in browser["rows"] if r["measurement"].startswith("first chart, fresh server, `")]
     assert len(starts) == 2 and all(r["start_to_health_ms"] > 0 and len(r["samples_ms"]) == 1 for r in starts)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -70,7 +79,8 @@ def test_quick_run_measures_the_app_in_chromium(tmp_path):
     assert set(pages["memory_mb"]) == {"models loaded", "after every page", "after 1 more sessions"} and min(pages["memory_mb"].values()) > 100
     said = [t["target"] for t in results["targets"]]
     assert all("run ended at" in t["measured"] for t in results["targets"] if t["target"].startswith("/masks: text edit"))
-    assert "/masks: control (Layer) to updated view, 16 tokens <= 200 ms" in said and "/tokenization: text edit to updated view, 16 tokens <= 300 ms" in said
+    layer_step = one_target(results["targets"], "/masks:", "(Layer)", "16 tokens", "200 ms")
+    text_edit = one_target(results["targets"], "/tokenization:", "text edit", "16 tokens", "300 ms")
     assert any(t.startswith("server memory") for t in said) and "## 5. Every page in Chromium" in (tmp_path / "results.md").read_text()
     # the floors of a step: Streamlit's own (the bare page, timed as the pages are) and Plotly alone
     bare = pages["floors"]["streamlit"]
@@ -80,9 +90,9 @@ def test_quick_run_measures_the_app_in_chromium(tmp_path):
     assert edit["maps"] > 0 and edit["draw_ms"] > 0 and edit["update_ms"] > 0 and edit["changed"] == edit["maps"]  # a new text: every map
     # a layer step changes the learned maps and leaves the masks' maps as they were
     assert 0 < layer["changed"] < layer["maps"] and layer["update_ms"] > 0
-    measured = {t["target"]: t["measured"] for t in results["targets"]}
-    assert "floor: Streamlit's own step" in measured["/tokenization: text edit to updated view, 16 tokens <= 300 ms"]
-    assert f"Plotly alone updating the {layer['changed']} of its {layer['maps']} maps" in measured["/masks: control (Layer) to updated view, 16 tokens <= 200 ms"]
+    assert "floor" in text_edit["measured"] and "Streamlit's own step" in text_edit["measured"]
+    plotly = re.search(r"Plotly\D*?(\d+)\D+?(\d+) maps", layer_step["measured"])  # "... updating the 3 of its 6 maps ..."
+    assert plotly and (int(plotly[1]), int(plotly[2])) == (layer["changed"], layer["maps"])
     assert "### Floors of a step" in (tmp_path / "results.md").read_text()
 
 
@@ -118,5 +128,6 @@ def test_page_limits_come_from_the_page_cache_module():
 
 def test_verdicts_say_by_how_much():
     assert report.verdict_time(50, 100).startswith("met")
-    assert report.verdict_time(340, 100) == "missed by 3.4x (240 ms over)"
+    missed = report.verdict_time(340, 100)
+    assert missed.startswith("missed") and "3.4x" in missed and "240 ms" in missed
     assert report.verdict_speedup(1.25).startswith("met") and "25% slower" in report.verdict_speedup(0.8)

@@ -163,9 +163,9 @@ def test_scaling_titles_name_what_is_plotted_and_trends_come_from_the_data():
     assert "lower" not in title and "training FLOPs" in title and "loss" in title
     frames = {charts.ARCH_NAMES[a]: part.rename(columns={"final_val_loss": "loss"}) for a, part in runs.groupby("architecture")}
     assert charts.trends(frames, "training_flops") == {"decoder-only": "falls", "encoder-only": "rises", "encoder-decoder": "flat"}
-    assert charts.trend_sentence(frames, "training_flops", "from the cheapest run to the costliest") == (
-        "Loss from the cheapest run to the costliest: falls for decoder-only; rises for encoder-only; "
-        "stays within 1% for encoder-decoder.")
+    said = charts.trend_sentence(frames, "training_flops", "from the cheapest run to the costliest")
+    assert "from the cheapest run to the costliest" in said  # the span it was given
+    assert "falls for decoder-only" in said and "rises for encoder-only" in said and "within 1% for encoder-decoder" in said
     assert charts.trend_sentence({"one point": runs.iloc[:1].rename(columns={"final_val_loss": "loss"})}, "training_flops", "x") == ""
 
 
@@ -242,7 +242,7 @@ def test_a_grapheme_of_several_code_points_is_called_one_grapheme_and_lists_them
     text = "👩\u200d👩\u200d👧"
     out = html.token_chips(text, tokenize(text, "masklab"))
     assert out.count('class="ml-group"') == 1
-    assert "one grapheme of 5 code point(s)" in out and "character" not in out.split("ml-chip")[0]
+    assert "one grapheme" in out and "5 code point" in out and "character" not in out.split("ml-chip")[0]
     assert '<span class="ml-cps">U+1F469 U+200D U+1F469 U+200D U+1F467</span>' in out
 
 
@@ -309,7 +309,7 @@ def test_switch_diagram_follows_the_switches():
     plain, merged = html.switch_diagram(""), html.switch_diagram("abcd", n_layer=3)
     assert plain.count('class="xattn"') == 3 and merged.count('class="xattn"') == 0
     assert "causal self-attention" in merged and "bidirectional self-attention" in plain
-    assert "layer i reads layer i" in html.switch_diagram("c") and "all read the last input layer" in plain
+    assert "reads layer i" in html.switch_diagram("c") and "last input layer" in plain and "last input layer" not in html.switch_diagram("c")
 
 
 def _tick_spacing_px(fig, axis: str) -> float:

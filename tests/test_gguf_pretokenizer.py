@@ -133,7 +133,7 @@ def test_a_tiny_smollm_gguf_tokenizes_as_llama_cpp_does(tiny):
     assert differ >= 3  # the file's merges cross numerals: transformers alone splits those texts otherwise
     assert hf.gguf_summary(path)["pre_tokenizer"] == "smollm"
     rule = hf.gguf_pre_tokenizer(path)
-    assert rule["name"] == "smollm" and rule["honoured"] and "numerals split one by one before GPT-2's rule" in rule["note"]
+    assert rule["name"] == "smollm" and rule["honoured"] and "numerals split" in rule["note"] and "GPT-2" in rule["note"]
 
 
 def test_a_gpt2_gguf_keeps_transformers_tokenizer(tiny):

@@ -99,7 +99,7 @@ def test_a_published_models_map_covers_the_same_words_as_the_mask_beside_it(wher
     at = open_at(win)
     assert not at.exception, [e.message for e in at.exception]
     maps = _charts(at)
-    mask_y, learned_y = maps["May attend"]["data"][0]["y"], maps["Learned attention"]["data"][0]["y"]
+    mask_y, learned_y = maps["May attend"]["data"][0]["y"], maps["Learned: decoder-only"]["data"][0]["y"]
     assert mask_y[0] == win
     first, last = toks[mask_y[0]].start, toks[mask_y[-1]].end  # the characters the mask covers
     offsets = hf.load_tokenizer(name)(PROSE, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]

@@ -2,6 +2,7 @@
 a GGUF file that transformers de-quantises to float32. MaskLab's numbers on it must equal
 transformers' own forward pass on the same weights."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def smol():
 def test_a_gguf_folder_loads_as_a_decoder_with_its_card(smol):
     assert (smol.architecture, smol.objective, smol.source) == ("decoder", "clm", "huggingface")
     c = smol.card
-    assert c["format"] == "GGUF" and c["quantisation"] == "Q4_1" and "de-quantised from GGUF Q4_1 to float32" in c["note"]
+    assert c["format"] == "GGUF" and c["quantisation"] == "Q4_1" and all(w in c["note"] for w in ("de-quantised", "Q4_1", "float32"))
     assert c["layers"] == 30 and c["query_heads"] == 9 and c["key_value_heads"] == 3
     assert c["parameters"] == pytest.approx(134.5e6, rel=0.01)
     assert next(smol.model.parameters()).dtype == torch.float32
@@ -63,7 +64,7 @@ def test_attention_every_layer_and_query_head_with_its_shared_key_value_head(smo
     maps = r.maps["self"]
     n = len(smol.tokenizer(TEXT, add_special_tokens=False)["input_ids"])
     assert len(maps) == 30 and maps[0].shape == (9, n, n)
-    assert [r.kv_head(h) for h in range(9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and "9 query heads share 3 key/value heads" in r.note
+    assert [r.kv_head(h) for h in range(9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and [int(n) for n in re.search(r"(\d+) query heads\D+(\d+) key/value heads", r.note).groups()] == [9, 3]
     assert torch.allclose(maps[5].sum(-1), torch.ones(9, n), atol=1e-4) and maps[5].triu(1).abs().max() < 1e-6
 
 
@@ -117,7 +118,7 @@ def test_the_files_own_pre_tokenizer_makes_fractions_cheaper_to_read(smol, capsy
     GGUF tokenizer, which ignores the declared pre-tokenizer."""
     from transformers import AutoTokenizer
 
-    assert smol.card["pre_tokenizer"].startswith("smollm (numerals split one by one before GPT-2's rule")
+    assert smol.card["pre_tokenizer"].startswith("smollm") and "numerals split" in smol.card["pre_tokenizer"]
     ours = engine.score(smol, FRACTION_TEXT)
     raw = AutoTokenizer.from_pretrained(str(FOLDER), gguf_file=GGUF.name, local_files_only=True)(FRACTION_TEXT, add_special_tokens=False)["input_ids"]
     assert ours.token_id.tolist() != raw

@@ -249,7 +249,7 @@ def test_every_case_arrives_through_the_link(case):
 
 def test_a_link_with_too_long_a_text_says_so():
     at = open_page("tokenization", params={"text": "word " * (state.MAX_CHARS // 5 + 1), "seed": "3"})
-    assert any("link's text “" in w and "longer than 20,000 characters" in w for w in texts_of(at, "warning"))
+    assert any(" text “" in w and f"longer than {state.MAX_CHARS:,} characters" in w for w in texts_of(at, "warning"))
     assert at.session_state["text"] == state.DEFAULT_TEXT and at.session_state["seed"] == 3
 
 

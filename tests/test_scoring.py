@@ -264,7 +264,7 @@ def test_long_work_shows_what_it_does_and_a_limit_refuses_it_up_front(variants, 
     monkeypatch.setattr(scoring, "PROGRESS_DELAY_S", 0)  # show the bar at once, as a long text would after a few seconds
     score(variants["encoder"], TEXT)
     err = capsys.readouterr().err
-    assert f"scoring {len(tokenize(TEXT))} tokens, one masked copy each" in err
+    assert f"{len(tokenize(TEXT))} tokens" in err and "masked copy" in err
     with pytest.raises(ValueError, match="more than max_tokens=3"):
         score(variants["decoder"], TEXT, max_tokens=3)
 

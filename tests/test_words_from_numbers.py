@@ -25,5 +25,7 @@ def test_the_objectives_page_says_the_prefix_lms_exposure_moves_with_the_seed_an
     for seed in (0, 3):
         at = open_page("objectives", TEXT, params={"seed": str(seed)})
         row = next(r for r in exposure_table(ids, seed) if r["label"] == "prefix_lm")
-        caption = next(c.value for c in at.caption if "prefix-LM's split is drawn at random" in c.value)
-        assert f"{100 * row['exposure']:.0f}% ({row['n_loss_tokens']:,} of {row['n_tokens']:,} tokens" in caption
+        caption = next(c.value for c in at.caption if "prefix-LM" in c.value and "random" in c.value)
+        said = re.search(r"(\d+)%\s*\(([\d,]+) of ([\d,]+)", caption)  # "47% (12 of 26 tokens ...": the prefix-LM's exposure
+        assert said and [int(g.replace(",", "")) for g in said.groups()] == [round(100 * row["exposure"]), row["n_loss_tokens"], row["n_tokens"]]
+        assert f"seed {seed}" in caption

@@ -15,12 +15,13 @@ def _row(name, arch, cont, fill, half=0.2):
 
 def test_findings_come_from_the_data_and_claim_nothing_it_does_not_show():
     t = charts.yardstick_table([_row("dec", "decoder", 6.0, 6.0), _row("enc", "encoder", 7.0, 5.5), _row("ed", "encoder_decoder", 6.9, 6.8)])
-    said = " ".join(charts.yardstick_findings(t))
-    assert "On continue, dec is lowest (6.00" in said and "On fill, enc is lowest (5.50" in said
-    assert "helps enc (1.50 nats per word)" in said and "ed (" not in said  # ed's gain lies inside the intervals
+    cont, fill, gain = charts.yardstick_findings(t)
+    assert cont.startswith("On continue") and "dec is lowest" in cont and "(6.00" in cont
+    assert fill.startswith("On fill") and "enc is lowest" in fill and "(5.50" in fill
+    assert "helps enc" in gain and "1.50" in gain and "ed (" not in gain  # ed's gain lies inside the intervals
     t = charts.yardstick_table([_row("dec", "decoder", 6.0, 6.0), _row("enc", "encoder", 6.1, 6.1)])
-    said = " ".join(charts.yardstick_findings(t))
-    assert "within each other's 95% intervals" in said and "enc read the words after the gap, yet do no better" in said
+    said = charts.yardstick_findings(t)
+    assert "within each other's 95% intervals" in said[0] and said[-1].startswith("enc ") and "no better" in said[-1]
 
 
 def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
@@ -38,7 +39,7 @@ def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
     from conftest import open_page
 
     at = open_page("scaling")
-    assert any(s.value == "One yardstick for every architecture" for s in at.subheader)
+    assert any("yardstick" in s.value.lower() for s in at.subheader)
     said = " ".join(m.value for m in at.markdown)
     rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
     for sentence in charts.yardstick_findings(charts.yardstick_table(rows)):
@@ -87,10 +88,11 @@ def test_the_per_flop_comparison_uses_only_the_budget_every_architecture_reached
     budget, best = charts.yardstick_frontier(t, "fill")
     assert best["architecture"].tolist() == ["encoder", "decoder"] and best["loss"].tolist() == [6.4, 7.4]
     said = charts.yardstick_curve_findings(t)
-    assert said[0].startswith("On continue, within 500 training FLOPs") and "decoder-only 7.40, encoder-only 8.20" in said[0] and "leads" in said[0]
+    assert said[0].startswith("On continue") and "500 training FLOPs" in said[0] and "decoder-only 7.40, encoder-only 8.20" in said[0] and "leads" in said[0]
     assert "On fill" in said[1] and "encoder-only 6.40, decoder-only 7.40" in said[1]
-    assert "decoder-only 7.50 → 6.00 (lower, beyond the 95% intervals)" in said[2]
-    assert "encoder-only 8.20 → 8.20 (the 95% intervals overlap)" in said[2]
+    dec, enc = (next(c for c in said[2].split(";") if arch in c) for arch in ("decoder-only", "encoder-only"))  # smallest run → largest
+    assert "7.50 → 6.00" in dec and "lower" in dec
+    assert "8.20 → 8.20" in enc and "overlap" in enc
 
 
 def test_the_per_flop_comparison_reads_each_run_where_it_stands_not_at_its_luckiest_evaluation():
@@ -128,11 +130,17 @@ def test_the_scaling_page_draws_the_sweep_s_yardstick_and_says_what_it_finds(tmp
     sweep.write_text(json.dumps({"runs": runs.to_dict("records")}))
     monkeypatch.setattr(cache, "SCALING_FILE", sweep)
     at = open_page("scaling")
-    assert "Yardstick as each sweep run trained" in " ".join(json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart"))
+    assert any(t.startswith("Yardstick") and "sweep" in t for t in (json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart")))
     said = " ".join(m.value for m in at.markdown)
-    assert "Which objective buys most per FLOP?" in said
+    assert "per FLOP" in said
     for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(runs)):
         assert sentence in said
+
+
+def shipped_yardstick(chart) -> bool:
+    """Whether a chart on the scaling page is the shipped models' yardstick curves (by its title)."""
+    title = json.loads(chart.proto.spec)["title"]["text"]
+    return title.startswith("Yardstick") and "shipped model" in title
 
 
 def _card(arch, params, points):
@@ -155,7 +163,7 @@ def test_the_shipped_cards_yardstick_curves_tell_two_models_of_one_size_apart():
     dashes = dict(zip(dash["domain"], dash["range"]))
     assert dashes["prefixlm-prefix"] != dashes["prefixlm-ul2"] and spec["title"]["text"] == "shipped"
     said = charts.yardstick_curve_findings(t)
-    assert said[0].startswith("On continue, within 200 training FLOPs") and "decoder-only 6.50, prefix-LM 6.80" in said[0]
+    assert said[0].startswith("On continue") and "200 training FLOPs" in said[0] and "decoder-only 6.50, prefix-LM 6.80" in said[0]
 
 
 def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_none(tmp_path, monkeypatch):
@@ -170,7 +178,7 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
         (models / name / "card.json").write_text(json.dumps(card))
     monkeypatch.setattr(cache, "MODELS_DIR", models)
     at = open_page("scaling")
-    assert any(json.loads(c.proto.spec)["title"]["text"].startswith("Yardstick as each shipped model trained") for c in at.get("vega_lite_chart")) and not at.exception
+    assert any(shipped_yardstick(c) for c in at.get("vega_lite_chart")) and not at.exception
     said = " ".join(m.value for m in at.markdown)
     for sentence in charts.yardstick_curve_findings(charts.yardstick_curve_table(charts.card_runs(cards))):
         assert sentence in said
@@ -179,5 +187,5 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
         card["curve"] = [{k: v for k, v in p.items() if k != "yardstick"} for p in card["curve"]]
         (models / name / "card.json").write_text(json.dumps(card))
     at = open_page("scaling")
-    assert not any(json.loads(c.proto.spec)["title"]["text"].startswith("Yardstick as each shipped model trained") for c in at.get("vega_lite_chart")) and not at.exception
-    assert any("These cards have no yardstick curve" in c.value for c in at.caption)
+    assert not any(shipped_yardstick(c) for c in at.get("vega_lite_chart")) and not at.exception
+    assert any("no yardstick curve" in c.value for c in at.caption)

@@ -1,12 +1,10 @@
 """Figure builders: data in, a figure out. No Streamlit here, so tests can read the figures' data.
 
 Bars, lines and the per-token loss strip are Altair charts (Vega-Lite, drawn by Streamlit's own
-front end): every page but the attention masks loads no Plotly at all, and its first chart comes
-about a second sooner on a fresh visit (bench/results). Plotly stays where it earns its cost: the
-masks page's square heatmaps, a label per token on both axes and a weight in the hover of each of up
-to 16,384 cells (drawn by Vega-Lite, even on a canvas, 13 maps of 128 tokens took longer to show and
-to redraw: bench/README.md). Heatmaps are built from plain dicts without Plotly's per-property
-validation (_figure), which costs ~20 ms a figure.
+front end), so pages without heatmaps load no Plotly. The masks page's square heatmaps are Plotly: a
+label per token on both axes and a weight in the hover of each of up to 16,384 cells (bench/README.md
+has the timings behind the choice). Heatmaps are built from plain dicts (`_figure`), without Plotly's
+per-property validation.
 
 Colours are Okabe and Ito's colour-blind-safe set for categories and cividis for quantities.
 Backgrounds stay transparent so the figures sit on the light and the dark theme alike. Every label
@@ -26,9 +24,9 @@ import plotly.graph_objects as go
 
 from ui.html import LOSS_COLORSCALE
 
-# Altair checks each part of a chart against the Vega-Lite schema as it is built (its "debug mode"):
-# about 30 ms of the scaling page's 0.4-0.5 s script, for eight charts (70 ms under the profiler). tests/test_charts.py validates every
-# builder's whole spec instead, and layout.chart sends it unchecked.
+# Altair checks each part of a chart against the Vega-Lite schema as it is built (its "debug mode"), a
+# noticeable share of a page's script. tests/test_charts.py validates every builder's whole spec instead,
+# and layout.chart sends it unchecked.
 alt.utils.schemapi.disable_debug_mode()
 
 OKABE_ITO = {
@@ -73,7 +71,7 @@ WIDTH = 560  # px: the width a heatmap may assume when its page gives none
 MIN_CELL = 5  # px: a heatmap's smallest cell, so that no token is thinner than a line
 MAX_SIDE = 480  # px: the tallest a square map's plot grows (a few tokens must not fill the screen)
 MAX_CELL = 1.5  # font sizes: the largest cell, room for its label and a little (18 px at 12 px type, 24 presenting);
-# a map's size follows its token count (a 3 x 3 rule was drawn 480 px tall)
+# a map's size follows its token count: a 3 x 3 rule is drawn small, not stretched to the column
 LABEL_ROOM = 1.35  # a tick label's line, in font sizes: the spacing neighbouring labels need
 # Plotly's default ("hide past div") measures every tick label against the page after drawing it: two
 # thirds of the time an axis of 128 token labels takes (a CPU profile of a masks-page edit in Chromium,
@@ -143,14 +141,26 @@ def _figure(traces: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def token_margin(font: int = TICK_FONT) -> int:
-    """Fixed room beside a token axis for its labels and title (Plotly's automargin re-lays out many times)."""
-    return int(font * (0.62 * LABEL_CHARS + 2.4))
+def label_chars(labels=None) -> int:
+    """Characters of the longest label an axis of ``labels`` shows (at most LABEL_CHARS; all of them
+    when ``labels`` is None): what its margin is sized for."""
+    if labels is None:
+        return LABEL_CHARS
+    return min(LABEL_CHARS, max((len(html.unescape(axis_label(t, LABEL_CHARS))) for t in labels), default=1))
 
 
-def label_fits(n: int, width: float, font: int = TICK_FONT, colorbar: bool = True) -> bool:
-    """Whether a square map of ``n`` tokens a side, ``width`` px wide, can label every token."""
-    return tick_stride(n, _plot_width(width, font, colorbar), font) == 1
+def token_margin(font: int = TICK_FONT, labels=None, titled: bool = True) -> int:
+    """Fixed room beside a token axis for its labels and title (Plotly's automargin re-lays out many
+    times), sized for the longest of ``labels`` (for a label of LABEL_CHARS when None); ``titled``
+    False: no axis title, and room for the labels alone."""
+    return int(font * (0.62 * max(label_chars(labels), 4) + (2.4 if titled else 0.8)))
+
+
+def label_fits(n: int, width: float, font: int = TICK_FONT, colorbar: bool = True, labels=None, titled: bool = True) -> bool:
+    """Whether a square map of ``n`` tokens a side, ``width`` px wide, can label every token
+    (``labels``: the tokens, whose longest sizes the margin; None: the longest possible; ``titled``:
+    whether its axes carry titles)."""
+    return tick_stride(n, _plot_width(width, font, colorbar, labels, titled), font) == 1
 
 
 def cells_that_fit(width: float, font: int = TICK_FONT, colorbar: bool = True) -> int:
@@ -158,12 +168,12 @@ def cells_that_fit(width: float, font: int = TICK_FONT, colorbar: bool = True) -
     return max(1, int(_plot_width(width, font, colorbar) // MIN_CELL))
 
 
-def _plot_width(width: float, font: int, colorbar: bool) -> float:
-    return width - token_margin(font) - _right_margin(font, colorbar)
+def _plot_width(width: float, font: int, colorbar: bool, labels=None, titled: bool = True) -> float:
+    return width - token_margin(font, labels, titled) - _right_margin(font, colorbar)
 
 
 def _right_margin(font: int, colorbar: bool) -> int:
-    return font * 6 if colorbar else 10
+    return font * 6 if colorbar else 4
 
 
 def _colorbar(title: str, plot_px: float, font: int) -> dict:
@@ -179,7 +189,7 @@ def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels,
     tick_stride tokens. The page gives each map a width its column really has (or less), so the cells
     are never smaller than planned and the labels never overlap; it shows at most cells_that_fit
     tokens, so no cell is under MIN_CELL."""
-    margin = token_margin(font)
+    margin = token_margin(font, list(q_labels) + list(k_labels), titled=bool(x_title or y_title))
     right = _right_margin(font, colorbar)
     top = 44 if title else 10
     n = max(n_q, n_k, 1)
@@ -219,19 +229,72 @@ def mask_heatmap(mask, q_labels: list[str], k_labels: list[str], title: str, *, 
                        "key: the token looked at", "query: the token looking")
 
 
+def mask_grid(panels: list[tuple], labels: list[str], *, offset: int = 0, width: float = WIDTH, font: int = TICK_FONT,
+              title: str = "") -> go.Figure:
+    """Several masks over the same tokens side by side, one figure: ``panels`` is a list of
+    ``(name, mask, split)``, each mask (n, n) bool over ``labels`` (True: may attend), ``split`` the
+    input length to mark with a line (None: no line). One label column on the left serves every panel
+    (every tick_stride tokens), the key axis is named once, every cell is square and of one size:
+    the panels share ``width`` (minus the labels' margin and the gaps), so four rules of a sentence fit
+    one screen. Hover: query and key positions and tokens."""
+    k = max(1, len(panels))
+    n = max((int(np.asarray(m).shape[0]) for _, m, _ in panels), default=0)
+    margin = token_margin(font, labels)
+    gap = font * 1.5
+    side = max(1.0, (width - margin - 10 - gap * (k - 1)) / k)
+    cell = min(side / max(n, 1), MAX_CELL * font)
+    side = cell * max(n, 1)
+    top = (44 if title else 8) + int(font * 2.2)  # the figure's title, then a line for the panels' names
+    bottom = int(font * 3)
+    plot_w = side * k + gap * (k - 1)
+    fig_w = math.ceil(margin + plot_w + 10)
+    qs = [axis_label(t, 24) for t in labels]
+    traces, shapes, annotations, axes = [], [], [], {}
+    for i, (name, m, split) in enumerate(panels):
+        z = np.asarray(m, dtype=bool).astype(int)
+        x0 = (side + gap) * i / plot_w
+        x1 = min(1.0, x0 + side / plot_w)
+        xa = "x" if i == 0 else f"x{i + 1}"
+        trace = dict(type="heatmap", z=z, x=list(range(offset, offset + z.shape[1])), y=list(range(offset, offset + z.shape[0])), zmin=0, zmax=1,
+                     colorscale=[[0, BLOCKED], [0.5, BLOCKED], [0.5, ALLOWED], [1, ALLOWED]], showscale=False, xaxis=xa, yaxis="y",
+                     xgap=1 if n <= 64 else 0, ygap=1 if n <= 64 else 0,
+                     hovertemplate=f"{html.escape(name)}<br>query %{{y}}<br>key %{{x}}<br>%{{z:d}} = may attend<extra></extra>")
+        if z.size and z.size <= 4096:
+            trace["customdata"] = [[[q, kk] for kk in qs[: z.shape[1]]] for q in qs[: z.shape[0]]]
+            trace["hovertemplate"] = (f"{html.escape(name)}<br>query %{{y}} %{{customdata[0]}}<br>key %{{x}} %{{customdata[1]}}"
+                                      "<br>%{z:d} = may attend<extra></extra>")
+        traces.append(trace)
+        axes["xaxis" if i == 0 else f"xaxis{i + 1}"] = dict(domain=[x0, x1], range=[offset - 0.5, offset + max(n, 1) - 0.5], showticklabels=False,
+                                                             showgrid=False, zeroline=False, ticks="", anchor="y",
+                                                             title=dict(text="key →" if i == 0 else "", font=dict(size=font), standoff=4))
+        annotations.append(dict(text=f"<b>{html.escape(name)}</b>", x=(x0 + x1) / 2, y=1, xref="paper", yref="paper", yanchor="bottom",
+                                xanchor="center", showarrow=False, font=dict(size=font + 2)))
+        if split is not None and 0 < split < n:
+            edge = offset + split - 0.5
+            for line in (dict(x0=edge, x1=edge, y0=offset - 0.5, y1=offset + n - 0.5), dict(x0=offset - 0.5, x1=offset + n - 0.5, y0=edge, y1=edge)):
+                shapes.append(dict(type="line", xref=xa, yref="y", line=dict(color=OKABE_ITO["orange"], width=2, dash="dot"), **line))
+    layout = _layout(title, int(top + side + bottom), font=font, margin=dict(l=margin, r=10, b=bottom, t=top), width=fig_w,
+                     yaxis=dict(autorange="reversed", **_ticks(labels, offset, axis_px=side, font=font, title="query"), showgrid=False,
+                                zeroline=False, automargin=False, domain=[0, 1]),
+                     shapes=shapes, annotations=annotations, **axes)
+    return _figure(traces, layout)
+
+
 def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
-                      width: float = WIDTH, font: int = TICK_FONT, allowed=None) -> go.Figure:
+                      width: float = WIDTH, font: int = TICK_FONT, allowed=None, colorbar: bool = True, axis_titles: bool = True) -> go.Figure:
     """Learned attention weights (rows sum to 1); masked-out cells are left empty: those ``allowed``
     (the mask's rule over the same cells) marks False, or without it the cells of weight 0. A weight
     that underflowed to 0 where the rule allows attention is drawn as 0, not as a hole. ``width`` and
-    ``font`` as for mask_heatmap."""
+    ``font`` as for mask_heatmap; ``colorbar`` False leaves the scale to the hover (brighter: more
+    weight), and the room to the cells; ``axis_titles`` False leaves "query" and "key" to a map beside it."""
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
     z = np.where(np.asarray(allowed, dtype=bool) if allowed is not None else w > 0, w, np.nan)
     trace = dict(type="heatmap", z=z, x=list(range(k_offset, k_offset + n_k)), y=list(range(q_offset, q_offset + n_q)), colorscale=SEQUENTIAL_SCALE, zmin=0,
                  zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0, colorbar=dict(title=dict(text="weight")),
-                 hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")
-    return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, True, "key", "query")
+                 showscale=colorbar, hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")
+    return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, colorbar,
+                       "key" if axis_titles else "", "query" if axis_titles else "")
 
 
 def sentinel_rows(q_labels: list[str]) -> list[int]:

@@ -3,7 +3,7 @@ import contextlib
 import numpy as np
 import streamlit as st
 
-from engine.masks import ARCHITECTURES, attention_masks
+from engine.masks import ARCHITECTURES, attention_masks, joint_mask, visible
 from engine.scoring import MAPS_BUDGET_BYTES, positions_covering
 from ui import cache, charts, layout, state
 
@@ -15,9 +15,8 @@ WINDOW = min(128, charts.cells_that_fit(**layout.room(1)))
 layout.page(
     PAGE,
     "Attention masks",
-    "One rule decides every architecture: which earlier or later tokens a token may look at. First, the rule "
-    "over your tokens (filled: may attend). Beside it (below it, when a map needs the whole width to label every token), "
-    "what a model trained with that rule actually looks at.",
+    "One rule decides every architecture: which earlier or later tokens a token may look at. First, the rules over "
+    "your tokens side by side (filled: may attend); then what a model trained with each rule actually looks at.",
     keys=("archs", "split", "layer", "head", "win", "seed", "learned"),
 )
 text = layout.text_box(PAGE)
@@ -43,30 +42,6 @@ if not archs:
     st.stop()
 
 start, end = layout.window(PAGE, n, WINDOW)
-infos = {v.name: v for v in cache.variants()}
-picked = {}
-choices = {a: cache.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
-linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's picks, "architecture:model"
-with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
-    for a, options in choices.items():
-        key = f"{PAGE}.model.{a}"
-        state.choice(key, options, linked[a] if linked.get(a) in options else cache.pick_variant(a))
-        if len(options) > 2:
-            st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
-                         format_func=cache.short_label, key=key)
-        picked[a] = state.session_value(key)
-        if picked[a] == cache.pick_variant(a):
-            linked.pop(a, None)
-        else:
-            linked[a] = picked[a]
-if tuple(f"{a}:{m}" for a, m in linked.items()) != state.get("learned"):
-    state.put("learned", tuple(f"{a}:{m}" for a, m in linked.items()))
-
-seed = state.get("seed")
-
-if all(infos.get(name) and infos[name].source == "random" for name in picked.values()):
-    st.info("No trained models are shipped yet: the right-hand maps come from tiny untrained models, so they show no learned pattern.", icon=":material/info:")
-
 CAPTIONS = {
     "encoder": "Bidirectional: every token sees every token, before and after it. Good for understanding a text; "
                "with no left-to-right order, nothing to generate.",
@@ -75,7 +50,8 @@ CAPTIONS = {
     "prefix_lm": "The first {split} tokens, the input, see each other both ways; the rest are causal. "
                  "Same weights as the decoder-only: only the mask differs.",
     "encoder_decoder": "Two stacks. The encoder reads the first {split} tokens both ways; the decoder writes the rest "
-                       "causally; cross-attention lets every target token see every input token — from the encoder's last layer.",
+                       "causally and reads every input token through cross-attention, from the encoder's last layer. Drawn over "
+                       "one sequence it is the prefix-LM's pattern: what differs is two stacks of weights.",
 }
 
 
@@ -88,12 +64,11 @@ def learned(arch: str, name: str) -> dict | None:
 
 
 def rule(arch: str, q0: int, q1: int, k0: int, k1: int, n_prefix: int = 0) -> np.ndarray:
-    """Which cells of queries [q0, q1) and keys [k0, k1) the architecture's rule lets attend (True):
-    the learned map leaves the others empty, and draws a weight that underflowed to 0 as 0."""
-    q, k = np.arange(q0, q1)[:, None], np.arange(k0, k1)[None, :]
-    if arch == "encoder":
-        return np.ones((q1 - q0, k1 - k0), dtype=bool)
-    return (k <= q) | ((k < n_prefix) if arch == "prefix_lm" else False)
+    """Which cells of queries [q0, q1) and keys [k0, k1) the architecture's rule lets attend (True),
+    from `engine.masks.visible`: the learned map leaves the others empty, and draws a weight that
+    underflowed to 0 as 0."""
+    prefix = {"encoder": max(k1, q1), "decoder": 0, "prefix_lm": n_prefix}[arch]
+    return visible(prefix, q0, q1, k0, k1).numpy()
 
 
 def coverage(name: str, result: dict, n_shown: int, lo: int, hi: int, first: int, last: int) -> str:
@@ -124,14 +99,44 @@ def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> 
     return f"{cache.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
 
 
-def side_by_side(n_tokens: int, count: int):
-    """``count`` columns when a map of ``n_tokens`` a side labels every token in one, else full-width
-    rows (st.container), and the room each map has there."""
+def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):
+    """``count`` columns when a map of ``n_tokens`` a side labels every token in one (``labels``: the
+    longest of them sizes the label margin; ``colorbar``, ``titled``: whether the maps carry a colour
+    bar and axis titles), else full-width rows (st.container), the room each map has there, and whether
+    they are side by side."""
     size = layout.room(count)
-    if charts.label_fits(n_tokens, size["width"], size["font"]):
-        return st.columns(count, gap="medium"), size
-    return [st.container() for _ in range(count)], layout.room(1)
+    if count > 1 and charts.label_fits(n_tokens, size["width"], size["font"], colorbar=colorbar, labels=labels, titled=titled):
+        return st.columns(count, gap="medium"), size, True
+    return [st.container() for _ in range(count)], layout.room(1), False
 
+
+def rules_per_row(n_tokens: int, count: int, labels) -> int:
+    """How many rule maps of ``n_tokens`` a side share a row: as many as keep a cell of at least
+    MIN_CELL px (``labels`` size the one label column)."""
+    size = layout.room(1)
+    margin = charts.token_margin(size["font"], labels)
+    for k in range(count, 1, -1):
+        if (size["width"] - margin - 10 - size["font"] * 1.5 * (k - 1)) / k / max(n_tokens, 1) >= charts.MIN_CELL:
+            return k
+    return 1
+
+
+def rules() -> None:
+    """Every chosen architecture's rule over the window, side by side in one figure (an encoder-decoder's
+    three masks as one matrix over [input; target]), a sentence on each under it."""
+    shown = labels[start:end]
+    panels = []
+    for a in archs:
+        m = joint_mask(a, split, n - split) if a in ("prefix_lm", "encoder_decoder") else attention_masks(a, n)["self"]
+        panels.append((charts.ARCH_NAMES[a], m[start:end, start:end], split - start if a in ("prefix_lm", "encoder_decoder") else None))
+    k = rules_per_row(end - start, len(panels), shown)
+    for i in range(0, len(panels), k):
+        fig = charts.mask_grid(panels[i : i + k], shown, offset=start, title="May attend" if i == 0 else "", **layout.room(1))
+        layout.chart(fig, key=f"{PAGE}.rules.{i}", name="masks")
+    if any(a in ("prefix_lm", "encoder_decoder") for a in archs) and 0 < split < n:
+        st.caption(f"Dotted lines: the input's end (the first {split} tokens; the slider above moves it).")
+    for a in archs:
+        st.markdown(f"**{charts.ARCH_NAMES[a]}.** {CAPTIONS[a].format(split=split)}")
 
 
 def maps() -> None:
@@ -164,38 +169,38 @@ def maps() -> None:
                        help="A model with fewer heads shows the mean.")
     layer, head = state.get("layer"), state.get("head")
 
-    for arch in archs:
+    single = [a for a in archs if a != "encoder_decoder"]
+    window = labels[start:end]
+    # side by side when both maps of a row label every token without colour bars (the hover gives the weight); alone, with one
+    cols, size, together = side_by_side(end - start, max(1, min(2, len(single))), window, colorbar=False, titled=False)
+    for i, arch in enumerate(single):
+        with cols[i % 2] if together else st.container():
+            name = picked[arch]
+            result = learned(arch, name)
+            if result and "self" in result["maps"]:
+                # the window is a stretch of text: the model's own tokens over the same characters
+                first, last = tokens[start].start, tokens[end - 1].end
+                lo, hi = positions_covering(result["spans"]["self"], first, last)
+                note = coverage(name, result, end - start, lo, hi, first, last)
+                if hi > lo:
+                    w = cache.attention_map(result, "self", layer, head)
+                    q = result["query_tokens"]["self"]
+                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], f"Learned: {charts.ARCH_NAMES[arch]}", q_offset=lo, k_offset=lo,
+                                                   allowed=rule(arch, lo, hi, lo, hi, split), colorbar=not together,
+                                                   axis_titles=not together, **size)
+                    layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
+                    st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note,
+                                                      "brighter: more weight" if together else "") if p))
+                else:
+                    st.caption(note)
+        if together and i % 2 == 1 and i + 1 < len(single):
+            cols, size, together = side_by_side(end - start, 2, window, colorbar=False, titled=False)  # the next pair's row
+
+    if "encoder_decoder" in archs:
+        arch = "encoder_decoder"
         st.subheader(charts.ARCH_NAMES[arch])
-        st.caption(CAPTIONS[arch].format(split=split))
         name = picked[arch]
         result = learned(arch, name)
-        if arch != "encoder_decoder":
-            if arch == "prefix_lm":
-                mask = attention_masks(arch, split, n - split)["self"]
-            else:
-                mask = attention_masks(arch, n)["self"]
-            # side by side while every token keeps its label there; else each map gets the full width
-            (left, right), size = side_by_side(end - start, 2)
-            with left:
-                fig = charts.mask_heatmap(mask[start:end, start:end], labels[start:end], labels[start:end], "May attend", q_offset=start, k_offset=start, **size)
-                layout.chart(fig, key=f"{PAGE}.mask.{arch}", name=f"mask-{arch}")
-            with right:
-                if result and "self" in result["maps"]:
-                    # the window is a stretch of text: the model's own tokens over the same characters
-                    first, last = tokens[start].start, tokens[end - 1].end
-                    lo, hi = positions_covering(result["spans"]["self"], first, last)
-                    note = coverage(name, result, end - start, lo, hi, first, last)
-                    if hi > lo:
-                        w = cache.attention_map(result, "self", layer, head)
-                        q = result["query_tokens"]["self"]
-                        fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], "Learned attention", q_offset=lo, k_offset=lo,
-                                                       allowed=rule(arch, lo, hi, lo, hi, split), **size)
-                        layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
-                        st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note) if p))
-                    else:
-                        st.caption(note)
-            continue
-
         n_in, n_tgt = split, n - split
         masks = attention_masks("encoder_decoder", n_in, n_tgt)
         inp, tgt = labels[:n_in], labels[n_in:]
@@ -213,13 +218,14 @@ def maps() -> None:
             ("decoder", "Decoder self-attention", masks["decoder"][ct0:ct1, ct0:ct1], tgt[ct0:ct1], tgt[ct0:ct1], ct0, ct0),
             ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
         ]
-        cols, size = side_by_side(max(max(p[2].shape) for p in parts), 3)
-        for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
-            with col:
-                if m.numel():
-                    layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
-                else:
-                    st.caption(f"{title}: no tokens in this window.")
+        if end - start < n:  # a window of a long text: its three masks apart, each keeping tokens (the rules above show the window alone)
+            cols, size, _ = side_by_side(max(max(p[2].shape) for p in parts), 3)
+            for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
+                with col:
+                    if m.numel():
+                        layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
+                    else:
+                        st.caption(f"{title}: no tokens in this window.")
         if result:
             st.caption(
                 "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
@@ -227,7 +233,8 @@ def maps() -> None:
             )
             shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
             longest = max(min(WINDOW, max(result["maps"][p].shape[-2:])) for p in shown)
-            cols, size = side_by_side(longest, len(shown))
+            every = [t for p in shown for t in list(result["query_tokens"][p]) + list(result["key_tokens"][p])]
+            cols, size, together = side_by_side(longest, len(shown), every, colorbar=False, titled=False)
             for col, part in zip(cols, shown):
                 with col:
                     w = cache.attention_map(result, part, layer, head)
@@ -242,7 +249,7 @@ def maps() -> None:
                     kind = {"encoder": "encoder", "decoder": "decoder", "cross": "encoder"}.get(part)  # the rule of each part; "joint": from the weights
                     allowed = rule(kind, qs, qs + sub.shape[0], ks, ks + sub.shape[1]) if kind else None
                     fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
-                                                   allowed=allowed, **size)
+                                                   allowed=allowed, colorbar=not together, axis_titles=not together, **size)
                     layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
             st.caption(model_caption(name, result, shown[0], layer, head))
             if "cross" in result["maps"]:
@@ -265,5 +272,30 @@ def maps() -> None:
                 else:
                     st.caption("This text is too short for span corruption to cut a span.")
 
+
+rules()
+infos = {v.name: v for v in cache.variants()}
+picked = {}
+choices = {a: cache.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
+linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's picks, "architecture:model"
+with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
+    for a, options in choices.items():
+        key = f"{PAGE}.model.{a}"
+        state.choice(key, options, linked[a] if linked.get(a) in options else cache.pick_variant(a))
+        if len(options) > 2:
+            st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
+                         format_func=cache.short_label, key=key)
+        picked[a] = state.session_value(key)
+        if picked[a] == cache.pick_variant(a):
+            linked.pop(a, None)
+        else:
+            linked[a] = picked[a]
+if tuple(f"{a}:{m}" for a, m in linked.items()) != state.get("learned"):
+    state.put("learned", tuple(f"{a}:{m}" for a, m in linked.items()))
+
+seed = state.get("seed")
+
+if all(infos.get(name) and infos[name].source == "random" for name in picked.values()):
+    st.info("No trained models are shipped yet: the right-hand maps come from tiny untrained models, so they show no learned pattern.", icon=":material/info:")
 
 (maps if state.presenting() else st.fragment(maps))()

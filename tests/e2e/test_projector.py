@@ -70,16 +70,46 @@ def test_masks_heatmap_labels_never_overlap(server, browser, shots, pres, length
     time.sleep(1.0)
     charts = pg.evaluate(TICK_OVERLAPS)
     heatmaps = [c for c in charts if c["heatmap"]]
-    # four architectures: three pairs of maps, the encoder-decoder's three masks and its learned maps, the sentinels
-    assert len(heatmaps) >= 10, charts
-    for c in heatmaps:
+    # the four rules in one figure (one label column), three learned maps, the encoder-decoder's learned maps, the sentinels
+    assert len(heatmaps) >= 6, charts
+    n_rules = next(i for i, c in enumerate(heatmaps) if c["counts"].get("xaxislayer-above"))  # the rules' figures name the key axis once, unlabelled
+    rules, maps = heatmaps[:n_rules], heatmaps[n_rules:]
+    assert 1 <= len(rules) <= 4 and (length == "long" or len(rules) == 1), rules  # a sentence's four rules share one figure
+    for c in rules:
+        assert c["counts"].get("yaxislayer-above", 0) >= 2 and not c["overlaps"] and not c["outside"], c
+    for c in maps:
         assert c["counts"].get("xaxislayer-above", 0) >= 2 and c["counts"].get("yaxislayer-above", 0) >= 1, c
         assert not c["overlaps"], f"heatmap {c['index']}: {c['overlaps'][:5]}"
         assert not c["outside"], f"heatmap {c['index']}: labels past the chart: {c['outside'][:5]}"
         assert c["gap"] is None or c["gap"] < 24, f"heatmap {c['index']}: its cells start {c['gap']:.0f} px from their row labels"
-    if length == "short":  # 21 tokens: every one keeps its label on the encoder-only's mask
-        assert heatmaps[0]["counts"]["xaxislayer-above"] == 21 and heatmaps[0]["counts"]["yaxislayer-above"] == 21
+    if length == "short":  # 21 tokens: every one keeps its label on the encoder-only's learned map
+        assert maps[0]["counts"]["xaxislayer-above"] == 21 and maps[0]["counts"]["yaxislayer-above"] == 21
     capture(pg, shots / f"masks-{length}-{'presenting' if pres else 'plain'}-1280x720.png")
+    pg.context.close()
+
+
+EIFFEL = "The Eiffel Tower stands 324 meters tall in Paris, France."  # 20 of MaskLab's tokens
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pres", [0, 1], ids=["plain", "presenting"])
+def test_a_sentences_four_rules_share_the_first_screen_and_the_page_stays_short(server, browser, shots, pres):
+    """A 20-token sentence: the four architectures' rules side by side in one figure whose top is on the
+    first screen at 1280x720, and the whole page (rules, learned maps, the encoder-decoder's parts and its
+    sentinels) within a bound measured in the page; when every map was full width and stacked it was
+    7,590 px plain."""
+    pg = new_page(browser, VIEWPORT, ACTION_MS)
+    open_view(pg, server, "masks", f"pres={pres}&text={quote(EIFFEL)}", title="Attention masks")
+    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
+    time.sleep(1.0)
+    first = pg.evaluate("""() => { const p = document.querySelector('.js-plotly-plot'); const r = p.getBoundingClientRect();
+                                   return {top: r.top, bottom: r.bottom, panels: p.querySelectorAll('g.hm').length}; }""")
+    assert first["panels"] == 4, first  # encoder-only, decoder-only, prefix-LM, encoder-decoder: one figure
+    assert first["top"] < VIEWPORT[1] - 100, f"the rules start {first['top']:.0f} px down, below the first screen"
+    height = pg.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    limit = {0: 4_600, 1: 6_200}[pres]  # measured 4,259 and 5,828 px
+    assert height <= limit, f"the masks page is {height} px tall for one sentence"
+    capture(pg, shots / f"masks-sentence-{'presenting' if pres else 'plain'}-1280x720.png")
     pg.context.close()
 
 
