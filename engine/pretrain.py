@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from engine.catalog import PRESETS, VARIANTS
+from engine.catalog import PRESETS, VARIANTS, preset_fields
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import params_by_component
 from engine.data import token_stream, unigram_cross_entropy
@@ -41,7 +41,7 @@ def run_all(preset: str, runs: Path, only: list[str] | None = None, corpus=None,
         if summary_path.exists():
             results[name] = json.loads(summary_path.read_text())
         else:
-            cfg = replace(TrainConfig(architecture=arch, objective=objective, out=str(out), corpus=corpus), **PRESETS[preset])
+            cfg = replace(TrainConfig(architecture=arch, objective=objective, out=str(out), corpus=corpus), **preset_fields(preset, arch))
             if flops:
                 cfg = replace(cfg, flops=float(flops))
             print(f"training {name} ({arch}, {objective}) -> {out}", file=sys.stderr, flush=True)
@@ -69,7 +69,7 @@ def fit_flops(preset: str, seconds: float, only: list[str] | None = None, corpus
         for name, (arch, objective) in VARIANTS.items():
             if only and name not in only:
                 continue
-            base = replace(TrainConfig(architecture=arch, objective=objective, corpus=corpus), **PRESETS[preset])
+            base = replace(TrainConfig(architecture=arch, objective=objective, corpus=corpus), **preset_fields(preset, arch))
             cfg = replace(base, out=str(Path(tmp) / name), flops=0.0, tokens=probe_steps * base.batch_size * base.seq_len,
                           eval_interval=half, ckpt_interval=10**9)
             train(cfg, progress=False)

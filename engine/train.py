@@ -239,6 +239,35 @@ def lr_at(cfg: TrainConfig, step: int, steps: int) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def update(model: Transformer, opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, grad_clip: float) -> None:
+    """One optimizer step of every MaskLab training run: set the learning rate, backpropagate ``loss``,
+    clip the gradient's global norm to ``grad_clip``, step."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
+def fit(model: Transformer, cfg: TrainConfig, batch_at, steps: int) -> list[float]:
+    """Train ``model`` for ``steps`` on ``batch_at(step) -> Batch`` (any task, not only the corpus) with
+    the loop `train` runs: `make_optimizer`, `lr_at`'s schedule from ``cfg``, training autocast,
+    `update`. Returns the training loss of every step (nats per labelled position). What a test of the
+    schedule trains with (a copy task no model solves without reading its encoder)."""
+    device = model.device
+    opt = make_optimizer(model, cfg)
+    model.train()
+    losses = []
+    for step in range(steps):
+        b = batch_at(step).to(device)
+        with training_autocast(device, cfg.precision):
+            loss = model(b.idx, b.targets, **b.model_kwargs()).loss
+        update(model, opt, loss, lr_at(cfg, step, steps), cfg.grad_clip)
+        losses.append(loss.item())
+    return losses
+
+
 def batch_flops(model_config: ModelConfig, batch: Batch) -> int:
     """Training FLOPs of one batch from the engine's accounting (engine.cost): an encoder_decoder's
     input is its encoder's, a prefix_lm's its prefix (split at the batch mean); every other position
@@ -403,17 +432,12 @@ def train(cfg: TrainConfig, resume: bool = False, on_step=None, progress: bool =
     for step in range(start_step, steps):
         t_step = time.perf_counter()
         lr = lr_at(cfg, step, steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
         b = next(train_batches).to(info.device)
         with training_autocast(info.device, cfg.precision):
             out_ = ddp_model(b.idx, b.targets, **b.model_kwargs())
         # the mean over the global batch's labels, not the mean of the processes' means (engine.distributed.label_share)
         step_loss = out_.loss * distributed.label_share((b.targets != IGNORE_INDEX).sum(), info)
-        opt.zero_grad(set_to_none=True)
-        step_loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        update(model, opt, step_loss, lr, cfg.grad_clip)
         loss = distributed.mean_across(step_loss.item(), info)  # .item() waits for the device: the step is done
         step_s += time.perf_counter() - t_step
         loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
