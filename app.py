@@ -13,6 +13,7 @@ PAGES = {
     "See it on your text": [
         st.Page("views/tokenization.py", title="Tokenization", icon=":material/segment:", url_path="tokenization"),
         st.Page("views/masks.py", title="Attention masks", icon=":material/grid_on:", url_path="masks"),
+        st.Page("views/compose.py", title="Compose masks", icon=":material/join:", url_path="compose"),
         st.Page("views/objectives.py", title="Objectives and loss exposure", icon=":material/target:", url_path="objectives"),
         st.Page("views/losses.py", title="Per-token losses", icon=":material/insights:", url_path="losses"),
     ],
@@ -26,4 +27,4 @@ PAGES = {
 page = st.navigation(PAGES)
 state.init()
 layout.sidebar()
-page.run()
+layout.run_page(page)  # an error no page handles: logged, and one sentence on the page

@@ -4,8 +4,8 @@ One analysis of a text by one variant is what the page and the attention views a
 ``engine.score(variant, text, top_k=5)`` and ``engine.attention(variant, text)``, the maps turned
 into NumPy arrays as ``ui/cache.py`` does. The page scores an encoder or encoder-decoder as it was
 trained by default (``STRIDE``: 1 token in 7 hidden per pass), or exactly, one copy per token, on its
-first ``SLOW_LIMIT`` tokens (``ui/cache.py``'s ``score_aligned``); the benchmark reads those
-settings from ``ui/cache.py`` and does the same, so its numbers are the page's.
+first ``SLOW_LIMIT`` tokens (``ui/scoring.py``'s ``score_aligned``); the benchmark reads those
+settings from ``ui/scoring.py`` and does the same, so its numbers are the page's.
 """
 
 import ast
@@ -38,8 +38,8 @@ class PageLimits:
 
 
 def page_limits() -> PageLimits:
-    """``SLOW_LIMIT``, ``ONE_PASS_PER_TOKEN`` and ``STRIDE`` from ``ui/cache.py``, read without importing Streamlit."""
-    path = REPO / "ui" / "cache.py"
+    """``SLOW_LIMIT``, ``ONE_PASS_PER_TOKEN`` and ``STRIDE`` from ``ui/scoring.py``, read without importing Streamlit."""
+    path = REPO / "ui" / "scoring.py"
     try:
         found = {}
         for node in ast.parse(path.read_text()).body:
@@ -47,9 +47,9 @@ def page_limits() -> PageLimits:
                 if node.targets[0].id in ("SLOW_LIMIT", "ONE_PASS_PER_TOKEN", "STRIDE"):
                     found[node.targets[0].id] = ast.literal_eval(node.value)
         stride = int(found["STRIDE"]) if "STRIDE" in found else None
-        return PageLimits(int(found["SLOW_LIMIT"]), tuple(found["ONE_PASS_PER_TOKEN"]), "ui/cache.py", stride)
+        return PageLimits(int(found["SLOW_LIMIT"]), tuple(found["ONE_PASS_PER_TOKEN"]), "ui/scoring.py", stride)
     except (OSError, SyntaxError, KeyError, ValueError):
-        return PageLimits(None, (), "ui/cache.py not readable: every token scored")
+        return PageLimits(None, (), "ui/scoring.py not readable: every token scored")
 
 
 def scored_part(text: str, architecture: str, limits: PageLimits) -> str:

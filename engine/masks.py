@@ -14,6 +14,8 @@ Beyond the four, the patterns of today's models are composed from FlexAttention 
 four architectures are such patterns too (`architecture_pattern`), and the rule is their special case.
 """
 
+import bisect
+import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -162,6 +164,10 @@ class Pattern:
 
     def __invert__(self) -> "Pattern":
         return Pattern("not", parts=(self,))
+
+    def text(self) -> str:
+        """The pattern as `parse_pattern` reads it (``parse_pattern(p.text()) == p``): what a link carries."""
+        return _text_of(self)
 
     def uses_documents(self) -> bool:
         return self.op == "document" or any(p.uses_documents() for p in self.parts)
@@ -331,3 +337,187 @@ def receptive_field(mask: torch.Tensor, n_layers: int) -> torch.Tensor:
         reach = reach | ((m @ reach.to(torch.float32)) > 0)
         out.append(reach)
     return torch.stack(out)
+
+
+# ---------------------------------------------------------------- patterns as text, for a box and a link
+# "causal & window(4) | global(2)": & binds tighter than |, ~ tighter than both; names as below.
+NAMES = {"causal": "causal", "bidirectional": "bidirectional", "prefix": "prefix_lm", "window": "sliding_window", "chunk": "chunked",
+         "dilated": "dilated", "global": "global_tokens", "document": "document"}
+_SHORT = {full: short for short, full in NAMES.items()}
+_TOKEN = re.compile(r"\s*(?:(?P<name>[a-z_]+)\s*(?:\(\s*(?P<arg>-?\d+)\s*\))?|(?P<sym>[&|~()]))")
+
+PRESETS = {  # the patterns of real models (`parse_layers` texts), at sizes a sentence shows; the name says the real size
+    "Causal (a decoder: GPT, Llama)": "causal",
+    "Bidirectional (an encoder: BERT)": "bidirectional",
+    "Prefix-LM (T5's causal with prefix, UL2)": "prefix(8)",
+    "Mistral: sliding window (4,096 tokens in Mistral 7B)": "causal & window(8)",
+    "Gemma 3: five local layers to one global (512-token windows)": "5*(causal & window(8)); causal",
+    "Longformer: window and global tokens": "window(4) | global(2)",
+    "StreamingLLM: attention sinks and a window": "causal & (window(6) | global(2))",
+    "Llama 4: chunked attention (8,192-token chunks)": "causal & chunk(8)",
+    "Packed documents (document masking)": "causal & document",
+    "Dilated (Sparse Transformer's strided heads)": "causal & dilated(3)",
+}
+
+
+def parse_pattern(text: str) -> Pattern:
+    """A `Pattern` from its text: names ``causal``, ``bidirectional``, ``prefix(n)``, ``window(w)``,
+    ``chunk(c)``, ``dilated(d)``, ``global(g)``, ``document``, combined with ``&``, ``|``, ``~`` and
+    parentheses. ValueError saying where and what was expected for anything else.
+
+    >>> parse_pattern("causal & (window(3) | global(1))").text()
+    'causal & (window(3) | global(1))'
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a pattern needs at least one name, e.g. causal & window(8)")
+    if len(text) > 400:
+        raise ValueError("a pattern of more than 400 characters is refused")
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            if not text[pos:].strip():
+                break
+            raise ValueError(f"cannot read {text[pos:].strip()[:20]!r} (at character {pos + 1})")
+        tokens.append(m)
+        pos = m.end()
+    i = 0
+
+    def peek():
+        return tokens[i] if i < len(tokens) else None
+
+    def expr() -> Pattern:
+        nonlocal i
+        left = term()
+        while peek() is not None and peek()["sym"] == "|":
+            i += 1
+            left = left | term()
+        return left
+
+    def term() -> Pattern:
+        nonlocal i
+        left = factor()
+        while peek() is not None and peek()["sym"] == "&":
+            i += 1
+            left = left & factor()
+        return left
+
+    def factor() -> Pattern:
+        nonlocal i
+        t = peek()
+        if t is None:
+            raise ValueError("the pattern ends where a name was expected")
+        i += 1
+        if t["sym"] == "~":
+            return ~factor()
+        if t["sym"] == "(":
+            inner = expr()
+            if peek() is None or peek()["sym"] != ")":
+                raise ValueError("a ( is never closed")
+            i += 1
+            return inner
+        if t["sym"]:
+            raise ValueError(f"{t['sym']!r} where a name was expected")
+        name = t["name"]
+        if name not in NAMES and name not in PRIMITIVES:
+            raise ValueError(f"unknown name {name!r}; use {', '.join(NAMES)}")
+        op = NAMES.get(name, name)
+        arg = int(t["arg"]) if t["arg"] is not None else None
+        if PRIMITIVES[op][0] is not None and arg is None:
+            raise ValueError(f"{name} needs its {PRIMITIVES[op][0]} in parentheses, e.g. {_SHORT[op]}(8)")
+        return Pattern(op, arg)
+
+    result = expr()
+    if peek() is not None:
+        raise ValueError(f"unexpected {(peek()['sym'] or peek()['name'])!r} after a complete pattern")
+    return result
+
+
+def _text_of(p: Pattern, parent: str | None = None) -> str:
+    if p.op in ("and", "or"):
+        body = f" {'&' if p.op == 'and' else '|'} ".join(_text_of(x, p.op) for x in p.parts)
+        return f"({body})" if parent == "and" and p.op == "or" or parent == "not" else body
+    if p.op == "not":
+        return "~" + _text_of(p.parts[0], "not")
+    return _SHORT[p.op] + (f"({p.arg})" if p.arg is not None else "")
+
+
+
+
+def document_ids(text: str, starts: list[int]) -> torch.Tensor:
+    r"""Each token's document (n,) int, for tokens starting at character offsets ``starts`` of ``text``:
+    documents are separated by a blank line or by ``<|endoftext|>``. How the pages read packed documents
+    from a typed text.
+
+    >>> document_ids("one two\n\nthree<|endoftext|>four", [0, 3, 7, 9, 14, 27]).tolist()
+    [0, 0, 0, 1, 1, 2]
+    """
+    seps = [m.end() for m in re.finditer(r"\n[ \t]*\n|<\|endoftext\|>", text)]
+    return torch.tensor([bisect.bisect_right(seps, s) for s in starts], dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class PatternCost:
+    """What one pattern costs over n tokens: ``pairs`` query-key pairs it computes (of n², the share
+    ``pair_share``; causal attention computes n(n+1)/2), ``kv_tokens`` the keys the last token reads (what
+    a generating model keeps per layer, per key/value head), and the FlexAttention block counts."""
+
+    n: int
+    pairs: int
+    pair_share: float
+    kv_tokens: int
+    blocks: BlockSparsity
+    empty_rows: int  # queries that may attend to nothing: attention is undefined there (softmax over no key)
+
+
+def pattern_cost(mask: torch.Tensor, block: int = 128) -> PatternCost:
+    """`PatternCost` of a dense (n, n) mask at FlexAttention block size ``block``."""
+    n = mask.shape[0]
+    pairs = int(mask.sum())
+    return PatternCost(n, pairs, pairs / max(1, n * n), int(mask[-1].sum()) if n else 0, block_sparsity(mask, block), int((~mask.any(1)).sum()))
+
+
+def layer_reach(masks: list[torch.Tensor]) -> torch.Tensor:
+    """`receptive_field` when layers differ (Gemma 3: five sliding-window layers, then a global one):
+    ``masks`` (one (n, n) mask per layer, in order) -> (L, n, n) bool."""
+    n = masks[0].shape[0]
+    reach = masks[0] | torch.eye(n, dtype=torch.bool)
+    out = [reach]
+    for m in masks[1:]:
+        reach = reach | ((m.to(torch.float32) @ reach.to(torch.float32)) > 0)
+        out.append(reach)
+    return torch.stack(out)
+
+
+def parse_layers(text: str) -> list[tuple[int, Pattern]]:
+    """A cycle of layer patterns: items separated by ``;``, each ``k*pattern`` (k layers of it) or a
+    pattern (one layer). Gemma 3's five local layers to one global: ``5*(causal & window(512)); causal``.
+    One pattern alone is every layer's. ValueError as `parse_pattern`, or for a count outside 1..64.
+
+    >>> [(k, p.text()) for k, p in parse_layers("5*(causal & window(4)); causal")]
+    [(5, 'causal & window(4)'), (1, 'causal')]
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a pattern needs at least one name, e.g. causal & window(8)")
+    cycle = []
+    for item in text.split(";"):
+        m = re.match(r"^\s*(\d+)\s*\*(.*)$", item)
+        count, body = (int(m[1]), m[2]) if m else (1, item)
+        if not 1 <= count <= 64:
+            raise ValueError(f"a layer count must be 1 to 64, not {count}")
+        cycle.append((count, parse_pattern(body)))
+    return cycle
+
+
+def layers_text(cycle: list[tuple[int, Pattern]]) -> str:
+    """The text `parse_layers` reads back."""
+    def item(k: int, p: Pattern) -> str:
+        body = p.text()
+        return body if k == 1 else f"{k}*({body})" if p.op in OPERATORS else f"{k}*{body}"
+    return "; ".join(item(k, p) for k, p in cycle)
+
+
+def layer_patterns(cycle: list[tuple[int, Pattern]], n_layers: int) -> list[Pattern]:
+    """The pattern of each of ``n_layers`` layers, the cycle repeated."""
+    flat = [p for k, p in cycle for _ in range(k)]
+    return [flat[i % len(flat)] for i in range(n_layers)]

@@ -13,7 +13,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
-PAGES = ("home", "tokenization", "masks", "objectives", "losses", "switches", "chat", "scaling")
+PAGES = ("home", "tokenization", "masks", "compose", "objectives", "losses", "switches", "chat", "scaling")
 SHARED = REPO.parent / "shared"
 FIXTURE_CORPUS = Path(__file__).resolve().parent / "fixtures" / "pride-and-prejudice"
 
@@ -77,7 +77,15 @@ def open_page(page: str, text: str | None = None, params: dict | None = None, ti
         at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
+    assert not page_failures(at), page_failures(at)
     return at
+
+
+def page_failures(at: "AppTest") -> list[str]:
+    """The messages of errors no page handled (ui.layout.run_page turns them into one sentence; the traceback is logged)."""
+    from ui.layout import PAGE_FAILED
+
+    return [str(e.value) for e in at.error if str(e.value).startswith(PAGE_FAILED)]
 
 
 def texts_of(at: "AppTest", *kinds) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.tokenizer import tokenize
-from ui import cache, html, state, training
+from ui import cache, catalog, html, layout, result_files, scoring, state, training
 
 from conftest import APP, PAGES, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
@@ -57,7 +57,7 @@ def check_page(page: str, at: AppTest, text: str) -> None:
         assert at.title and all(family in everything(at) for family in ("Encoder-decoder", "Encoder-only", "Decoder-only"))
     elif page == "tokenization":
         assert at.metric[0].value == f"{n_tokens(text):,} tokens"
-        assert len(at.metric) == 5 + len(cache.published()[:1])  # all five encodings load from the shared cache, and a published model's own tokenizer
+        assert len(at.metric) == 5 + len(catalog.published()[:1])  # all five encodings load from the shared cache, and a published model's own tokenizer
     elif page in ("masks", "objectives", "losses") and blank:
         assert any("Type some text" in t for t in texts_of(at, "info"))
     elif page == "masks":
@@ -70,7 +70,7 @@ def check_page(page: str, at: AppTest, text: str) -> None:
         chosen, warned = list(at.session_state["variants"]), " ".join(texts_of(at, "warning"))
         failed = [m for m in chosen if f"{m} could not be scored" in warned]
         assert len(table) == len(chosen) - len(failed)  # one row per chosen model, or a warning that says why not
-        own = [m for m in chosen if m in {v.name for v in cache.variants()}]
+        own = [m for m in chosen if m in {v.name for v in catalog.variants()}]
         assert own and set(own) <= set(table["model"])  # MaskLab's own models need no download: always scored
         assert (table[table["model"].isin(own)]["tokens"] == n).all()  # MaskLab's tokens; a published model counts its own
         assert (table["tokens"] > 0).all()
@@ -130,7 +130,7 @@ def test_an_unavailable_encoding_is_explained_and_the_rest_still_work(monkeypatc
     at = open_page("tokenization", "A text only this test uses.")
     warning = " ".join(texts_of(at, "warning"))
     assert "GPT-4o (o200k_base) is unavailable" in warning and "TIKTOKEN_CACHE_DIR" in warning
-    assert len(at.metric) == 4 + len(cache.published()[:1]) and at.metric[0].value == f"{n_tokens('A text only this test uses.')} tokens"
+    assert len(at.metric) == 4 + len(catalog.published()[:1]) and at.metric[0].value == f"{n_tokens('A text only this test uses.')} tokens"
 
 
 @pytest.mark.parametrize("name, raw, expected", [
@@ -234,7 +234,7 @@ def test_every_link_field_reads_back_what_it_writes():
 
 
 def test_scaling_category_selectors_reopen_from_the_link():
-    cards, runs = list(cache.cards()), cache.scaling_runs()
+    cards, runs = list(result_files.cards()), result_files.scaling_runs()
     swept = sorted(runs["architecture"].unique())
     at = open_page("scaling", params={"card": cards[-1], "carch": swept[-1]})
     assert at.selectbox(key="scaling.card").value == cards[-1] and at.selectbox(key="scaling.carch").value == swept[-1]
@@ -298,14 +298,14 @@ def test_encoders_are_scored_as_trained_by_default_and_exactly_on_request():
     at = open_page("losses", LONG[:1600], params={"variants": "random-encoder,random-encoder_decoder,random-decoder"})
     summary = at.dataframe[0].value.set_index("model")
     n = n_tokens(LONG[:1600])
-    assert summary.loc["random-encoder", "scoring"] == f"masked LM, 1 in {cache.STRIDE} hidden"  # the table says it short; the caption whole
+    assert summary.loc["random-encoder", "scoring"] == f"masked LM, 1 in {scoring.STRIDE} hidden"  # the table says it short; the caption whole
     assert summary.loc["random-encoder_decoder", "scoring"].startswith("masked spans")
     assert (summary["scored"] == [n, n, n]).all()  # as trained, every token is scored
     at.segmented_control(key="losses.score").set_value("exact").run()
     assert not at.exception and at.query_params["score"] in ("exact", ["exact"])
     summary = at.dataframe[0].value.set_index("model")
     assert summary.loc["random-encoder", "scoring"] == "pseudo-log-likelihood"
-    assert summary.loc["random-encoder", "scored"] == summary.loc["random-encoder_decoder", "scored"] == cache.SLOW_LIMIT < n
+    assert summary.loc["random-encoder", "scored"] == summary.loc["random-encoder_decoder", "scored"] == scoring.SLOW_LIMIT < n
     assert summary.loc["random-decoder", "scored"] == n
 
 
@@ -394,7 +394,7 @@ def test_presentation_mode_hides_secondary_controls():
     assert all(k.startswith("masks.model.") for k in side[:-1]) and len({s.key for s in at.selectbox}) == len(side)
     # in the sidebar's narrow boxes a model is named by its own name ("decoder-clm · Mas…" was cut)
     pickers = [s for s in at.sidebar.selectbox if s.key.startswith("masks.model.")]
-    assert pickers and all(o == cache.short_label(n) and " · " not in o for s in pickers for o, n in zip(s.options, cache.models_for(s.key.split(".")[-1])))
+    assert pickers and all(o == catalog.short_label(n) and " · " not in o for s in pickers for o, n in zip(s.options, catalog.models_for(s.key.split(".")[-1])))
     at.sidebar.slider[0].set_value(2).run()
     assert at.session_state["layer"] == 1 and at.query_params["layer"] == "2"  # the link counts layers from 1, as the slider does
 
@@ -457,9 +457,9 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
     yardstick = tmp_path / "yardstick.json"
     s = {"n": 500, "loss": 6.0, "loss_ci": [5.8, 6.2], "top1": 0.1, "top1_ci": [0.08, 0.13]}
     yardstick.write_text(json.dumps({"passages": 500, "left_tokens": 48, "right_tokens": 16, "rows": [{"variant": "decoder-clm", "architecture": "decoder", "continue": s, "fill": s}]}))
-    monkeypatch.setattr(cache, "MODELS_DIR", models)
-    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
-    monkeypatch.setattr(cache, "YARDSTICK_FILE", yardstick)
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
+    monkeypatch.setattr(result_files, "SCALING_FILE", sweep)
+    monkeypatch.setattr(result_files, "YARDSTICK_FILE", yardstick)
     at = open_page("scaling")
     titles = [json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart")]
     assert len(titles) == 6 and sum(t.startswith("Yardstick") for t in titles) == 1 and not at.get("plotly_chart")  # the yardstick's bars
@@ -481,8 +481,8 @@ def test_scaling_captions_say_what_the_data_shows_even_when_a_loss_rises(tmp_pat
             for arch, losses in (("encoder", (5.0, 5.5)), ("decoder", (5.0, 4.0)))
             for (size, p), loss in zip((("tiny", 1e5), ("small", 4e5)), losses)]
     sweep.write_text(json.dumps({"runs": runs}))
-    monkeypatch.setattr(cache, "MODELS_DIR", models)
-    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
+    monkeypatch.setattr(result_files, "SCALING_FILE", sweep)
     at = open_page("scaling")
     captions = " ".join(texts_of(at, "caption"))
     titles = [c.proto.spec for c in at.get("vega_lite_chart")]
@@ -494,8 +494,8 @@ def test_scaling_captions_say_what_the_data_shows_even_when_a_loss_rises(tmp_pat
 
 
 def test_scaling_page_says_when_files_are_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "MODELS_DIR", tmp_path / "none")
-    monkeypatch.setattr(cache, "SCALING_FILE", tmp_path / "none.json")
+    monkeypatch.setattr(catalog, "MODELS_DIR", tmp_path / "none")
+    monkeypatch.setattr(result_files, "SCALING_FILE", tmp_path / "none.json")
     at = open_page("scaling")
     infos = " ".join(texts_of(at, "info"))
     assert "No trained models" in infos and "No sweep results" in infos
@@ -514,31 +514,54 @@ def test_live_training_runs_and_cancels():
     assert job.records and job.records[0]["loss"] > 0
 
 
-@pytest.mark.parametrize("architecture,exact,shown,expected", [("decoder", False, 300, 300), ("encoder", False, 300, 300), ("encoder", True, 300, cache.SLOW_LIMIT), ("encoder", True, 10, 10)])
+def test_a_bug_in_the_engine_is_logged_and_said_in_one_sentence_not_hidden(monkeypatch, caplog):
+    """The model lists catch what a folder or a name may raise (OSError, ValueError), nothing else: a bug
+    reaches the page, which says so in one sentence (ui.layout.run_page) and logs the traceback."""
+    def broken():
+        raise RuntimeError("a bug in find_checkpoints")
+
+    monkeypatch.setattr(catalog.hf, "find_checkpoints", broken)
+    catalog.published.clear()
+    try:
+        with pytest.raises(RuntimeError):
+            catalog.published()
+        at = AppTest.from_file(str(APP), default_timeout=240)
+        at.session_state["text"] = "A bug must not hide."
+        at.switch_page("views/losses.py")
+        at.run()
+    finally:
+        catalog.published.clear()
+    assert not at.exception
+    said = [e.value for e in at.error]
+    assert len(said) == 1 and said[0].startswith(layout.PAGE_FAILED) and "RuntimeError" in said[0] and "find" in said[0], said
+    assert any(r.name == "ui.layout" and r.exc_info and r.exc_info[0] is RuntimeError for r in caplog.records)
+
+
+@pytest.mark.parametrize("architecture,exact,shown,expected", [("decoder", False, 300, 300), ("encoder", False, 300, 300), ("encoder", True, 300, scoring.SLOW_LIMIT), ("encoder", True, 10, 10)])
 def test_the_losses_page_scores_only_the_tokens_it_shows(monkeypatch, architecture, exact, shown, expected):
     text = "It is a truth universally acknowledged. " * 200  # 1,601 tokens: more than the page shows
     tokens = tokenize(text, "masklab")[:shown]
     model = cache.engine.load_variant(f"random-{architecture}")
     seen = []
     monkeypatch.setattr(cache, "score", lambda name, part, stride=None: seen.append((part, stride)) or cache.engine.score(model, part, stride=stride))
-    df, scored = cache.score_aligned(model.name, architecture, text, tokens, exact=exact)
+    df, scored = scoring.score_aligned(model.name, architecture, text, tokens, exact=exact)
     assert len(df) == shown and scored == expected and df["scored"].sum() == expected
     part, stride = seen[0]
     assert n_tokens(part) == expected and text.startswith(part)
-    assert stride == (None if architecture == "decoder" or exact else cache.STRIDE)
+    assert stride == (None if architecture == "decoder" or exact else scoring.STRIDE)
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(not cache.published(), reason="needs a published checkpoint in ../shared/models (CI has one)")
+@pytest.mark.skipif(not catalog.published(), reason="needs a published checkpoint in ../shared/models (CI has one)")
 def test_the_losses_page_shows_a_real_published_model_beside_the_shipped_ones():
     at = open_page("losses", "The capital of Azerbaijan is Baku.")
     table = at.dataframe[0].value
-    real = cache.model_label(cache.published()[0].name).split(" · ")[0]
+    real = catalog.model_label(catalog.published()[0].name).split(" · ")[0]
     assert real in set(table["model"]) and len(table) >= 2
-    assert any(o.endswith(cache.published()[0].format) and "published checkpoint" in o for o in at.multiselect[0].options)
+    assert any(o.endswith(catalog.published()[0].format) and "published checkpoint" in o for o in at.multiselect[0].options)
     # generation reruns with every edit: MaskLab's own decoder writes by default, the real model is one pick away
     writer = at.selectbox(key="losses.gen")
-    assert writer.value == "decoder-clm" and cache.model_label(cache.published()[0].name) in writer.options
+    assert writer.value == "decoder-clm" and catalog.model_label(catalog.published()[0].name) in writer.options
     probes = at.dataframe[1].value
     assert set(probes["skill"]) >= {"world knowledge", "arithmetic", "translation"} and set(probes["verdict"]) <= {"right", "wrong", "tie"}
     mine = probes[probes["model"] == real]
@@ -549,7 +572,7 @@ def test_the_losses_page_shows_a_real_published_model_beside_the_shipped_ones():
 def test_home_names_a_loaded_published_checkpoint_not_its_folder():
     from ui import cache
 
-    found = cache.published()
+    found = catalog.published()
     if not found:
         pytest.skip("no published checkpoint on this machine (../shared/models)")
     f = found[0]

@@ -15,7 +15,7 @@ from bench.common import FALLBACK_TEXT, texts
 from bench.run import main
 from engine.masks import ARCHITECTURES
 from engine.tokenizer import tokenize
-from ui import cache
+from ui import scoring
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,12 +118,12 @@ def test_memo_returns_copies_and_computes_once():
 def test_page_limits_come_from_the_page_cache_module():
     limits = page_limits()
     if limits.slow_limit is None:
-        pytest.skip("ui/cache.py has no SLOW_LIMIT")
+        pytest.skip("ui/scoring.py has no SLOW_LIMIT")
     long = " ".join(["word"] * (limits.slow_limit + 50))
     exact = replace(limits, exact=True)
     assert len(tokenize(scored_part(long, limits.slow_archs[0], exact))) == limits.slow_limit
     assert scored_part(long, "decoder", exact) == long
-    assert limits.stride == cache.STRIDE and scored_part(long, limits.slow_archs[0], limits) == long  # as trained: every token
+    assert limits.stride == scoring.STRIDE and scored_part(long, limits.slow_archs[0], limits) == long  # as trained: every token
 
 
 def test_verdicts_say_by_how_much():

@@ -560,7 +560,7 @@ def test_a_name_is_resolved_in_one_place_for_loading_cache_keys_and_labels(folde
     """engine.variants.resolve decides what a name is (shipped, random or published), where it lies and
     what identifies its weights; the app's cache keys and checks read the same answer."""
     from engine.variants import MODELS_DIR, ModelRef, resolve
-    from ui import cache
+    from ui import cache, catalog
 
     monkeypatch.setenv("MASKLAB_MODEL_DIRS", str(folders))
     monkeypatch.chdir(tmp_path)
@@ -569,11 +569,11 @@ def test_a_name_is_resolved_in_one_place_for_loading_cache_keys_and_labels(folde
     for name in shipped[:1]:
         ref = resolve(name)
         assert (ref.kind, ref.name, ref.path) == ("shipped", name, MODELS_DIR / name) and "card.json:" in ref.identity
-        assert cache.version(name) == ref.identity and not cache.is_checkpoint_name(name)
+        assert cache.version(name) == ref.identity and not catalog.is_checkpoint_name(name)
     ref = resolve(str(folders / "gpt2"))  # a path into MASKLAB_MODEL_DIRS: named by its portable name
     assert (ref.kind, ref.name, ref.path) == ("published", "gpt2", (folders / "gpt2").resolve())
     assert ref.identity == hf.weights_identity(str(folders / "gpt2")) == cache.version(str(folders / "gpt2"))
-    assert resolve("gpt2") == ref and cache.is_checkpoint_name("gpt2") and not cache.is_checkpoint_name("random-decoder")
+    assert resolve("gpt2") == ref and catalog.is_checkpoint_name("gpt2") and not catalog.is_checkpoint_name("random-decoder")
     assert resolve("org/not-here") == ModelRef("published", "org/not-here", None, "org/not-here")  # a hub id: loading says whether it is cached
     with pytest.raises(ValueError, match="refusing checkpoint path"):
         resolve("/etc")

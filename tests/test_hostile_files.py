@@ -20,7 +20,7 @@ from engine import hf
 from engine.checkpoint import CheckpointError, load_model, save_model
 from engine.model import ModelConfig
 from engine.variants import list_variants, load_variant, random_model, sha256_file
-from ui import cache
+from ui import catalog
 
 from conftest import REPO, open_page, warnings_of
 
@@ -216,12 +216,12 @@ def test_the_engine_never_unpickles():
 def test_paths_outside_the_allowed_folders_are_refused(name):
     with pytest.raises(ValueError, match="refusing|unknown variant"):
         load_variant(name, device="cpu")
-    assert cache.is_checkpoint_name(name) is False  # the app's check never raises
+    assert catalog.is_checkpoint_name(name) is False  # the app's check never raises
 
 
 def test_models_dir_comes_from_the_environment(tmp_path):
     env = dict(os.environ, MASKLAB_MODELS_DIR=str(tmp_path), OMP_NUM_THREADS="1")
-    code = "import engine.variants as v, ui.cache as c; print(v.MODELS_DIR); print(c.MODELS_DIR)"
+    code = "import engine.variants as v, ui.catalog as c; print(v.MODELS_DIR); print(c.MODELS_DIR)"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == [str(tmp_path), str(tmp_path)]
@@ -235,7 +235,7 @@ TEXT = "It was the best of times, it was the worst of times."
 
 @pytest.fixture
 def app_models(models, monkeypatch):
-    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
     return models
 
 
@@ -285,7 +285,7 @@ def test_other_pages_keep_serving_with_a_broken_shipped_model(models, monkeypatc
             target.unlink()
         else:
             shutil.rmtree(target)
-    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
     at = open_page(page, TEXT)
     if page in ("masks", "chat"):
         assert "could not be loaded" in warnings_of(at) or "unavailable" in warnings_of(at)

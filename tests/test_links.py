@@ -15,17 +15,17 @@ TEXT = "It was the best of times, it was the worst of times."
 def published(tmp_path_factory):
     """A tiny Llama saved as ``tiny-llama`` in a folder listed in MASKLAB_MODEL_DIRS; the app's list of
     published checkpoints read afresh with it (and afresh again after)."""
-    from ui import cache
+    from ui import catalog
 
     root = tmp_path_factory.mktemp("models")
     build_checkpoint("llama", root / "tiny-llama")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MASKLAB_MODEL_DIRS", str(root))
-        cache.published.clear()
-        cache.published_architecture.clear()
+        catalog.published.clear()
+        catalog.published_architecture.clear()
         yield root / "tiny-llama"
-    cache.published.clear()
-    cache.published_architecture.clear()
+    catalog.published.clear()
+    catalog.published_architecture.clear()
 
 
 def test_a_portable_name_resolves_to_the_folder_in_the_model_dirs(published):

@@ -19,12 +19,12 @@ from engine.__main__ import main as cli
 from engine.objectives import OBJECTIVES, corrupt
 from engine.tokenizer import ENCODINGS, encode, get_encoding, tokenize
 from engine.vocab import MASKLAB
-from ui import cache, state
+from ui import catalog, state
 
 from conftest import PAGES, REPO, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
-TEXT_PAGES = ("home", "tokenization", "masks", "objectives", "losses")  # the pages with the text box
-NEED_TEXT = ("masks", "objectives", "losses")  # say "Type some text" when there is none
+TEXT_PAGES = ("home", "tokenization", "masks", "compose", "objectives", "losses")  # the pages with the text box
+NEED_TEXT = ("masks", "compose", "objectives", "losses")  # say "Type some text" when there is none
 MODEL_CHARS = 4_000  # what the model calls of the engine test read of a longer text (the app caps tokens too)
 
 
@@ -218,7 +218,7 @@ def check_case_on_page(page: str, at: AppTest, case: Case) -> None:
         assert at.metric[0].value == f"{min(n, 512):,}"
     elif page == "losses":
         table = at.dataframe[0].value
-        own = table["model"].isin({v.name for v in cache.variants()})
+        own = table["model"].isin({v.name for v in catalog.variants()})
         assert own.any() and (table[own]["tokens"] == min(n, state.MAX_TOKENS)).all()  # a published model counts its own tokens
     elif page == "switches":
         assert len(at.metric) >= 7
@@ -357,19 +357,21 @@ def test_the_app_receives_each_awkward_case_as_it_promises():
 
 def test_every_cache_is_bounded():
     """Many users each bring their own text: every st.cache_data / st.cache_resource has max_entries,
-    and no page or other module keeps a cache of its own."""
+    and no page or other module keeps a cache of its own: the caches over engine calls are in
+    ui/cache.py, the scans of model folders in ui/catalog.py, the result files' in ui/result_files.py."""
     import ast
 
-    tree = ast.parse((REPO / "ui" / "cache.py").read_text())
+    caching = {"cache.py", "catalog.py", "result_files.py"}
     caches = []
-    for fn in ast.walk(tree):
-        for dec in getattr(fn, "decorator_list", []):
-            if isinstance(dec, ast.Call) and getattr(dec.func, "attr", "") in ("cache_data", "cache_resource"):
-                caches.append(fn.name)
-                limits = {k.arg: k.value for k in dec.keywords}
-                assert "max_entries" in limits and isinstance(limits["max_entries"], ast.Constant), fn.name
-                assert 0 < limits["max_entries"].value <= 256, fn.name
+    for name in sorted(caching):
+        for fn in ast.walk(ast.parse((REPO / "ui" / name).read_text())):
+            for dec in getattr(fn, "decorator_list", []):
+                if isinstance(dec, ast.Call) and getattr(dec.func, "attr", "") in ("cache_data", "cache_resource"):
+                    caches.append(fn.name)
+                    limits = {k.arg: k.value for k in dec.keywords}
+                    assert "max_entries" in limits and isinstance(limits["max_entries"], ast.Constant), fn.name
+                    assert 0 < limits["max_entries"].value <= 256, fn.name
     assert len(caches) >= 15
     for path in [*REPO.glob("views/*.py"), *REPO.glob("ui/*.py"), REPO / "app.py"]:
-        if path.name != "cache.py":
+        if path.name not in caching:
             assert "st.cache_" not in path.read_text() and "lru_cache" not in path.read_text(), path

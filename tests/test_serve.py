@@ -12,20 +12,20 @@ import pytest
 
 from bench.load_test import free_port
 from conftest import REPO
-from ui import cache, serve
+from ui import cache, catalog, serve
 
 
 def test_warm_loads_every_shipped_variant_into_the_apps_cache(monkeypatch):
     monkeypatch.setenv("MASKLAB_WARM_PUBLISHED", "0")
     names = serve.warm()
-    shipped = [v.name for v in cache.variants() if v.source == "shipped"]
+    shipped = [v.name for v in catalog.variants() if v.source == "shipped"]
     assert names == shipped and shipped
     assert set(shipped) <= set(cache.LOADED)
 
 
 def test_warm_loads_the_first_published_checkpoint_found_too(monkeypatch):
     """The losses page shows it by default: loaded once per server, before the first visitor."""
-    monkeypatch.setattr(cache, "published", lambda: [type("Found", (), {"name": "random-decoder"})()])
+    monkeypatch.setattr(catalog, "published", lambda: [type("Found", (), {"name": "random-decoder"})()])
     names = serve.warm()
     assert names[-1] == "random-decoder" and "random-decoder" in cache.LOADED
 
@@ -35,7 +35,7 @@ def test_a_broken_shipped_model_does_not_stop_the_launcher(tmp_path, monkeypatch
     folder.mkdir()
     (folder / "card.json").write_text(json.dumps({"architecture": "decoder", "objective": "clm", "weights": "model.safetensors", "sha256": "0" * 64}))
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
-    monkeypatch.setattr(cache, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(catalog, "MODELS_DIR", tmp_path)
     monkeypatch.setenv("MASKLAB_WARM_PUBLISHED", "0")
     assert serve.warm() == ["broken-decoder"]  # listed, tried, and the launcher goes on
     err = capsys.readouterr().err
@@ -62,7 +62,7 @@ def test_a_clean_start_prints_what_was_loaded_and_the_url_and_no_warnings():
         proc.wait(timeout=30)
         reader.join(timeout=10)
     out = "".join(lines)
-    shipped = [v.name for v in cache.variants() if v.source == "shipped"]
+    shipped = [v.name for v in catalog.variants() if v.source == "shipped"]
     loaded = f"masklab: {len(shipped)} model(s) loaded: {', '.join(shipped)}"
     assert loaded in out and "Local URL: http://localhost:" in out, out
     assert out.index(loaded) < out.index("Local URL:")

@@ -73,7 +73,7 @@ LONG = " ".join(f"Sentence {i} of a long text, read in windows of tokens." for i
 def test_moving_the_masks_window_slices_maps_computed_once_per_text():
     """Each model's maps of a text are computed once; the window slider only slices them (they were once
     computed and kept again for every window position, a few hundred MB each for a published model)."""
-    from ui import cache
+    from ui import cache, catalog
 
     store = cache.maps_store()
     charts = []
@@ -88,7 +88,7 @@ def test_moving_the_masks_window_slices_maps_computed_once_per_text():
         charts.append([c.proto.spec for c in at.get("plotly_chart")])
         assert store.computed == before + (win == 0), win  # the first window computes the decoder's maps; the others slice them
     assert charts[0] != charts[1] != charts[2]
-    result = cache.attention(cache.pick_variant("decoder"), LONG)
+    result = cache.attention(catalog.pick_variant("decoder"), LONG)
     assert all(m.dtype == np.float16 for m in result["maps"].values())
 
 

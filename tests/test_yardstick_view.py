@@ -49,9 +49,9 @@ def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
 def test_a_published_model_s_row_shows_the_text_of_its_tokens_not_byte_level_spellings(monkeypatch):
     """SmolLM2's rows read " truth", as MaskLab's do, not "Ġtruth"; its vocabulary entries stay in the data."""
     from conftest import html_bodies, open_page
-    from ui import cache
+    from ui import catalog
 
-    if not cache.published():
+    if not catalog.published():
         import pytest
 
         pytest.skip("needs a published checkpoint in ../shared/models (CI has one)")
@@ -123,12 +123,12 @@ def test_the_yardstick_curves_draw_every_run_on_both_tasks():
 
 def test_the_scaling_page_draws_the_sweep_s_yardstick_and_says_what_it_finds(tmp_path, monkeypatch):
     from conftest import open_page
-    from ui import cache
+    from ui import result_files
 
     runs = _sweep().assign(training_flops=lambda d: [r[-1]["flops"] for r in d["curve"]], final_val_loss=6.0, corpus_tokens=1000)
     sweep = tmp_path / "scaling.json"
     sweep.write_text(json.dumps({"runs": runs.to_dict("records")}))
-    monkeypatch.setattr(cache, "SCALING_FILE", sweep)
+    monkeypatch.setattr(result_files, "SCALING_FILE", sweep)
     at = open_page("scaling")
     assert any(t.startswith("Yardstick") and "sweep" in t for t in (json.loads(c.proto.spec)["title"]["text"] for c in at.get("vega_lite_chart")))
     said = " ".join(m.value for m in at.markdown)
@@ -168,7 +168,7 @@ def test_the_shipped_cards_yardstick_curves_tell_two_models_of_one_size_apart():
 
 def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_none(tmp_path, monkeypatch):
     from conftest import open_page
-    from ui import cache
+    from ui import catalog
 
     models = tmp_path / "models"
     cards = {"decoder-clm": _card("decoder", 3e6, [_point(100, 7.0, 7.0), _point(200, 6.5, 6.6)]),
@@ -176,7 +176,7 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
     for name, card in cards.items():
         (models / name).mkdir(parents=True)
         (models / name / "card.json").write_text(json.dumps(card))
-    monkeypatch.setattr(cache, "MODELS_DIR", models)
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
     at = open_page("scaling")
     assert any(shipped_yardstick(c) for c in at.get("vega_lite_chart")) and not at.exception
     said = " ".join(m.value for m in at.markdown)

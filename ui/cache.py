@@ -1,13 +1,15 @@
-"""Every Streamlit cache in the app, in one module.
+"""The Streamlit caches over engine calls: loading a model, tokenizing, scoring, attention maps,
+generation, corruption, costs, probes, chat timing.
 
 Each wrapper keys on everything that changes its result: the text, the parameters, the model's name
-and version (a shipped model's card changes when it is retrained), and the device the model runs
+and `version` (a shipped model's card changes when it is retrained), and the `DEVICE` the model runs
 on. Every cache is bounded. Models are resources (shared, never copied); results are data.
+
+Which models exist and what they are called: `ui.catalog`. The result files the pages show (cards,
+sweep, yardstick): `ui.result_files`. How the losses page scores each architecture: `ui.scoring`.
 """
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,9 @@ from engine.probes import run_probes
 from engine.tokenizer import token_strings
 from engine.catalog import OBJECTIVE_ARCHITECTURE, SIZES
 from engine.vocab import MASKLAB
-from ui import state
+from ui import catalog, state
 from ui.store import BoundedStore, release_freed_memory
 
-REPO = Path(__file__).resolve().parents[1]
-MODELS_DIR = engine.variants.MODELS_DIR  # assets/models, or $MASKLAB_MODELS_DIR
-SCALING_FILE = REPO / "assets" / "scaling.json"
 DEVICE = str(engine.pick_device())
 LOADED: dict[str, str] = {}  # variant name -> device, for the home page's "loaded models"
 
@@ -53,103 +52,25 @@ def _tokens(text: str, encoding: str, version: str) -> list:
     return hf.text_tokens(encoding, text)
 
 
-def encoding_label(encoding: str) -> str:
-    """"GPT-2 (r50k_base)", or "SmolLM2-135M-Instruct's tokenizer" for a published checkpoint."""
-    if encoding in engine.ENCODINGS:
-        return engine.ENCODINGS[encoding]
-    return f"{short_label(encoding)} (its own tokenizer)"
-
-
 @st.cache_data(max_entries=256, show_spinner=False)
 def token_texts(ids: tuple, encoding: str = "masklab") -> list[str]:
     return token_strings(list(ids), encoding)
-
-
-def variants() -> list:
-    return _variants(str(MODELS_DIR))
-
-
-@st.cache_data(ttl=20, max_entries=1, show_spinner=False)
-def _variants(models_dir: str) -> list:
-    return engine.list_variants(Path(models_dir))
-
-
-def is_checkpoint_name(name: str) -> bool:
-    """A name that engine.load_variant would try as a published checkpoint (`engine.variants.resolve`;
-    never raises)."""
-    try:
-        return engine.variants.resolve(name, MODELS_DIR).kind == "published"
-    except Exception:
-        return False
-
-
-@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
-def cached_checkpoints() -> list[str]:
-    try:
-        from engine import hf
-
-        return hf.list_cached()
-    except Exception:
-        return []
 
 
 def version(name: str) -> str:
     """What identifies a variant's weights, so that every cache below keys a model on them: the identity
     `engine.variants.resolve` gives (a shipped variant's card and weights files, a published checkpoint's
     weights files, each by size and modification time; "builtin" for the random models); "unknown" for a
-    name that is none of these (loading it fails, and is not cached)."""
+    name that resolve refuses (loading it fails, with the reason, and is not cached)."""
     try:
-        return engine.variants.resolve(name, MODELS_DIR).identity
-    except Exception:
+        return engine.variants.resolve(name, catalog.MODELS_DIR).identity
+    except catalog.NOT_A_MODEL:
         return "unknown"
-
-
-@st.cache_data(ttl=60, max_entries=1, show_spinner=False)
-def published() -> list:
-    """Published checkpoints found on this machine (`engine.hf.find_checkpoints`): ../shared/models,
-    MASKLAB_MODEL_DIRS and the Hugging Face cache, not loaded yet."""
-    try:
-        from engine import hf
-
-        return hf.find_checkpoints()
-    except Exception:
-        return []
-
-
-def published_label(name: str) -> str | None:
-    """"SmolLM2 135M Instruct · published checkpoint, 134.5M parameters, GGUF Q4_1", or None."""
-    for f in published():
-        if f.name == name:
-            size = f" · {f.parameters / 1e6:,.1f}M parameters" if f.parameters else ""
-            return f"{f.label} · published checkpoint{size} · {f.format}"
-    return None
-
-
-def model_label(name: str) -> str:
-    """How every model picker names a model: a shipped or random variant by its name and kind, a
-    published checkpoint by its own name, size and source (as `engine.variants.resolve` decides)."""
-    try:
-        ref = engine.variants.resolve(name, MODELS_DIR)
-    except Exception:
-        ref = None
-    if ref is not None and ref.kind != "published":
-        info = {v.name: v for v in variants()}.get(ref.name)
-        if info is not None:
-            kind = "trained" if info.source == "shipped" else "untrained"
-            return f"{name} · MaskLab {info.architecture.replace('_', '-')}, {info.parameters / 1e6:.1f}M, {kind}"
-        return f"{name} · MaskLab variant"
-    return published_label(ref.name if ref is not None else name) or f"{name} · published checkpoint"
-
-
-def short_label(name: str) -> str:
-    """A model's own name, the first part of model_label: for tables, chart legends, and the pickers in the
-    sidebar's narrow boxes when presenting (a whole label was cut to "decoder-clm · Mas…")."""
-    return model_label(name).split(" · ")[0]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _variant(name: str, device: str, version: str):
-    v = engine.load_variant(name, device=device, models_dir=MODELS_DIR)
+    v = engine.load_variant(name, device=device, models_dir=catalog.MODELS_DIR)
     LOADED[name] = device
     return v
 
@@ -168,31 +89,6 @@ def _score(name: str, text: str, top_k: int, split, stride, device: str, version
 
 def score(name: str, text: str, top_k: int = 5, split=None, stride=None) -> pd.DataFrame:
     return _score(name, text, top_k, split, stride, DEVICE, version(name))
-
-
-def summary(df: pd.DataFrame) -> dict:
-    return engine.summarize(df)
-
-
-def by_category(df: pd.DataFrame) -> pd.DataFrame:
-    return engine.by_category(df)
-
-
-ONE_PASS_PER_TOKEN = ("encoder", "encoder_decoder")  # exact scoring: one copy per token, cost grows with n * context
-SLOW_LIMIT = 256  # tokens such models score on this page when scored exactly
-STRIDE = 7  # scored as trained (the page's default): 1 token in 7 hidden per pass, about the 15% BERT and T5 hide
-
-
-def score_aligned(name: str, architecture: str, text: str, tokens: list, exact: bool = False) -> tuple[pd.DataFrame, int]:
-    """Scores over ``tokens`` (MaskLab's tokenization of ``text``), padded with unscored rows where a
-    slow method stops early; returns the frame and how many tokens were scored. An encoder or
-    encoder-decoder is scored as trained (``STRIDE``), or with ``exact`` one copy per token on the
-    first ``SLOW_LIMIT`` tokens."""
-    masked = architecture in ONE_PASS_PER_TOKEN
-    limit = min(SLOW_LIMIT, len(tokens)) if exact and masked else len(tokens)
-    part = text[: tokens[limit - 1].end] if tokens and limit else text  # the page's tokens only, never a longer paste
-    df = engine.scoring.pad_unscored(score(name, part, stride=STRIDE if masked and not exact else None), tokens)
-    return df.iloc[: len(tokens)].reset_index(drop=True), min(limit, len(tokens))
 
 
 MAPS_CACHE_BYTES = int(float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "512")) * 2**20)  # every session's attention maps together
@@ -229,11 +125,19 @@ def attention(name: str, text: str, split=None, seed: int = 0) -> dict:
     store = maps_store()
     if key in store:
         return store.get(key, lambda: None)
-    with st.spinner(f"Reading the attention of {short_label(name)}…"):
+    with st.spinner(f"Reading the attention of {catalog.short_label(name)}…"):
         try:
             return store.get(key, lambda: _attention(name, text, split, seed, DEVICE, version(name)))
         finally:
             release_freed_memory()  # the pass's float32 maps of every layer are freed: give them back
+
+
+def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
+    """One (T, S) float32 map from `attention`'s result: a head, or the mean over heads when ``head < 0``."""
+    per_layer = result["maps"][name]  # (L, H, T, S)
+    layer = min(layer, per_layer.shape[0] - 1)
+    w = per_layer[layer]
+    return w.mean(axis=0, dtype=np.float32) if head < 0 or head >= w.shape[0] else w[head].astype(np.float32)
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring whether the model reads its encoder…")
@@ -267,13 +171,9 @@ def generate(name: str, text: str, max_new: int, temperature: float, top_k: int,
 
 @st.cache_data(max_entries=32, show_spinner="Running the proof…")
 def switch_demo(on: str, seed: int = 0) -> dict:
-    result = engine.switch_demo(switches_dict(on), seed=seed)
+    result = engine.switch_demo(state.switch_flags(on), seed=seed)
     result.pop("config", None)
     return result
-
-
-def switches_dict(on: str) -> dict:
-    return {"shared_attention": "a" in on, "shared_params": "b" in on, "layerwise_cross": "c" in on, "causal_input": "d" in on}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -304,7 +204,7 @@ def model_cost(on: str, size: str, seq_len: int = 256) -> pd.DataFrame:
     single-stack models it turns into."""
     models = {
         "encoder-decoder": size_config("encoder_decoder", size),
-        "with switches": size_config("encoder_decoder", size, **switches_dict(on)),
+        "with switches": size_config("encoder_decoder", size, **state.switch_flags(on)),
         "prefix-LM": size_config("prefix_lm", size),
         "decoder-only": size_config("decoder", size),
     }
@@ -347,105 +247,3 @@ def probes(name: str, probe_set: str = "novel") -> pd.DataFrame:
     """engine.run_probes with one of engine.probes.PROBE_SETS ("novel" or "multitask")."""
     return _probes(name, probe_set, DEVICE, version(name))
 
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _cards(stamp: tuple) -> dict:
-    out = {}
-    for path in sorted(MODELS_DIR.glob("*/card.json")):
-        card = _read_json(path)
-        if isinstance(card, dict):
-            out[path.parent.name] = card
-    return out
-
-
-def cards() -> dict:
-    """Every shipped model card, re-read when any card changes."""
-    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(MODELS_DIR.glob("*/card.json")))
-    return _cards(stamp)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _scaling(stamp: int):
-    data = _read_json(SCALING_FILE)
-    if isinstance(data, dict):
-        data = data.get("runs")
-    if not isinstance(data, list):
-        return None
-    need = {"architecture", "parameters", "training_flops", "final_val_loss"}
-    runs = [r for r in data if isinstance(r, dict) and need <= set(r)]
-    return pd.DataFrame(runs) if runs else None
-
-
-YARDSTICK_FILE = MODELS_DIR.parent / "yardstick.json"  # python -m engine.yardstick
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _yardstick(stamp: int):
-    data = _read_json(YARDSTICK_FILE)
-    return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
-
-
-def yardstick():
-    """assets/yardstick.json (every shipped variant on continue and fill), or None when absent or unreadable."""
-    if not YARDSTICK_FILE.exists():
-        return None
-    return _yardstick(YARDSTICK_FILE.stat().st_mtime_ns)
-
-
-def scaling_runs():
-    """assets/scaling.json as a table, or None when it is missing or holds no usable run."""
-    if not SCALING_FILE.exists():
-        return None
-    return _scaling(SCALING_FILE.stat().st_mtime_ns)
-
-
-def model_width() -> int:
-    """d_model of the shipped models (the first card's), else of the size they are trained at."""
-    for card in cards().values():
-        width = card.get("model_config", {}).get("d_model")
-        if isinstance(width, int):
-            return width
-    return SIZES["medium"]["d_model"]
-
-
-def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
-    """One (T, S) float32 map from `attention`'s result: a head, or the mean over heads when ``head < 0``."""
-    per_layer = result["maps"][name]  # (L, H, T, S)
-    layer = min(layer, per_layer.shape[0] - 1)
-    w = per_layer[layer]
-    return w.mean(axis=0, dtype=np.float32) if head < 0 or head >= w.shape[0] else w[head].astype(np.float32)
-
-
-def models_for(architecture: str) -> list[str]:
-    """Every model a page can show for an architecture: MaskLab's trained variant(s), then the
-    published checkpoints found here whose architecture is known to match (decoder-only GGUF files
-    and folders whose config names a causal LM, masked LM or seq2seq head), then the random one."""
-    shipped = [v.name for v in variants() if v.source == "shipped" and v.architecture == architecture]
-    return shipped + [f.name for f in published() if published_architecture(f.name) == architecture] + [f"random-{architecture}"]
-
-
-@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
-def published_architecture(name: str) -> str | None:
-    """The architecture a found checkpoint will load as, read from its config without loading weights."""
-    try:
-        from engine import hf
-
-        return hf.peek_architecture(name)
-    except Exception:
-        return None
-
-
-def pick_variant(architecture: str) -> str:
-    """The model a page shows for an architecture: a trained (shipped) one if any, else the random one."""
-    infos = variants()
-    for v in infos:
-        if v.source == "shipped" and v.architecture == architecture:
-            return v.name
-    return f"random-{architecture}"

@@ -907,3 +907,44 @@ def yardstick_curve_findings(table: pd.DataFrame, x: str = "flops") -> list[str]
     if moved:
         out.append("On continue, from each architecture's smallest run to its largest at the end of training: " + "; ".join(moved) + ".")
     return out
+
+
+PATTERN_COLORS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple")]  # the composer's patterns A-D, in order
+BLOCK_STATES = {0: "skipped", 1: "partial: computed under the mask", 2: "full: computed, no mask needed"}
+
+
+def block_grids(grids: list[tuple[str, np.ndarray]], block: int) -> alt.Chart:
+    """The blocks FlexAttention computes for each pattern, side by side: ``grids`` is a list of (name,
+    (b, b) int grid with 0 skipped, 1 partial, 2 full), from `engine.masks.block_sparsity`. Drawn with
+    Altair, a rectangle a block. ``chart.data``: pattern, query_block, key_block, state."""
+    rows = [{"pattern": name, "query_block": i, "key_block": j, "state": BLOCK_STATES[int(g[i, j])]}
+            for name, g in grids for i in range(g.shape[0]) for j in range(g.shape[1])]
+    data = pd.DataFrame(rows, columns=["pattern", "query_block", "key_block", "state"])
+    color = alt.Color("state:N", scale=alt.Scale(domain=list(BLOCK_STATES.values()), range=[BLOCKED, OKABE_ITO["sky"], ALLOWED]),
+                      legend=alt.Legend(orient="top", title=None, labelLimit=0, direction="horizontal"))
+    n = max((g.shape[0] for _, g in grids), default=1)
+    side = max(60, min(180, 18 * n))
+    chart = alt.Chart(data).mark_rect(stroke="white", strokeWidth=1).encode(
+        x=alt.X("key_block:O", title="key block", axis=alt.Axis(labelAngle=0, labels=n <= 16)),
+        y=alt.Y("query_block:O", title="query block", axis=alt.Axis(labels=n <= 16)),
+        color=color, tooltip=["pattern", "query_block", "key_block", "state"],
+    ).properties(width=side, height=side).facet(column=alt.Column("pattern:N", title=None, sort=[g[0] for g in grids],
+                                                                   header=alt.Header(labelFontWeight="bold", labelFontSize=14)))
+    return chart.properties(title=alt.TitleParams("Blocks FlexAttention computes", subtitle=f"blocks of {block} queries x {block} keys",
+                                                  anchor="start")).configure(font=FONT)
+
+
+def reach_chart(rows: list[dict]) -> alt.Chart:
+    """How many tokens the last token hears from, layer by layer, one line per pattern: ``rows`` of pattern,
+    layer (from 1), back (tokens between the last token and the earliest it can hear from) and reach
+    (tokens it can hear from), from `engine.masks.layer_reach`."""
+    data = pd.DataFrame(rows, columns=["pattern", "layer", "back", "reach"])
+    names = list(dict.fromkeys(data["pattern"]))
+    chart = alt.Chart(data).mark_line(point=True, strokeWidth=3).encode(
+        x=alt.X("layer:Q", title="layers", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("reach:Q", title="tokens it hears from"),
+        color=alt.Color("pattern:N", sort=names, scale=alt.Scale(domain=names, range=PATTERN_COLORS[: len(names)]),
+                        legend=alt.Legend(orient="top", direction="horizontal", title=None, labelLimit=0)),
+        tooltip=["pattern", "layer", alt.Tooltip("back:Q", title="tokens back"), alt.Tooltip("reach:Q", title="tokens it hears from")],
+    )
+    return _alt_finish(chart, "The receptive field, layer by layer", 320, "the tokens whose information reaches the last one, through attention and the residual stream")

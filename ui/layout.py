@@ -2,6 +2,7 @@
 
 import contextlib
 import html
+import logging
 
 import altair as alt
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 
 from ui import state
 from ui.export import csv_bytes
-from ui.html import STYLE
+from ui.html import STYLE, md_plain
 
 # Presenting: larger type; Streamlit's header (its running sign, the menu with the theme) stays but draws
 # nothing of its own; anything that runs over a second says so at the top of the screen, where the
@@ -71,6 +72,21 @@ def row_columns(n: int, gap: str = "medium") -> list:
     ``gap``: Streamlit's gap between them ("small", "medium", "large")."""
     row = st.container(horizontal=True, gap=gap)
     return [row.container(width="content") for _ in range(n)]
+
+
+PAGE_FAILED = "This page stopped on an unexpected error"  # the start of run_page's message (tests look for it)
+
+
+def run_page(page) -> None:
+    """Run the page ``st.navigation`` chose. What a page expects to go wrong (a model that cannot load,
+    a name that is no model) it says itself; anything else is a bug: logged with its traceback on the
+    server, and said in one sentence on the page instead of a traceback."""
+    try:
+        page.run()
+    except Exception as e:  # st.stop and st.rerun are no Exception: they pass
+        logging.getLogger(__name__).exception("the page %r failed", getattr(page, "url_path", "") or "home")
+        st.error(f"{PAGE_FAILED}: {md_plain(f'{type(e).__name__}: {e}')}. It is logged on the server; the other pages still work.",
+                 icon=":material/error:")
 
 
 def page(page_id: str, title: str, intro: str, keys=()) -> None:

@@ -56,11 +56,11 @@ def warm() -> list[str]:
     resource cache; their names. ``MASKLAB_WARM_PUBLISHED=0`` skips the published one."""
     import os
 
-    from ui import cache
+    from ui import cache, catalog
 
-    names = [v.name for v in cache.variants() if v.source == "shipped"]
+    names = [v.name for v in catalog.variants() if v.source == "shipped"]
     if os.environ.get("MASKLAB_WARM_PUBLISHED", "1") != "0":
-        names += [f.name for f in cache.published()[:1]]
+        names += [f.name for f in catalog.published()[:1]]
     for name in names:
         try:
             cache.engine.score(cache.variant(name), "Warm up.", top_k=1)  # loads, and runs PyTorch's first kernels

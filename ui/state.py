@@ -16,10 +16,10 @@ import streamlit as st
 
 from engine.catalog import SIZES as CATALOG_SIZES
 from engine.checks import is_greedy
-from engine.masks import ARCHITECTURES
+from engine.masks import ARCHITECTURES, layers_text, parse_layers
 from engine.objectives import OBJECTIVES
 from engine.tokenizer import ENCODINGS
-from ui.html import md_plain
+from ui.html import SWITCHES, md_plain
 
 MAX_CHARS = 20_000  # longer text is refused with a message
 MAX_TOKENS = 2_048  # model pages use at most this many tokens of the text
@@ -145,9 +145,15 @@ def _job(raw: str) -> str:
 
 
 def _switches(raw: str) -> str:
-    if set(raw) - set("abcd"):
+    if set(raw) - set(SWITCHES):
         raise ValueError("letters a, b, c, d only")
-    return "".join(s for s in "abcd" if s in raw)
+    return "".join(s for s in SWITCHES if s in raw)
+
+
+def switch_flags(on: str) -> dict:
+    """The encoder-decoder switches a value of the ``sw`` field turns on ("ac"), as ModelConfig's flags:
+    {"shared_attention": True, "shared_params": False, ...}; each letter's flag is ui.html.SWITCHES'."""
+    return {flag: letter in on for letter, (flag, _, _) in SWITCHES.items()}
 
 
 def _dump(value) -> str:
@@ -210,6 +216,32 @@ CHAT_NONCE = "chat.nonce"  # bumped by "Measure again", so the chat is timed afr
 TRAINING_JOB = "scaling.job"  # the live training run (ui.training.Job)
 
 
+DEFAULT_PATTERNS = ("causal", "causal & window(4)")
+BLOCK_SIZES = (4, 8, 16, 32, 64, 128)
+MAX_PATTERNS = 4
+
+
+def _patterns(raw: str) -> tuple:
+    """1 to 4 layer-pattern texts, one a line, each as engine.masks.parse_layers reads it (normalised)."""
+    lines = [line for line in raw.split("\n") if line.strip()]
+    if not 1 <= len(lines) <= MAX_PATTERNS:
+        raise ValueError(f"1 to {MAX_PATTERNS} patterns, one a line")
+    try:
+        return tuple(layers_text(parse_layers(line)) for line in lines)
+    except ValueError:  # the engine's message quotes the raw text; the notice quotes it once, escaped
+        raise ValueError("not a pattern: names such as causal, window(8), global(2), joined by &, | and ~") from None
+
+
+def _choice_int(options) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _int(min(options), max(options))(raw)
+        if value not in options:
+            raise ValueError(f"not one of {', '.join(map(str, options))}")
+        return value
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Field:
     default: Any
@@ -252,6 +284,9 @@ FIELDS: dict[str, Field] = {
     "card": Field("", _name),  # the shipped model whose per-category curves the scaling page shows ("": the first)
     "carch": Field("", _choice(tuple(ARCHITECTURES))),  # the architecture whose categories across sizes it shows ("": the first)
     "chat": Field(DEFAULT_CHAT, _chat, dump_chat),  # the chat page's conversation
+    "pats": Field(DEFAULT_PATTERNS, _patterns, "\n".join),  # the composer's patterns (engine.masks.parse_layers texts), one a line
+    "block": Field(16, _choice_int(BLOCK_SIZES)),  # FlexAttention block size the composer tiles with
+    "depth": Field(6, _int(1, 48)),  # layers the composer follows the receptive field through
 }
 
 

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from ui import cache, charts, layout, state
+from ui import cache, catalog, charts, layout, state
 
 PAGE = "chat"
 ROLE_PX = 100  # the role column: "assistant" in presentation type
@@ -91,20 +91,20 @@ st.caption("The bidirectional cost grows with the whole history at every turn, s
            "the conversation's length; the causal model's grows with the new tokens alone. FLOPs: engine.cost.chat_cost.")
 
 st.subheader("Measured on a model")
-options = [n for n in cache.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
+options = [n for n in catalog.models_for("decoder") if not n.startswith("random-")] or ["random-decoder"]
 name = state.choice(f"{PAGE}.model", options, state.get("model") if state.get("model") in options else options[0])
 if len(options) > 1:  # MaskLab's decoder, or a published one found on this machine
     with layout.side_controls("Measured on a model"):
-        st.selectbox("Model", options, format_func=cache.short_label, key=f"{PAGE}.model",
+        st.selectbox("Model", options, format_func=catalog.short_label, key=f"{PAGE}.model",
                      help="The same conversation, timed both ways on this model: re-reading the history, or the KV cache.")
 name = state.session_value(f"{PAGE}.model")
 if (name if name != options[0] else "") != state.get("model"):
     state.put("model", name if name != options[0] else "")
-label = cache.short_label(name)
+label = catalog.short_label(name)
 try:
     room = cache.variant(name).backend.context
     # the model's own tokens: a published model reads the turns with its own tokenizer
-    model_ids = ids if name in {v.name for v in cache.variants()} else [tuple(t.id for t in cache.tokens(f"{role}: {message}\n", name)) for role, message in turns]
+    model_ids = ids if name in {v.name for v in catalog.variants()} else [tuple(t.id for t in cache.tokens(f"{role}: {message}\n", name)) for role, message in turns]
 except Exception as e:
     st.warning(f"{label} could not be loaded: {e}", icon=":material/error:")
     st.stop()

@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine.masks import attention_masks
-from ui import cache, html, layout
+from ui import cache, catalog, html, layout
 
 layout.page(
     "home",
@@ -60,7 +60,7 @@ for i, (path, label, blurb) in enumerate(LINKS):
 st.divider()
 infos = []
 try:
-    infos = cache.variants()
+    infos = catalog.variants()
 except Exception as e:  # the home page stays up even if the model list cannot be read
     st.warning(f"The model list could not be read: {e}")
 shipped = [v.name for v in infos if v.source == "shipped"]
@@ -69,7 +69,7 @@ with left:
     st.markdown(f"**Device:** {html.esc(layout.device_label())}")
     if cache.LOADED:
         # a published checkpoint by its own name, not the folder or file it was read from
-        st.markdown("**Loaded now:** " + ", ".join(f"`{html.esc(cache.short_label(n))}`" for n in sorted(cache.LOADED)))
+        st.markdown("**Loaded now:** " + ", ".join(f"`{html.esc(catalog.short_label(n))}`" for n in sorted(cache.LOADED)))
     else:
         st.caption("No model is loaded yet; pages load them when needed.")
 with right:

@@ -4,9 +4,9 @@ import re
 import pandas as pd
 import streamlit as st
 
-from engine.scoring import scoring_method
+from engine.scoring import by_category, scoring_method, summarize
 from engine.vocab import VOCAB_SIZE
-from ui import cache, charts, html, layout, state
+from ui import cache, catalog, charts, html, layout, scoring, state
 
 PAGE = "losses"
 WINDOW = 256  # token columns drawn in the aligned view
@@ -25,10 +25,10 @@ text = layout.text_box(PAGE)
 layout.need_text(text, "each model's loss on every token")
 tokens = layout.limit_tokens(cache.tokens(text, "masklab"))
 
-infos = {v.name: v for v in cache.variants()}
+infos = {v.name: v for v in catalog.variants()}
 shipped = [n for n, v in infos.items() if v.source == "shipped"]
-found = [f.name for f in cache.published()]  # published checkpoints on this machine: ../shared/models, MASKLAB_MODEL_DIRS, the HF cache
-linked = [n for n in state.get("variants") if n not in infos and n not in found and cache.is_checkpoint_name(n)]
+found = [f.name for f in catalog.published()]  # published checkpoints on this machine: ../shared/models, MASKLAB_MODEL_DIRS, the HF cache
+linked = [n for n in state.get("variants") if n not in infos and n not in found and catalog.is_checkpoint_name(n)]
 published = found + linked
 chosen = [n for n in state.get("variants") if n in infos or n in published][:6]
 if len(chosen) != len(state.get("variants")):
@@ -43,12 +43,12 @@ if not shipped:
 
 
 def describe(name: str) -> str:
-    return cache.model_label(name)
+    return catalog.model_label(name)
 
 
 def add_checkpoint() -> None:
     name = state.session_value(f"{PAGE}.hf", "").strip()
-    if name and cache.is_checkpoint_name(name) and name not in state.get("variants"):
+    if name and catalog.is_checkpoint_name(name) and name not in state.get("variants"):
         state.put("variants", (state.get("variants") + (name,))[:6])
     elif name:
         state.notice(f"{html.md_plain(name)} is neither a Hugging Face id nor an allowed checkpoint folder or .gguf file.")
@@ -58,19 +58,19 @@ names = state.bind(PAGE, "variants", st.multiselect, "Models", options=list(info
                    to_widget=list, from_widget=tuple, max_selections=6, placeholder="Choose models to compare")
 if not state.presenting():
     with st.expander("Add a published checkpoint (any causal LM, masked LM or sequence-to-sequence model transformers loads)"):
-        cached = cache.cached_checkpoints()
+        cached = catalog.cached_checkpoints()
         st.text_input("Hugging Face id, a folder saved with save_pretrained, or a .gguf file", key=f"{PAGE}.hf", on_change=add_checkpoint,
                       placeholder=cached[0] if cached else "gpt2")
         st.caption(("In the local cache: " + ", ".join(f"`{c}`" for c in cached)) if cached else
                    "None in the local Hugging Face cache. MaskLab does not download unless MASKLAB_ALLOW_DOWNLOADS=1.")
 exact = state.get("score") == "exact"
-if any(infos[n].architecture in cache.ONE_PASS_PER_TOKEN for n in names if n in infos):
+if any(infos[n].architecture in scoring.ONE_PASS_PER_TOKEN for n in names if n in infos):
     with layout.side_controls("Scoring"):
         state.bind(PAGE, "score", st.segmented_control, "Encoders and encoder-decoders", required=True,
-                   options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {cache.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
-                   help=f"As trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token (about the 15% these models were "
+                   options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {scoring.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
+                   help=f"As trained: {scoring.STRIDE} passes, each hiding every {scoring.STRIDE}th token (about the 15% these models were "
                         f"trained to fill in), every token scored. Exact (pseudo-log-likelihood): one pass per token with only that token "
-                        f"hidden; the standard way to score a sentence with BERT, slower, so only the first {cache.SLOW_LIMIT} tokens.")
+                        f"hidden; the standard way to score a sentence with BERT, slower, so only the first {scoring.SLOW_LIMIT} tokens.")
     exact = state.get("score") == "exact"
 layout.show_notices()
 if not names:
@@ -83,11 +83,11 @@ for name in names:
         v = cache.variant(name)
         archs[name] = v.architecture
         if v.encoding == "masklab":
-            frames[name], _ = cache.score_aligned(name, v.architecture, text, tokens, exact=exact)
+            frames[name], _ = scoring.score_aligned(name, v.architecture, text, tokens, exact=exact)
         else:  # its own tokenizer: its rows cannot line up with MaskLab's tokens
             others[name] = cache.score(name, layout.limited_text(text, tokens))  # the stretch MaskLab's tokens cover: the page's limit holds for every model
     except Exception as e:  # one model failing to load or score must not hide the others; offer to drop it
-        label = cache.short_label(name)
+        label = catalog.short_label(name)
         why = re.sub(r"`([^`]*)`", r"“\1”", str(e))  # a command in the engine's message, quoted as plain text
         st.warning(f"{label} could not be scored: {why}", icon=":material/error:")
         st.button(f"Remove {label} from the comparison", key=f"{PAGE}.drop.{name}", icon=":material/close:",
@@ -98,7 +98,7 @@ every = {**frames, **others}
 
 rows = []
 for name, df in every.items():
-    rows.append({"model": cache.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": scoring_method(df).short, **cache.summary(df)})
+    rows.append({"model": catalog.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": scoring_method(df).short, **summarize(df)})
 summary = pd.DataFrame(rows)
 # presenting, the larger type leaves no room for every column: the total loss and the count scored (the caption says it) give way to the scoring
 numbers = ["mean_loss", "perplexity", "top1_accuracy", "tokens"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
@@ -118,8 +118,8 @@ st.dataframe(
 st.caption(
     "Each model is scored the way it learned to predict (the scoring column): a decoder-only from the tokens before; "
     + (f"an encoder-only and an encoder-decoder with each token hidden in turn and everything else visible "
-       f"(pseudo-log-likelihood: one pass per token, so they score the first {cache.SLOW_LIMIT} tokens); " if exact else
-       f"an encoder-only and an encoder-decoder as they were trained: {cache.STRIDE} passes, each hiding every {cache.STRIDE}th token "
+       f"(pseudo-log-likelihood: one pass per token, so they score the first {scoring.SLOW_LIMIT} tokens); " if exact else
+       f"an encoder-only and an encoder-decoder as they were trained: {scoring.STRIDE} passes, each hiding every {scoring.STRIDE}th token "
        "(the encoder-decoder writes the hidden ones after their sentinels), so every token is hidden once; ")
     + "a prefix-LM after half the text as context. "
     "So the numbers say how well each model does its own job, not which architecture is better."
@@ -131,7 +131,7 @@ if frames:
     start, end = layout.window(PAGE, len(tokens), WINDOW)
     layout.html_block(html.row("Rows under each token, top to bottom: " + " · ".join(frames), html.loss_interlinear(frames, vmax=UNIFORM, start=start, stop=end)))
 for name, df in others.items():
-    short = cache.short_label(name)
+    short = catalog.short_label(name)
     # engine.score's token column is the text each token stands for (" truth", never byte-level BPE's "Ġtruth")
     layout.html_block(html.row(f"{short}, on its own tokens", html.loss_interlinear({short: df}, vmax=UNIFORM, stop=WINDOW)))
     if len(df) > WINDOW:
@@ -142,7 +142,7 @@ everything["top_k"] = everything["top_k"].map(lambda xs: "; ".join(f"{t!r} {p:.3
 if frames:
     layout.chart(charts.loss_strip(frames, vmax=UNIFORM, **layout.room(1)), key=f"{PAGE}.strip", data=everything, name="per-token-loss")
 
-table = pd.concat([cache.by_category(df).assign(variant=cache.short_label(name)) for name, df in every.items()], ignore_index=True)
+table = pd.concat([by_category(df).assign(variant=catalog.short_label(name)) for name, df in every.items()], ignore_index=True)
 if len(table):
     layout.chart(charts.category_bars(table), key=f"{PAGE}.categories", data=table, name="loss-by-category")
     st.caption("Function words and punctuation are mostly grammar, learned early; content words and names need "
@@ -162,7 +162,7 @@ def probes() -> None:
     results = []
     for name in every:
         try:
-            short = cache.short_label(name)
+            short = catalog.short_label(name)
             results.append(cache.probes(name, probe_set).assign(model=short, variant=short))
         except Exception as e:
             st.warning(f"{name}: probes failed ({e})", icon=":material/error:")
@@ -211,8 +211,8 @@ def generate() -> None:
         try:
             cache.generate(gen, text, 1, 1.0, 1, 0)
         except ValueError as e:
-            st.info(f"**{html.esc(cache.short_label(gen))} cannot write text.** {html.esc(e)}", icon=":material/block:")
-        df = every[gen] if gen in every else cache.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
+            st.info(f"**{html.esc(catalog.short_label(gen))} cannot write text.** {html.esc(e)}", icon=":material/block:")
+        df = every[gen] if gen in every else scoring.score_aligned(gen, "encoder", text, tokens, exact=exact)[0]
         upto = int(df["scored"].sum())
         st.markdown("What it can do is fill a blank: hide a token and it guesses what was there.")
         pos = 0

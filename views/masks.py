@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.masks import ARCHITECTURES, attention_masks, joint_mask, visible
 from engine.scoring import MAPS_BUDGET_BYTES, positions_covering
-from ui import cache, charts, layout, state
+from ui import cache, catalog, charts, layout, state
 
 PAGE = "masks"
 # tokens per heatmap axis, at most 128 and no more than a full-width map holds with legible cells;
@@ -59,7 +59,7 @@ def learned(arch: str, name: str) -> dict | None:
     try:  # the whole text's maps, once: every window is a slice of them
         return cache.attention(name, layout.limited_text(text, tokens), split=split if arch == "prefix_lm" else None, seed=seed if arch == "encoder_decoder" else 0)
     except Exception as e:  # a model that cannot load must not take the masks down with it
-        st.warning(f"The learned attention of {cache.short_label(name)} is unavailable: {e}", icon=":material/error:")
+        st.warning(f"The learned attention of {catalog.short_label(name)} is unavailable: {e}", icon=":material/error:")
         return None
 
 
@@ -75,7 +75,7 @@ def coverage(name: str, result: dict, n_shown: int, lo: int, hi: int, first: int
     """What the learned map beside the window's mask covers, in words: the same words in the model's own
     tokens, or where and why its maps stop."""
     own = result["n_text_tokens"]
-    label = cache.short_label(name)
+    label = catalog.short_label(name)
     end_char = max((e for _, e in result["spans"]["self"]), default=0)
     if result["cut"] and last > end_char:
         why = (f"{label} reads at most {result['limit']:,} tokens at once (its context)" if result["cut"] == "context" else
@@ -96,7 +96,7 @@ def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> 
     kv = result.get("n_kv_head") or H
     if 0 <= head < H and kv < H:  # grouped-query attention: say which key/value head this query head reads
         shown_head += f" (shares key/value head {result['kv_head'][head] + 1} of {kv})"
-    return f"{cache.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
+    return f"{catalog.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
 
 
 def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):
@@ -259,12 +259,12 @@ def maps() -> None:
                 if reliance is not None and not reliance.reads_encoder:  # what this model does, measured, not what the pattern would be
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "a model that reads its encoder looks there for the hole its twin marks in the input.")
-                    st.info(reliance.sentence(cache.short_label(name)), icon=":material/visibility_off:")
+                    st.info(reliance.sentence(catalog.short_label(name)), icon=":material/visibility_off:")
                 else:
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
                     if reliance is not None:
-                        st.caption(reliance.sentence(cache.short_label(name)))
+                        st.caption(reliance.sentence(catalog.short_label(name)))
                 if charts.sentinel_rows(q):
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                                  key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
@@ -274,19 +274,19 @@ def maps() -> None:
 
 
 rules()
-infos = {v.name: v for v in cache.variants()}
+infos = {v.name: v for v in catalog.variants()}
 picked = {}
-choices = {a: cache.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
+choices = {a: catalog.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
 linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's picks, "architecture:model"
 with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
     for a, options in choices.items():
         key = f"{PAGE}.model.{a}"
-        state.choice(key, options, linked[a] if linked.get(a) in options else cache.pick_variant(a))
+        state.choice(key, options, linked[a] if linked.get(a) in options else catalog.pick_variant(a))
         if len(options) > 2:
             st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
-                         format_func=cache.short_label, key=key)
+                         format_func=catalog.short_label, key=key)
         picked[a] = state.session_value(key)
-        if picked[a] == cache.pick_variant(a):
+        if picked[a] == catalog.pick_variant(a):
             linked.pop(a, None)
         else:
             linked[a] = picked[a]

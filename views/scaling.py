@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.catalog import VARIANTS
-from ui import cache, charts, layout, state, training
+from ui import charts, layout, result_files, state, training
 from ui.html import md_plain
 
 PAGE = "scaling"
@@ -18,7 +18,7 @@ layout.page(
     keys=("x", "job", "card", "carch"),
 )
 
-cards = cache.cards()
+cards = result_files.cards()
 x = state.bind(PAGE, "x", st.segmented_control, "Horizontal axis", options=["tokens", "flops"], required=True,
                format_func={"tokens": "corpus tokens", "flops": "training FLOPs"}.get)
 
@@ -81,7 +81,7 @@ else:
         st.caption("This model's card has no per-category curves.")
 
 st.subheader("One yardstick for every architecture")
-ys = cache.yardstick()
+ys = result_files.yardstick()
 if ys is None:
     st.info("No yardstick results yet (assets/yardstick.json). `python -m engine.yardstick` scores every shipped model "
             "on the same held-out words.", icon=":material/info:")
@@ -108,7 +108,7 @@ else:
         })
 
 st.subheader("The scaling sweep")
-runs = cache.scaling_runs()
+runs = result_files.scaling_runs()
 if runs is None:
     st.info("No sweep results yet (assets/scaling.json). `python -m engine.sweep` trains each architecture at three "
             "sizes on one budget and writes them.", icon=":material/info:")

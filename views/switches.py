@@ -1,7 +1,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import cache, charts, html, layout, state
+from ui import cache, catalog, charts, html, layout, state
 
 PAGE = "switches"
 
@@ -40,7 +40,7 @@ with left:
 with right:
     layout.html_block(html.comparison_table(on))
     st.caption("Each row is one switch; the highlighted cell describes the model as it stands.")
-trained = cache.pick_variant("encoder_decoder")
+trained = catalog.pick_variant("encoder_decoder")
 reliance = None if trained.startswith("random-") else cache.encoder_reliance(trained)
 if reliance is not None:  # the encoder-decoder the other pages show, measured: does its decoder use what its encoder read?
     (st.caption if reliance.reads_encoder else st.info)("MaskLab's trained encoder-decoder, measured: " + reliance.sentence(trained))

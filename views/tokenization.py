@@ -3,7 +3,7 @@ import streamlit as st
 
 from engine.tokenizer import ENCODINGS, EncodingUnavailable
 from engine.vocab import VOCAB_SIZE
-from ui import cache, charts, html, layout, state
+from ui import cache, catalog, charts, html, layout, result_files, state
 from ui.export import csv_bytes
 
 PAGE = "tokens"
@@ -28,13 +28,13 @@ with t1:
 with t2:
     show_ids = state.bind(PAGE, "ids", st.toggle, "Show ids", help="The number the model actually receives, under each token.")
 
-found = [f.name for f in cache.published()]  # published checkpoints on this machine: their own tokenizers too
+found = [f.name for f in catalog.published()]  # published checkpoints on this machine: their own tokenizers too
 if state.get("ptok") is None:
     state.put("ptok", tuple(found[:1]))
 state.put("ptok", tuple(n for n in state.get("ptok") if n in found))
 if found:
     with layout.side_controls("Published tokenizers"):
-        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=cache.encoding_label,
+        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=catalog.encoding_label,
                    to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
 chosen = tuple(chosen) + tuple(state.get("ptok"))
 
@@ -50,11 +50,11 @@ for name in chosen:
         problems[name] = str(e)
 
 for name, why in problems.items():
-    st.warning(f"**{cache.encoding_label(name)} is unavailable.** {html.esc(why)}", icon=":material/cloud_off:")
+    st.warning(f"**{catalog.encoding_label(name)} is unavailable.** {html.esc(why)}", icon=":material/cloud_off:")
 
 if results:
     rows = [
-        {"label": cache.encoding_label(n), "encoding": n, "tokens": len(toks), "characters": len(text),
+        {"label": catalog.encoding_label(n), "encoding": n, "tokens": len(toks), "characters": len(text),
          "chars_per_token": len(text) / len(toks) if toks else 0.0}
         for n, toks in results.items()
     ]
@@ -73,7 +73,7 @@ if results:
         for col, name in zip(cols, names[i : i + per_row]):
             toks = results[name]
             with col.container(border=True):
-                st.markdown(f"**{html.esc(cache.encoding_label(name))}** · {len(toks):,} tokens")
+                st.markdown(f"**{html.esc(catalog.encoding_label(name))}** · {len(toks):,} tokens")
                 if not toks:
                     st.caption("No tokens: the text is empty.")
                 else:
@@ -111,7 +111,7 @@ if results:
     if "masklab" in results:
         st.subheader("The shape of the data")
         n = len(results["masklab"])
-        d_model = cache.model_width()
+        d_model = result_files.model_width()
         ids = [t.id for t in results["masklab"][:8]]
         shown_ids = ", ".join(str(i) for i in ids) + (", …" if n > 8 else "")
         steps = [

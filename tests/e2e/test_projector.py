@@ -247,3 +247,31 @@ def test_a_long_run_says_so_at_the_top_of_the_screen_when_presenting(server, bro
     pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=120_000)
     assert not pg.evaluate(BUSY)["banner"]  # gone when the run ends
     pg.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pres", [0, 1], ids=["plain", "presenting"])
+def test_the_composer_compares_real_models_patterns_and_its_link_restores_them(server, browser, shots, pres):
+    """Gemma 3's five local layers to one global, beside StreamingLLM's sinks and window: one figure, the
+    receptive field growing layer by layer, and a typed pattern carried by the link into a fresh page."""
+    from engine.masks import PRESETS
+
+    gemma = next(v for k, v in PRESETS.items() if k.startswith("Gemma 3"))
+    streaming = next(v for k, v in PRESETS.items() if k.startswith("StreamingLLM"))
+    pg = new_page(browser, VIEWPORT, ACTION_MS)
+    open_view(pg, server, "compose", f"pres={pres}&text={quote(SHORT)}&pats={quote(gemma + chr(10) + streaming)}", title="Compose attention masks")
+    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot g.hm').length === 2", timeout=120_000)
+    assert pg.locator('[data-testid="stVegaLiteChart"]').count() >= 2  # the blocks and the receptive field
+    box = pg.locator('[data-testid="stTextInput"] input').first
+    box.fill("causal & chunk(4)")
+    box.press("Enter")
+    pg.wait_for_function("() => (new URLSearchParams(location.search).get('pats') || '').startsWith('causal & chunk(4)')", timeout=60_000)
+    link = pg.url
+    capture(pg, shots / f"compose-{'presenting' if pres else 'plain'}-1280x720.png")
+    pg.context.close()
+    fresh = new_page(browser, VIEWPORT, ACTION_MS)
+    fresh.goto(link)
+    fresh.wait_for_function("() => document.querySelectorAll('[data-testid=stTextInput] input').length === 2", timeout=120_000)
+    values = fresh.eval_on_selector_all('[data-testid="stTextInput"] input', "els => els.map(e => e.value)")
+    assert values == ["causal & chunk(4)", streaming], values
+    fresh.context.close()

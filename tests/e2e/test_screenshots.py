@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 VIEWPORT = (1280, 720)
 ACTION_MS = 30_000
-PAGES = {"": "home", "tokenization": "tokenization", "masks": "masks", "objectives": "objectives", "losses": "losses",
+PAGES = {"": "home", "tokenization": "tokenization", "masks": "masks", "compose": "compose", "objectives": "objectives", "losses": "losses",
          "switches": "switches", "chat": "chat", "scaling": "scaling"}
 BACKGROUND_JS = """() => { const c = getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor;
     const [r, g, b] = c.match(/\\d+/g).map(Number).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);

@@ -1,0 +1,57 @@
+"""The composer page: patterns from presets or typed, the link carrying them, their costs from the engine,
+and a typed mistake kept from the page with the reason."""
+
+import json
+
+from conftest import open_page
+from engine.masks import PRESETS, dense, layers_text, parse_layers, pattern_cost
+from ui import state
+
+TEXT = "The Eiffel Tower stands 324 meters tall in Paris, France.\n\nA second document starts after a blank line."
+
+
+def _charts(at, kind):
+    out = []
+    for e in at.get(kind):
+        out.append(json.loads(e.proto.spec))
+    return out
+
+
+def test_a_link_restores_every_pattern_and_the_table_reads_the_engines_costs():
+    pats = "causal & window(3)\n5*(causal & window(3)); causal\ncausal & document"
+    at = open_page("compose", TEXT, {"pats": pats, "block": "8", "depth": "7"})
+    assert at.session_state["pats"] == tuple(layers_text(parse_layers(p)) for p in pats.split("\n"))
+    assert at.session_state["block"] == 8 and at.session_state["depth"] == 7
+    assert [t.value for t in at.text_input][:3] == list(at.session_state["pats"])
+    table = at.dataframe[0].value
+    n = int(str(table.iloc[0]["pairs computed"]).split(" of ")[1].split()[0].replace(",", "")) ** 0.5
+    mask = dense(parse_layers(pats.split("\n")[0])[0][1].mask_mod(), int(n))
+    cost = pattern_cost(mask, 8)
+    assert table.iloc[0]["pairs computed"].startswith(f"{cost.pairs:,} of")
+    assert table.iloc[0]["KV cache per layer (tokens)"] == "4"  # the query and the 3 before it
+    assert table.iloc[1]["KV cache per layer (tokens)"] == f"4 / {int(n)}"  # Gemma-style: local layers, then a global one
+    grid = _charts(at, "plotly_chart")[0]
+    assert len([t for t in grid["data"] if t["type"] == "heatmap"]) == 3  # three patterns side by side
+
+
+def test_a_preset_fills_its_pattern_and_a_typed_mistake_keeps_the_last_good_one():
+    at = open_page("compose", TEXT)
+    name = next(k for k, v in PRESETS.items() if "global" in v)
+    at.selectbox(key="compose.preset.1").set_value(name).run()
+    assert at.session_state["pats"][1] == layers_text(parse_layers(PRESETS[name]))
+    at.text_input(key="compose.text.0").set_value("causal & windw(4)").run()
+    assert not at.exception
+    assert any("unknown name 'windw'" in w.value for w in at.warning)
+    assert at.session_state["pats"][0] == state.DEFAULT_PATTERNS[0]  # the last good pattern stays
+    at.text_input(key="compose.text.0").set_value("chunk(4) & causal").run()
+    assert at.session_state["pats"][0] == "chunk(4) & causal" and not at.warning
+
+
+def test_four_patterns_side_by_side_and_back_to_one():
+    at = open_page("compose", TEXT)
+    count = next(b for b in at.get("button_group") if b.key == "compose.count")
+    count.set_value(4).run()
+    assert len(at.session_state["pats"]) == 4 and len(at.text_input) == 4
+    assert len([t for t in _charts(at, "plotly_chart")[0]["data"] if t["type"] == "heatmap"]) == 4
+    next(b for b in at.get("button_group") if b.key == "compose.count").set_value(1).run()
+    assert at.session_state["pats"] == state.DEFAULT_PATTERNS[:1] and len(at.text_input) == 1
