@@ -185,7 +185,7 @@ def markdown(r: dict) -> str:
     out += _table(["tokens", "variant", "architecture", "scoring", "scored", "engine, first call", "arithmetic floor", "in matrix products", "engine, cached", "reference",
                    "reference time", "speed-up"], rows)
     if r.get("window"):
-        out += [f"### The `window` option of `engine.score` (one-copy-per-token models, texts longer than the window)", "",
+        out += ["### The `window` option of `engine.score` (one-copy-per-token models, texts longer than the window)", "",
                 "Speed-up against the same analysis with the default window (the model's context), and how much the losses move.", ""]
         out += _table(["tokens", "variant", "window", "analysis time", "speed-up", "mean abs. loss change (nats)"],
                       [[w["tokens"], w["variant"], w["window"], fmt_ms(w["ms"]), fmt_x(w["speedup"]), f"{w['mean_abs_loss_change']:.3f}"] for w in r["window"]])

@@ -184,7 +184,6 @@ def test_the_sweep_command_line_applies_its_preset(monkeypatch):
 @pytest.mark.shared
 @pytest.mark.skipif(not CORPUS.is_file(), reason="needs ../shared/corpus (the held-out split the yardstick reads)")
 def test_an_exported_card_carries_the_yardstick_at_every_evaluation(tmp_path, monkeypatch):
-    import pandas as pd
 
     from engine.pretrain import export_variant
     from engine.train import TrainConfig, train
