@@ -13,7 +13,7 @@ SIZES = {  # model size presets: layers per stack, heads, width, MLP width
 
 # Which objectives each architecture can learn from: an encoder cannot generate, so it only fills masks.
 COMPATIBLE = {
-    "decoder": ("clm", "span_corruption", "ul2"),
+    "decoder": ("clm", "fim", "span_corruption", "ul2"),
     "encoder": ("mlm",),
     "prefix_lm": ("prefix_lm", "ul2", "span_corruption", "clm"),
     "encoder_decoder": ("span_corruption", "prefix_lm", "ul2"),

@@ -6,8 +6,8 @@ from small named transforms, in the manner of T5's ``preprocessors.py``, and ret
 
 Two shapes of example come out:
 
-* in place (``clm``, ``mlm``, ``prefix_lm``, ``ul2`` mode S): one sequence, and ``targets[t]`` is the
-  label of position ``t`` of ``inputs`` (``IGNORE_INDEX`` where no loss);
+* in place (``clm``, ``mlm``, ``prefix_lm``, ``ul2`` mode S, ``fim``): one sequence, and ``targets[t]``
+  is the label of position ``t`` of ``inputs`` (``IGNORE_INDEX`` where no loss);
 * span style (``span_corruption``, ``ul2`` modes R and X): an encoder input with sentinels where spans
   were cut out, and a separate decoder target that lists the spans behind their sentinels, both ending
   in EOS as T5 does. `as_decoder_sequence` turns either shape into one decoder-only sequence.
@@ -30,7 +30,7 @@ from engine.checks import check_choice, check_int
 from engine.vocab import MASKLAB, SpecialIds
 
 from engine.losses import IGNORE_INDEX  # noqa: F401  (re-exported: objectives label with it)
-OBJECTIVES = ("clm", "mlm", "span_corruption", "prefix_lm", "ul2")
+OBJECTIVES = ("clm", "mlm", "span_corruption", "prefix_lm", "ul2", "fim")
 UL2_MODES = ("R", "S", "X")
 UL2_MODE_PROBS = {"R": 0.4, "X": 0.4, "S": 0.2}  # drawn in this order: R if u < 0.4, X if u < 0.8, else S
 UL2_SPAN_DENOISERS = {  # mode -> (noise_density, mean_span_length)
@@ -507,8 +507,53 @@ def ul2(
     return prepend_mode_token(c, mode, specials)
 
 
+def fill_in_the_middle(ids: list[int], generator: torch.Generator, *, fim_rate: float = 0.5, spm_rate: float = 0.5,
+                       specials: SpecialIds = MASKLAB) -> Corruption:
+    """Fill in the middle (Bavarian et al. 2022, "Efficient Training of Language Models to Fill in the
+    Middle"): with probability ``fim_rate`` (the paper's 0.5) the text is cut at two random points into
+    prefix, middle and suffix and rearranged so that a left-to-right model writes the middle last, having
+    read both sides; otherwise it stays plain causal LM. PSM order, or SPM with probability ``spm_rate``:
+
+        PSM   <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle
+        SPM   <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix middle
+
+    Every position predicts the next, as in causal LM, so every text token is supervised (loss exposure
+    100%, against (n - 1) / n for causal LM) while the model learns to infill. ``span_origin`` holds the
+    middle's [start, end) in the original; ``kinds`` marks the three tokens "fim" and the middle "middle".
+    ValueError for a rate outside [0, 1] or a tokenizer without the three tokens.
+
+    "a b c d", cut at 1 and 3 (PSM):  <pre> a <suf> d <mid> b c
+    """
+    for name, rate in (("fim_rate", fim_rate), ("spm_rate", spm_rate)):
+        if not 0.0 <= float(rate) <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {rate}")
+    if not specials.fim:
+        raise ValueError("this tokenizer has no fill-in-the-middle tokens")
+    n = len(ids)
+    transform = torch.rand((), generator=generator).item() < fim_rate
+    cuts = sorted(torch.randint(0, n + 1, (2,), generator=generator).tolist())
+    spm = torch.rand((), generator=generator).item() < spm_rate
+    if not transform or n < 2:
+        plain = causal_lm(ids, generator, specials=specials)
+        return replace(plain, objective="fim")
+    a, b = cuts
+    pre, suf, mid = specials.fim["prefix"], specials.fim["suffix"], specials.fim["middle"]
+    prefix, middle, suffix = list(ids[:a]), list(ids[a:b]), list(ids[b:])
+    if spm:
+        seq = [pre, suf] + suffix + [mid] + prefix + middle
+        kinds = ["fim", "fim"] + [""] * len(suffix) + ["fim"] + [""] * len(prefix) + ["middle"] * len(middle)
+    else:
+        seq = [pre] + prefix + [suf] + suffix + [mid] + middle
+        kinds = ["fim"] + [""] * len(prefix) + ["fim"] + [""] * len(suffix) + ["fim"] + ["middle"] * len(middle)
+    return Corruption(
+        objective="fim", original=list(ids), inputs=seq, targets=next_token_labels(seq), decoder_inputs=None, n_prefix=0,
+        loss_mask=[True] * n, mode=None, kinds=kinds, span_origin=[(a, b)],
+    )
+
+
 _OBJECTIVE_FNS = {
     "clm": causal_lm, "mlm": masked_lm, "span_corruption": span_corruption, "prefix_lm": prefix_lm, "ul2": ul2,
+    "fim": fill_in_the_middle,
 }
 
 
@@ -609,6 +654,13 @@ def reconstruct(c: Corruption, specials: SpecialIds = MASKLAB) -> list[int]:
     """
     if c.objective == "mlm":
         return [x if t == IGNORE_INDEX else t for x, t in zip(c.inputs, c.targets)]
+    if c.objective == "fim" and specials.fim and specials.fim["middle"] in c.inputs:
+        seq, f = c.inputs, specials.fim
+        after_mid = seq[seq.index(f["middle"]) + 1 :]
+        if seq[1] == f["suffix"]:  # SPM: the suffix comes first, then prefix and middle together
+            return after_mid + seq[2 : seq.index(f["middle"])]
+        prefix = seq[1 : seq.index(f["suffix"])]
+        return prefix + after_mid + seq[seq.index(f["suffix"]) + 1 : seq.index(f["middle"])]
     body = c.inputs[1:] if c.mode is not None else list(c.inputs)
     if not c.span_style:
         return body

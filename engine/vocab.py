@@ -5,15 +5,20 @@ single bytes first, then the merges in the order they were learned), followed by
 below, for ``VOCAB_SIZE`` ids in all. Special tokens are never produced from user text.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VOCAB_SIZE = 8192
-N_SENTINELS = 100
+N_SENTINELS = 97
 MODE_TOKENS = {"R": "<|R|>", "S": "<|S|>", "X": "<|X|>"}  # UL2's regular, sequential, extreme denoisers
+# Fill-in-the-middle's three tokens (Bavarian et al. 2022) take the ids of what were the last three of 100
+# sentinels, so no shipped model's ids move: span corruption of a 256-token window uses at most 13
+# sentinels (0.15 x 256 / 3 spans), UL2's extreme denoiser 4.
+FIM_TOKENS = {"prefix": "<|fim_prefix|>", "suffix": "<|fim_suffix|>", "middle": "<|fim_middle|>"}
 SPECIAL_NAMES = (
     ["<|endoftext|>", "<|pad|>", "<|mask|>", "<|bos|>"]
     + list(MODE_TOKENS.values())
     + [f"<|sentinel_{i}|>" for i in range(N_SENTINELS)]
+    + list(FIM_TOKENS.values())
 )
 N_REGULAR = VOCAB_SIZE - len(SPECIAL_NAMES)  # 8085 ordinary BPE tokens
 
@@ -30,6 +35,7 @@ class SpecialIds:
     bos: int
     modes: dict  # {"R": id, "S": id, "X": id}
     sentinels: tuple  # sentinel i marks the i-th masked span
+    fim: dict = field(default_factory=dict)  # {"prefix": id, "suffix": id, "middle": id}; empty where a tokenizer has none
 
     def sentinel(self, i: int) -> int:
         if i >= len(self.sentinels):
@@ -48,6 +54,7 @@ def _masklab_ids() -> SpecialIds:
         bos=ids["<|bos|>"],
         modes={k: ids[v] for k, v in MODE_TOKENS.items()},
         sentinels=tuple(ids[f"<|sentinel_{i}|>"] for i in range(N_SENTINELS)),
+        fim={k: ids[v] for k, v in FIM_TOKENS.items()},
     )
 
 

@@ -323,7 +323,7 @@ def test_exposure_near_15_percent_for_denoisers():
 
 def test_exposure_table():
     rows = exposure_table(IDS20)
-    labels = ["clm", "mlm", "span_corruption", "prefix_lm", "ul2", "ul2-R", "ul2-S", "ul2-X"]
+    labels = ["clm", "mlm", "span_corruption", "prefix_lm", "ul2", "fim", "ul2-R", "ul2-S", "ul2-X"]
     assert [r["label"] for r in rows] == labels
     by = {r["label"]: r for r in rows}
     assert by["clm"]["exposure"] == 0.95 and by["clm"]["n_loss_tokens"] == 19
@@ -338,7 +338,7 @@ def test_deterministic_and_seed_dependent(name, params):
     ids = list(range(100, 200))
     assert corrupt(ids, name, 5, **params) == corrupt(ids, name, 5, **params)
     if name != "clm":
-        assert any(corrupt(ids, name, s, **params) != corrupt(ids, name, 5, **params) for s in range(6, 9))
+        assert any(corrupt(ids, name, s, **params) != corrupt(ids, name, 5, **params) for s in range(6, 16))
 
 
 @pytest.mark.parametrize("name, params", ALL_RUNS)
@@ -432,3 +432,45 @@ def test_text_tokens_supervised_and_target_positions_with_a_loss_are_two_counts(
     rows = {r["label"]: r for r in exposure_table(ids, seed=0)}
     assert rows["span_corruption"]["n_loss_positions"] == span.n_loss_positions
     assert rows["clm"]["n_loss_positions"] == rows["clm"]["n_loss_tokens"] == 19
+
+
+def test_fill_in_the_middle_rearranges_psm_or_spm_and_supervises_every_token():
+    """Bavarian et al. 2022: prefix, suffix, middle behind their tokens; every token predicted from before."""
+    from engine.objectives import fill_in_the_middle, reconstruct
+    from engine.vocab import MASKLAB
+
+    pre, suf, mid = (MASKLAB.fim[k] for k in ("prefix", "suffix", "middle"))
+    ids = list(range(100, 140))
+    seen = {"PSM": 0, "SPM": 0, "plain": 0}
+    for seed in range(60):
+        c = corrupt(ids, "fim", seed)
+        assert reconstruct(c) == ids  # nothing lost, nothing added but the three tokens
+        assert c.targets == c.inputs[1:] + [-100]  # next-token labels over the rearranged sequence
+        if not c.span_origin:
+            seen["plain"] += 1
+            assert c.inputs == ids and c.exposure == 39 / 40  # left as causal LM
+            continue
+        a, b = c.span_origin[0]
+        assert c.exposure == 1.0 and len(c.inputs) == 43
+        if c.inputs[:2] == [pre, suf] and a > 0:
+            seen["SPM"] += 1
+            assert c.inputs == [pre, suf] + ids[b:] + [mid] + ids[:a] + ids[a:b]
+        else:
+            seen["PSM"] += 1
+            assert c.inputs == [pre] + ids[:a] + [suf] + ids[b:] + [mid] + ids[a:b]
+        assert [i for i, k in enumerate(c.kinds) if k == "middle"] == list(range(len(c.inputs) - (b - a), len(c.inputs)))
+    assert all(v >= 8 for v in seen.values()), seen  # half rearranged, half of those each order
+    assert corrupt(ids, "fim", 3, fim_rate=0.0).inputs == ids
+    assert all(corrupt(ids, "fim", s, fim_rate=1.0).span_origin for s in range(10))
+    with pytest.raises(ValueError, match="fim_rate"):
+        fill_in_the_middle(ids, __import__("torch").Generator(), fim_rate=1.5)
+
+
+def test_the_fim_tokens_take_the_last_sentinels_ids_so_no_shipped_id_moves():
+    from engine.vocab import MASKLAB, N_REGULAR, SPECIAL_TOKEN_IDS
+
+    assert N_REGULAR == 8085 and MASKLAB.vocab_size == 8192
+    assert MASKLAB.sentinels == tuple(range(N_REGULAR + 7, N_REGULAR + 7 + 97))  # after 4 tokens and 3 mode tokens, where they always were
+    assert [SPECIAL_TOKEN_IDS[t] for t in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")] == [8189, 8190, 8191]
+    worst = max(len(corrupt(list(range(256)), "span_corruption", s).span_origin) for s in range(50))
+    assert worst <= 20  # a 256-token window never reaches the 97th sentinel

@@ -35,9 +35,10 @@ OKABE_ITO = {
 }
 ARCH_COLORS = {"encoder": "#0072B2", "decoder": "#D55E00", "prefix_lm": "#009E73", "encoder_decoder": "#CC79A7"}
 ARCH_NAMES = {"encoder": "encoder-only", "decoder": "decoder-only", "prefix_lm": "prefix-LM", "encoder_decoder": "encoder-decoder"}
-OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture"}
+OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture",
+             "fim": "Fill in the middle"}
 UL2_MODE_NAMES = {"R": "R: regular", "S": "S: sequential", "X": "X: extreme"}
-OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00"}
+OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00", "fim": "#56B4E9"}
 SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#F0E442"]
 ALLOWED = "#0072B2"
 BLOCKED = "rgba(128,128,128,0.14)"

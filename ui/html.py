@@ -21,6 +21,8 @@ KIND_LABELS = {
     "random": "replaced by a random token",
     "kept": "chosen but kept as it was",
     "sentinel": "sentinel: a span was cut out here",
+    "fim": "fill-in-the-middle token: marks prefix, suffix and middle",
+    "middle": "the middle, moved to the end: written after both sides",
     "mode": "UL2 mode token",
     "eos": "end of sequence",
     "prefix": "prefix: read bidirectionally, no loss",
@@ -47,6 +49,8 @@ STYLE = """
 .k-mode{background:#F0E442!important;font-weight:700}
 .k-eos{background:#999!important;color:#fff!important}
 .k-prefix{background:#B8E3D5!important}
+.k-fim{background:#56B4E9!important;color:#14161a!important;font-weight:600}
+.k-middle{background:#F5D5A8!important;color:#14161a!important}
 .k-target{background:#F4CDB6!important}
 .k-loss{box-shadow:inset 0 -4px 0 #D55E00;font-weight:600}
 .k-noloss{opacity:.42}

@@ -264,6 +264,7 @@ FIELDS: dict[str, Field] = {
     "blank": Field(-1, _int(-1, MAX_TOKENS - 1)),  # the token an encoder fills in on the losses page; -1: the last
     "obj": Field("span_corruption", _choice(OBJECTIVES)),
     "rate": Field(0.15, _float(0.0, 1.0)),  # mask rate (MLM) or noise density (span corruption)
+    "fimr": Field(0.5, _float(0.0, 1.0)),  # fill-in-the-middle rate
     "span": Field(3.0, _float(1.0, 32.0)),  # mean span length (the objectives page's slider goes to 32)
     "mode": Field("auto", _choice(("auto", "R", "S", "X"))),  # UL2 denoiser
     "roll": Field(False, _bool),  # span layouts rolled by a random offset (T5's random_roll)

@@ -18,6 +18,9 @@ ABOUT = {
     "prefix_lm": "The prefix is context, read both ways and never predicted; the rest is predicted left to right.",
     "ul2": "One of three denoisers per example, named by a mode token up front: R (T5's spans), X (long spans, "
            "heavy corruption) or S (prefix LM). Language modelling and infilling in one model.",
+    "fim": "Half the examples (the FIM rate) are cut at two random points and rearranged prefix, suffix, middle, each behind "
+           "its own token; the model then writes the middle left to right, having read both sides. Every token still "
+           "receives loss, as in causal LM: infilling at no cost in exposure (Bavarian et al. 2022).",
 }
 
 layout.page(
@@ -26,7 +29,7 @@ layout.page(
     "An objective turns text into a question and its answer: what the model reads, and which tokens it must "
     "predict. Only those send a training signal, so the share of tokens that receive loss — loss exposure — "
     "decides how much a model learns from each pass over the data.",
-    keys=("obj", "rate", "span", "split", "mode", "roll", "seed", "size"),
+    keys=("obj", "rate", "span", "split", "mode", "roll", "seed", "size", "fimr"),
 )
 text = layout.text_box(PAGE)
 layout.need_text(text, "what each objective makes of it")
@@ -53,6 +56,9 @@ with cols[0]:
         params["mask_rate"] = state.bind(PAGE, "rate", st.slider, "Mask rate", min_value=0.0, max_value=1.0, step=0.01, help="Share of tokens chosen for prediction (BERT: 0.15).")
     elif objective == "span_corruption":
         params["noise_density"] = state.bind(PAGE, "rate", st.slider, "Noise density", min_value=0.0, max_value=1.0, step=0.01, help="Share of tokens cut out (T5: 0.15).")
+    elif objective == "fim":
+        params["fim_rate"] = state.bind(PAGE, "fimr", st.slider, "FIM rate", min_value=0.0, max_value=1.0, step=0.05,
+                                        help="Share of examples rearranged to fill in the middle (the paper: 0.5); the rest stay causal LM.")
     elif objective == "prefix_lm" and n >= 2:
         if state.get("split") >= n:
             state.put("split", n - 1)
@@ -78,6 +84,11 @@ try:
 except ValueError as e:  # e.g. more spans than the 100 sentinels
     st.error(f"These settings do not work on this text: {e}. Lower the noise density or lengthen the spans.", icon=":material/block:")
     st.stop()
+if objective == "fim":
+    f = c.span_origin[0] if c.span_origin else None
+    order = " (SPM order: the suffix first)" if f and c.kinds[:2] == ["fim", "fim"] else ""
+    st.caption(f"This draw: the middle is tokens {f[0] + 1}–{f[1]} of {n}, written last{order}. Resample draws again." if f else
+               "This draw left the text as causal LM (the FIM rate decides how often). Resample draws again.")
 if c.span_style and "random_roll" not in params and len(c.span_origin) == 1:
     st.caption("Resample changes nothing here: this text gets one noise span, and T5's layout always puts a lone span "
                "at the end, so every seed gives the same example. Roll the span layout to move it.")
