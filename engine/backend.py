@@ -109,7 +109,8 @@ class Backend(Protocol):
 
     def decode(self, ids: list[int]) -> str: ...
 
-    def logits(self, x: torch.Tensor, *, at: torch.Tensor | None = None, n_prefix=None, decoder: torch.Tensor | None = None) -> torch.Tensor: ...
+    def logits(self, x: torch.Tensor, *, at: torch.Tensor | None = None, n_prefix=None, decoder: torch.Tensor | None = None,
+               mask: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def attention_maps(self, x: torch.Tensor, *, n_prefix: int | None = None, decoder: torch.Tensor | None = None,
                        dtype: torch.dtype = torch.float32) -> dict[str, list[torch.Tensor]]: ...
@@ -173,10 +174,12 @@ class MaskLabBackend:
     def decode(self, ids: list[int]) -> str:
         return get_encoding(self.encoding).decode(list(ids), errors="replace")
 
-    def logits(self, x, *, at=None, n_prefix=None, decoder=None):
+    def logits(self, x, *, at=None, n_prefix=None, decoder=None, mask=None):
         if decoder is not None:
             return gather_rows(self.model(x, decoder_idx=decoder).logits, at)
         kw = {"n_prefix": n_prefix} if self.architecture == "prefix_lm" and n_prefix is not None else {}
+        if mask is not None:
+            kw["mask"] = mask
         if at is None:
             return self.model(x, **kw).logits
         return self.model(x, at=at.reshape(x.shape[0], -1), **kw).logits

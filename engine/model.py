@@ -294,7 +294,8 @@ class Transformer(nn.Module):
                 weights_out.append(w)
         return states, x
 
-    def forward(self, idx, targets=None, *, decoder_idx=None, n_prefix=None, need_weights=False, cache: KVCache | None = None, at=None) -> ModelOutput:
+    def forward(self, idx, targets=None, *, decoder_idx=None, n_prefix=None, need_weights=False, cache: KVCache | None = None, at=None,
+                mask=None) -> ModelOutput:
         """Logits (and mean loss over labelled positions) for one batch of equal-length sequences.
 
         ``idx`` (B, T) is the sequence, or the encoder's input for an encoder_decoder (which also takes
@@ -303,9 +304,14 @@ class Transformer(nn.Module):
         incrementally: pass the new tokens only; an encoder_decoder needs ``idx`` on the first call only.
         ``at`` (B,) or (B, K) computes logits at those positions of each example only, (B, 1, vocab) or
         (B, K, vocab): scoring one masked token per copy then skips the output head, and the last
-        layer's attention and MLP, everywhere else.
+        layer's attention and MLP, everywhere else. ``mask`` (T, T) or (B, 1, T, T) bool, True = may attend:
+        a single-stack model reads through it in every layer instead of its own rule (mask surgery,
+        `engine.scoring.score(..., mask=)`); ValueError with a cache or for an encoder_decoder.
         """
         arch = self.config.architecture
+        custom = mask
+        if custom is not None and (cache is not None or arch == "encoder_decoder"):
+            raise ValueError("a custom mask is for one pass of a single-stack model, without a cache")
         if arch == "encoder_decoder":
             if at is not None:
                 raise ValueError("at= is for single-stack models")
@@ -326,6 +332,8 @@ class Transformer(nn.Module):
             if cache is not None and not past:
                 cache.n_prefix = int(n_prefix)
             mask = prefix_mask(T, past + T, n_prefix, device=idx.device)
+        if custom is not None:
+            mask = custom.to(device=idx.device, dtype=torch.bool)
         weights = []
         if at is not None:
             at = at.reshape(idx.shape[0], -1)  # (B, K)

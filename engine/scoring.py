@@ -166,9 +166,10 @@ def windows(first: int, end: int, width: int):
         a = b
 
 
-def _score_causal(b: Backend, ids: list[int], first: int, k: int, prefix: bool, W: int) -> Scores:
+def _score_causal(b: Backend, ids: list[int], first: int, k: int, prefix: bool, W: int, mask: torch.Tensor | None = None) -> Scores:
     """Targets ids[first:] predicted from the position before, in windows of ``W``; a prefix_lm sees
-    each chunk's context bidirectionally, a decoder causally. Row j of the result is ids[j]."""
+    each chunk's context bidirectionally, a decoder causally; with ``mask`` (len(ids), len(ids)) bool,
+    every chunk reads through its own square of it instead. Row j of the result is ids[j]."""
     dev = b.device
     out = Scores.empty(len(ids), k)
     chunks = list(windows(first, len(ids), W))
@@ -185,8 +186,9 @@ def _score_causal(b: Backend, ids: list[int], first: int, k: int, prefix: bool, 
             at = torch.tensor([[a - 1 - c + min(j, e - a - 1) for j in range(K)] for c, a, e in group], device=dev)  # (B, K)
             keep = torch.tensor([[j < e - a for j in range(K)] for _, a, e in group], device=dev)  # (B, K)
             targets = torch.tensor([t for _, a, e in group for t in ids[a:e]], device=dev)
-            n_prefix = torch.tensor([a - c for c, a, _ in group], device=dev) if prefix else None
-            logits = b.logits(x, at=at, n_prefix=n_prefix)  # (B, K, V)
+            n_prefix = torch.tensor([a - c for c, a, _ in group], device=dev) if prefix and mask is None else None
+            kw = {"mask": torch.stack([mask[c:e, c:e] for c, _, e in group])[:, None]} if mask is not None else {}  # (B, 1, w, w)
+            logits = b.logits(x, at=at, n_prefix=n_prefix, **kw)  # (B, K, V)
             out.fill(group[0][1], logits[keep], targets)
             bar.update(len(group))
     return out
@@ -359,7 +361,8 @@ def _check_options(arch: str, split, window, stride) -> None:
 
 
 @torch.inference_mode()
-def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None, window: int | None = None, stride: int | None = None, max_tokens: int | None = None) -> pd.DataFrame:
+def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None, window: int | None = None, stride: int | None = None,
+          max_tokens: int | None = None, mask=None) -> pd.DataFrame:
     """One row per token of ``text`` with its loss (nats), probability, rank and top-k predictions;
     columns `COLUMNS`. Works the same for MaskLab's variants and published checkpoints.
 
@@ -371,6 +374,12 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
     ``stride`` (encoder, encoder_decoder) scores them as they were trained instead: ``stride``
     passes, each hiding every ``stride``-th token at once (see the module's docstring).
     ``max_tokens``: refuse a longer text (ValueError) instead of running for minutes.
+    ``mask`` (mask surgery): an `engine.masks.Pattern` (or a FlexAttention mask_mod) that a decoder or a
+    prefix-LM reads through in every layer instead of its own mask, to see what a pattern it was not
+    trained with costs it, token by token. Positions count from the model's first input (its start or
+    mode token, when it reads one: a global token or sink lands there). Refused with ValueError for an
+    encoder or encoder-decoder, for a pattern that leaves a token nothing to read, and for one that shows
+    a token what comes after it (the answer it must predict; a prefix-LM's prefix excepted).
 
     Raises ValueError for an option the model has no use for, or a text over ``max_tokens``. Shows a
     tqdm progress bar past a few seconds; KeyboardInterrupt stops it cleanly. A bad argument (None for
@@ -391,22 +400,52 @@ def score(variant: Variant, text: str, top_k: int = 5, split: int | None = None,
     method = ScoringMethod(arch)
     s = Scores.empty(n, top_k)
     W = min(b.context, int(window)) if window is not None else b.context
+    if mask is not None and arch not in ("decoder", "prefix_lm"):
+        raise ValueError(f"mask surgery is for decoders and prefix-LMs; {'an' if arch[0] in 'aeiou' else 'a'} {arch} model is scored with one token hidden at a time"
+                         + (", and its cross-attention is no pattern over one sequence" if arch == "encoder_decoder" else ""))
     if n:
         if arch == "decoder":
             sp = b.specials
             lead = [sp.start] if sp.start is not None else []
-            s = _score_causal(b, lead + ids, 1, top_k, prefix=False, W=W).drop(len(lead))
+            full = _surgery_mask(mask, len(lead) + n, 0)
+            s = _score_causal(b, lead + ids, 1, top_k, prefix=False, W=W, mask=full).drop(len(lead))
         elif arch == "prefix_lm":
             split = max(1, min(n - 1, n // 2 if split is None else int(split))) if n > 1 else 1
             mode = list(b.specials.modes)  # a UL2 model reads its sequential denoiser's mode token first, as in training
             method = ScoringMethod(arch, prefix_tokens=split, mode_token=b.names(mode)[0] if mode else None)
-            s = _score_causal(b, mode + ids, split + len(mode), top_k, prefix=True, W=W).drop(len(mode))
+            full = _surgery_mask(mask, len(mode) + n, len(mode) + split)
+            s = _score_causal(b, mode + ids, split + len(mode), top_k, prefix=True, W=W, mask=full).drop(len(mode))
         elif stride is not None:
             method = ScoringMethod(arch, stride=int(stride))
             s = _score_strided(b, ids, top_k, int(stride), window)
         else:
             s = _score_masked(b, ids, top_k, window)
     return to_frame(t, s, method, b)
+
+
+def _surgery_mask(mask, n: int, n_prefix: int) -> torch.Tensor | None:
+    """The (n, n) bool matrix of a surgery ``mask`` (a Pattern, a mask_mod or a matrix), checked: no token
+    left with nothing to read, none shown a later token outside the prefix. None when ``mask`` is."""
+    if mask is None:
+        return None
+    from engine.masks import Pattern, dense
+
+    if isinstance(mask, Pattern):
+        m = dense(mask.mask_mod(), n)
+    elif callable(mask):
+        m = dense(mask, n)
+    else:
+        m = torch.as_tensor(mask, dtype=torch.bool)
+        if m.shape != (n, n):
+            raise ValueError(f"a mask matrix must be {n} x {n} here (the model's inputs), not {tuple(m.shape)}")
+    empty = (~m.any(1)).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"the pattern leaves position {empty[0]} nothing to attend to; attention is undefined there")
+    q, k = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    leak = (m & (k > q) & (k >= n_prefix)).nonzero().tolist()
+    if leak:
+        raise ValueError(f"the pattern lets position {leak[0][0]} see position {leak[0][1]} after it: the answer it must predict")
+    return m
 
 
 def to_frame(t: TextTokens, s: Scores, method: ScoringMethod, b: Backend) -> pd.DataFrame:

@@ -132,9 +132,18 @@ class HFBackend:
     def decode(self, ids):
         return self.tokenizer.decode(list(ids))
 
-    def logits(self, x, *, at=None, n_prefix=None, decoder=None):
+    def logits(self, x, *, at=None, n_prefix=None, decoder=None, mask=None):
         if n_prefix is not None:
             raise ValueError(f"a prefix length applies to prefix-LM models only; {self.architecture} checkpoints have none")
+        if mask is not None:
+            if decoder is not None or self.architecture != "decoder":
+                raise ValueError("a custom mask is for a published decoder's own pass")
+            with self._pass_lock:  # a 4D mask is used as given (transformers' masking_utils): True = may attend, for sdpa
+                m = mask.to(torch.bool)
+                m = (m if m.dim() == 4 else m[None, None]).expand(x.shape[0], 1, -1, -1).to(x.device)
+                if attn_implementation(self.model) == "eager":  # eager adds the mask to the scores
+                    m = torch.zeros(m.shape, dtype=self.model.dtype, device=x.device).masked_fill(~m, torch.finfo(self.model.dtype).min)
+                return gather_rows(self.model(input_ids=x, attention_mask=m).logits, at)
         with self._pass_lock:
             if decoder is not None:
                 return gather_rows(self.model(input_ids=x, decoder_input_ids=decoder).logits, at)
