@@ -55,3 +55,23 @@ def test_four_patterns_side_by_side_and_back_to_one():
     assert len([t for t in _charts(at, "plotly_chart")[0]["data"] if t["type"] == "heatmap"]) == 4
     next(b for b in at.get("button_group") if b.key == "compose.count").set_value(1).run()
     assert at.session_state["pats"] == state.DEFAULT_PATTERNS[:1] and len(at.text_input) == 1
+
+
+def test_a_trained_decoder_read_through_a_window_loses_what_the_engine_says():
+    """Mask surgery on the page: decoder-clm through pattern B (a 3-token causal window) against its own mask."""
+    import engine
+    from engine.masks import parse_pattern
+
+    at = open_page("compose", TEXT, {"pats": "causal\ncausal & window(3)"})
+    at.selectbox(key="compose.model").set_value("decoder-clm").run()
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Through A"].value == metrics["Mean loss, its own mask"].value  # its own mask: no change
+    assert metrics["Tokens it hurts most"].value == "none"
+    at.selectbox(key="compose.surgery").set_value("B").run()
+    v = engine.load_variant("decoder-clm")
+    plain, through = engine.score(v, TEXT), engine.score(v, TEXT, mask=parse_pattern("causal & window(3)"))
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Through B"].value == f"{through.loss.mean():.2f} nats"
+    assert metrics["Through B"].delta == f"{through.loss.mean() - plain.loss.mean():+.2f}"
+    at.text_input(key="compose.text.1").set_value("bidirectional").run()
+    assert any("cannot read through bidirectional" in w.value and "after it" in w.value for w in at.warning)

@@ -91,6 +91,20 @@ def score(name: str, text: str, top_k: int = 5, split=None, stride=None) -> pd.D
     return _score(name, text, top_k, split, stride, DEVICE, version(name))
 
 
+@st.cache_data(max_entries=32, show_spinner="Scoring every token through the pattern…")
+def _score_through(name: str, text: str, pattern: str, device: str, version: str) -> pd.DataFrame:
+    try:
+        return engine.score(_variant(name, device, version), text, mask=engine.masks.parse_pattern(pattern))
+    finally:
+        release_freed_memory()
+
+
+def score_through(name: str, text: str, pattern: str) -> pd.DataFrame:
+    """Mask surgery: ``name`` scored on ``text`` through ``pattern`` (an engine.masks.parse_pattern text)
+    instead of its own mask; ValueError where the engine refuses it."""
+    return _score_through(name, text, pattern, DEVICE, version(name))
+
+
 MAPS_CACHE_BYTES = int(float(os.environ.get("MASKLAB_MAPS_CACHE_MB", "512")) * 2**20)  # every session's attention maps together
 
 

@@ -949,3 +949,21 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
         tooltip=["pattern", "layer", alt.Tooltip("back:Q", title="tokens back"), alt.Tooltip("reach:Q", title="tokens it hears from")],
     )
     return _alt_finish(chart, "The receptive field, layer by layer", 320, "the tokens whose information reaches the last one, through attention and the residual stream")
+
+
+def loss_change(plain: pd.DataFrame, through: pd.DataFrame, pattern: str) -> alt.Chart:
+    """Per token, how much more (or less) loss a model has when it reads through ``pattern`` than through
+    its own mask: ``plain`` and ``through`` are `engine.score` frames of the same text and model. Bars
+    above zero: tokens the pattern hurts. ``chart.data``: position, token, plain, through, change (nats)."""
+    data = pd.DataFrame({"position": plain["position"], "token": [_plain_label(t, 14) for t in plain["token"]],
+                         "plain": plain["loss"], "through": through["loss"].to_numpy()[: len(plain)]})
+    data["change"] = data["through"] - data["plain"]
+    data = data.dropna(subset=["change"])
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("position:O", title=None, sort=None, axis=alt.Axis(labelExpr="datum.label", labels=False, ticks=False)),
+        y=alt.Y("change:Q", title="nats more through the pattern"),
+        color=alt.condition("datum.change > 0", alt.value(OKABE_ITO["vermillion"]), alt.value(OKABE_ITO["blue"])),
+        tooltip=["position", "token", alt.Tooltip("plain:Q", format=".2f", title="loss, own mask"),
+                 alt.Tooltip("through:Q", format=".2f", title=f"loss, {pattern}"), alt.Tooltip("change:Q", format="+.2f")],
+    )
+    return _alt_finish(chart, "What each token loses", 260, f"through {pattern}, against the mask it was trained with")

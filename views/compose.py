@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine.masks import PRESETS, dense, document_ids, layer_patterns, layer_reach, layers_text, parse_layers, pattern_cost
-from ui import cache, charts, layout, state
+from ui import cache, catalog, charts, layout, state
 
 PAGE = "compose"
 LETTERS = "ABCD"
@@ -137,6 +137,37 @@ if windows:
     letter, w = windows[0]
     st.caption(f"A causal window of {w} tokens reaches about layers × {w} back: information hops a window a layer "
                f"(pattern {letter}: {min(depth * w, max(n - 1, 0))} tokens after {depth} layers, on this text of {n}).")
+
+st.subheader("What a trained model loses under a pattern")
+models = [m for m in catalog.models_for("decoder") if not m.startswith("random-")]
+if not models:
+    st.info("No trained decoder is here to read through a pattern.", icon=":material/info:")
+else:
+    left, right = st.columns([3, 1])
+    name = left.selectbox("Model", models, format_func=catalog.short_label, key=f"{PAGE}.model",
+                          help="A decoder trained with a causal mask, scored on your text through the pattern instead.")
+    which = right.selectbox("Pattern", [LETTERS[i] for i in range(len(cycles))], key=f"{PAGE}.surgery")
+    cycle = cycles[LETTERS.index(which)]
+    if len(cycle) > 1:
+        st.caption("This pattern's layers differ; the model reads its first layer's pattern in every layer.")
+    pattern = cycle[0][1].text()
+    part = layout.limited_text(text, tokens)
+    try:
+        plain, through = cache.score(name, part), cache.score_through(name, part, pattern)
+    except ValueError as e:
+        st.warning(f"{catalog.short_label(name)} cannot read through {pattern}: {e}.", icon=":material/block:")
+    else:
+        ok = plain["scored"].astype(bool)
+        before, after = float(plain.loss[ok].mean()), float(through.loss[ok].mean())
+        m = layout.row_columns(3)
+        m[0].metric("Mean loss, its own mask", f"{before:.2f} nats")
+        m[1].metric(f"Through {which}", f"{after:.2f} nats", f"{after - before:+.2f}", delta_color="inverse")
+        worst = (through.loss - plain.loss)[ok].sort_values(ascending=False).head(5)
+        hurt = [i for i in worst.index[:3] if worst[i] > 0.01]
+        m[2].metric("Tokens it hurts most", ", ".join(repr(plain.token[i].strip() or plain.token[i]) for i in hurt) or "none")
+        layout.chart(charts.loss_change(plain, through, pattern), key=f"{PAGE}.surgery.chart", name="loss-through-pattern")
+        st.caption(f"engine.score(..., mask=...): {catalog.short_label(name)} reads through {pattern} in every layer. Positions count "
+                   "the model's own tokens from its first input, so a global token or sink lands on its start.")
 
 st.subheader("The mask_mod of each pattern")
 st.caption("FlexAttention's vocabulary: pass one to torch.nn.attention.flex_attention.create_block_mask (each layer its own when they differ).")
