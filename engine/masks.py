@@ -521,3 +521,26 @@ def layer_patterns(cycle: list[tuple[int, Pattern]], n_layers: int) -> list[Patt
     """The pattern of each of ``n_layers`` layers, the cycle repeated."""
     flat = [p for k, p in cycle for _ in range(k)]
     return [flat[i % len(flat)] for i in range(n_layers)]
+
+
+def layers_from_config(layer_types, window: int | None) -> str | None:
+    """A published model's own attention pattern, layer by layer, as `parse_layers` text, from its
+    config's ``layer_types`` ("sliding_attention" or "full_attention" per layer, as transformers names
+    them) and ``window``, its ``sliding_window`` (the query and the keys before it that a sliding layer
+    reads: ``window(sliding_window - 1)`` here). The shortest cycle that repeats through the layers. None without layer types.
+
+    >>> layers_from_config(["sliding_attention"] * 5 + ["full_attention"], 512)
+    '5*(causal & window(511)); causal'
+    """
+    if not layer_types:
+        return None
+    kinds = list(layer_types)
+    period = next(p for p in range(1, len(kinds) + 1) if all(kinds[i] == kinds[i % p] for i in range(len(kinds))))
+    cycle: list[tuple[int, Pattern]] = []
+    for kind in kinds[:period]:
+        pattern = causal() & sliding_window(int(window) - 1) if kind == "sliding_attention" and window else causal()
+        if cycle and cycle[-1][1] == pattern:
+            cycle[-1] = (cycle[-1][0] + 1, pattern)
+        else:
+            cycle.append((1, pattern))
+    return layers_text(cycle)

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine.masks import PRESETS, dense, document_ids, layer_patterns, layer_reach, layers_text, parse_layers, pattern_cost
+from engine.masks import PRESETS, dense, document_ids, layer_patterns, layer_reach, layers_from_config, layers_text, parse_layers, pattern_cost
 from ui import cache, catalog, charts, layout, state
 
 PAGE = "compose"
@@ -147,6 +147,14 @@ else:
     name = left.selectbox("Model", models, format_func=catalog.short_label, key=f"{PAGE}.model",
                           help="A decoder trained with a causal mask, scored on your text through the pattern instead.")
     which = right.selectbox("Pattern", [LETTERS[i] for i in range(len(cycles))], key=f"{PAGE}.surgery")
+    config = getattr(cache.variant(name).model, "config", None)
+    own = layers_from_config(getattr(config, "layer_types", None), getattr(config, "sliding_window", None))
+    if own:
+        def use_own(text=own):
+            state.put("pats", (text,) + tuple(state.get("pats"))[1:])
+            state.set_session_value(f"{PAGE}.text.0", text)
+        st.caption(f"{catalog.short_label(name)}'s own layers, from its config: {own}.")
+        st.button("Make its own layers pattern A", key=f"{PAGE}.own", on_click=use_own, icon=":material/layers:")
     cycle = cycles[LETTERS.index(which)]
     if len(cycle) > 1:
         st.caption("This pattern's layers differ; the model reads its first layer's pattern in every layer.")

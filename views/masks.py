@@ -96,7 +96,11 @@ def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> 
     kv = result.get("n_kv_head") or H
     if 0 <= head < H and kv < H:  # grouped-query attention: say which key/value head this query head reads
         shown_head += f" (shares key/value head {result['kv_head'][head] + 1} of {kv})"
-    return f"{catalog.model_label(name)} · layer {shown_layer + 1} of {L} · {shown_head}"
+    config = getattr(cache.variant(name).model, "config", None)
+    kinds, window = getattr(config, "layer_types", None), getattr(config, "sliding_window", None)
+    local = (f" (a sliding-window layer: each token reads itself and the {window - 1:,} before it)"
+             if kinds and window and shown_layer < len(kinds) and kinds[shown_layer] == "sliding_attention" else "")
+    return f"{catalog.model_label(name)} · layer {shown_layer + 1} of {L}{local} · {shown_head}"
 
 
 def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):

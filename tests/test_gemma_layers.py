@@ -1,0 +1,42 @@
+"""Gemma 3's local and global layers, read from a config as MaskLab's patterns: a tiny Gemma 3 built
+offline (sliding window 8, five sliding layers to one full) computes through MaskLab's dense masks exactly
+what it computes through its own."""
+
+import pytest
+import torch
+
+from engine.masks import dense, layer_patterns, layers_from_config, parse_layers
+
+transformers = pytest.importorskip("transformers")
+
+
+def tiny_gemma3():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=6, num_attention_heads=4,
+                              num_key_value_heads=1, head_dim=8, sliding_window=8, max_position_embeddings=256,
+                              layer_types=["sliding_attention"] * 5 + ["full_attention"], attn_implementation="sdpa")
+    torch.manual_seed(0)
+    return Gemma3ForCausalLM(config).eval()
+
+
+def test_the_config_reads_as_five_local_layers_to_one_global():
+    model = tiny_gemma3()
+    text = layers_from_config(model.config.layer_types, model.config.sliding_window)
+    assert text == "5*(causal & window(7)); causal"
+    kinds = [p.text() for p in layer_patterns(parse_layers(text), 6)]
+    assert kinds == ["causal & window(7)"] * 5 + ["causal"]
+
+
+def test_masklabs_masks_are_the_ones_gemma_uses_in_each_kind_of_layer():
+    model = tiny_gemma3()
+    n = 30  # longer than the window: the sliding layers' edge matters
+    x = torch.randint(0, 128, (1, n), generator=torch.Generator().manual_seed(1))
+    cycle = parse_layers(layers_from_config(model.config.layer_types, model.config.sliding_window))
+    local, full = (dense(p.mask_mod(), n)[None, None] for _, p in cycle)
+    with torch.no_grad():
+        own = model(input_ids=x).logits
+        ours = model(input_ids=x, attention_mask={"sliding_attention": local, "full_attention": full}).logits
+        swapped = model(input_ids=x, attention_mask={"sliding_attention": full, "full_attention": full}).logits
+    assert torch.allclose(own, ours, atol=1e-5)
+    assert not torch.allclose(own[:, 8:], swapped[:, 8:], atol=1e-3)  # past the window, the local layers' edge shows
