@@ -21,7 +21,6 @@ import torch
 
 from engine.data import sample_windows, token_stream
 from engine.losses import IGNORE_INDEX, token_nll
-from engine.train import make_batch
 from engine.vocab import MASKLAB
 
 READS_ENCODER_NATS = 1.0  # a rise of at least this many nats per token: the model reads its encoder
@@ -74,6 +73,10 @@ def encoder_reliance(model, windows: list[list[int]], seed: int = 0, batch: int 
     ``windows``: lists of MaskLab token ids (e.g. `held_out_windows`), corrupted by T5 span corruption at
     its defaults (noise density 0.15, mean span length 3) with ``seed``, laid out as in training
     (`engine.train.make_batch`). Raises ValueError for another architecture or no windows."""
+    # here, not at the top: `import engine` loads this module, and `python -m engine.train` must find
+    # engine.train not yet imported (runpy would run a second copy of it)
+    from engine.train import make_batch
+
     config = getattr(model, "config", None)
     if getattr(config, "architecture", None) != "encoder_decoder":
         raise ValueError("encoder_reliance measures MaskLab encoder-decoders only")
