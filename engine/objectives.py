@@ -30,7 +30,7 @@ from engine.checks import check_choice, check_int
 from engine.vocab import MASKLAB, SpecialIds
 
 from engine.losses import IGNORE_INDEX  # noqa: F401  (re-exported: objectives label with it)
-OBJECTIVES = ("clm", "mlm", "span_corruption", "prefix_lm", "ul2", "fim")
+OBJECTIVES = ("clm", "mlm", "span_corruption", "prefix_lm", "fim", "ul2")
 UL2_MODES = ("R", "S", "X")
 UL2_MODE_PROBS = {"R": 0.4, "X": 0.4, "S": 0.2}  # drawn in this order: R if u < 0.4, X if u < 0.8, else S
 UL2_SPAN_DENOISERS = {  # mode -> (noise_density, mean_span_length)

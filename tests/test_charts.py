@@ -84,7 +84,7 @@ def test_exposure_bar_matches_the_engine():
     rows = exposure_table(ids, seed=0)
     chart = charts.exposure_bar(rows, highlight="mlm")
     data = chart.data
-    assert list(data["name"]) == ["Causal LM", "BERT masked LM", "T5 span corruption", "Prefix LM", "UL2 mixture",
+    assert list(data["name"]) == ["Causal LM", "BERT masked LM", "T5 span corruption", "Prefix LM", "Fill in the middle", "UL2 mixture",
                                   "UL2 R: regular", "UL2 S: sequential", "UL2 X: extreme"]  # names, not code ids
     assert list(data["exposure_pct"]) == pytest.approx([100 * r["exposure"] for r in rows])
     assert data.loc[data["name"] == "BERT masked LM", "outline"].item() > 0 and (data["outline"] > 0).sum() == 1

@@ -946,6 +946,8 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
         y=alt.Y("reach:Q", title="tokens it hears from"),
         color=alt.Color("pattern:N", sort=names, scale=alt.Scale(domain=names, range=PATTERN_COLORS[: len(names)]),
                         legend=alt.Legend(orient="top", direction="horizontal", title=None, labelLimit=0)),
+        strokeDash=alt.StrokeDash("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[[1, 0], [8, 4], [2, 3], [12, 3, 2, 3]][: len(names)]),
+                                  legend=None),
         tooltip=["pattern", "layer", alt.Tooltip("back:Q", title="tokens back"), alt.Tooltip("reach:Q", title="tokens it hears from")],
     )
     return _alt_finish(chart, "The receptive field, layer by layer", 320, "the tokens whose information reaches the last one, through attention and the residual stream")
@@ -959,8 +961,9 @@ def loss_change(plain: pd.DataFrame, through: pd.DataFrame, pattern: str) -> alt
                          "plain": plain["loss"], "through": through["loss"].to_numpy()[: len(plain)]})
     data["change"] = data["through"] - data["plain"]
     data = data.dropna(subset=["change"])
+    data["label"] = [f"{t} ·{p}" for t, p in zip(data["token"], data["position"])]  # unique, so a repeated token keeps its own bar
     chart = alt.Chart(data).mark_bar().encode(
-        x=alt.X("position:O", title=None, sort=None, axis=alt.Axis(labelExpr="datum.label", labels=False, ticks=False)),
+        x=alt.X("label:N", title=None, sort=None, axis=alt.Axis(labelAngle=-90, labels=len(data) <= 48, ticks=False)),
         y=alt.Y("change:Q", title="nats more through the pattern"),
         color=alt.condition("datum.change > 0", alt.value(OKABE_ITO["vermillion"]), alt.value(OKABE_ITO["blue"])),
         tooltip=["position", "token", alt.Tooltip("plain:Q", format=".2f", title="loss, own mask"),

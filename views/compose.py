@@ -48,6 +48,7 @@ def set_text(i: int) -> None:
     texts = list(state.get("pats"))
     texts[i] = parsed
     state.put("pats", tuple(texts))
+    state.set_session_value(f"{PAGE}.preset.{i}", {v: k for k, v in PRESETS.items()}.get(parsed, CUSTOM))  # the preset box says what the pattern is
 
 
 def set_count() -> None:
@@ -169,11 +170,15 @@ else:
         before, after = float(plain.loss[ok].mean()), float(through.loss[ok].mean())
         m = layout.row_columns(3)
         m[0].metric("Mean loss, its own mask", f"{before:.2f} nats")
-        m[1].metric(f"Through {which}", f"{after:.2f} nats", f"{after - before:+.2f}", delta_color="inverse")
+        change = after - before
+        m[1].metric(f"Through {which}", f"{after:.2f} nats", f"{change:+.2f}" if abs(change) >= 0.005 else None, delta_color="inverse")
         worst = (through.loss - plain.loss)[ok].sort_values(ascending=False).head(5)
         hurt = [i for i in worst.index[:3] if worst[i] > 0.01]
         m[2].metric("Tokens it hurts most", ", ".join(repr(plain.token[i].strip() or plain.token[i]) for i in hurt) or "none")
-        layout.chart(charts.loss_change(plain, through, pattern), key=f"{PAGE}.surgery.chart", name="loss-through-pattern")
+        if (through.loss - plain.loss)[ok].abs().max() < 1e-4:
+            st.caption(f"{pattern} is what {catalog.short_label(name)} reads anyway on this text: no token's loss changes.")
+        else:
+            layout.chart(charts.loss_change(plain, through, pattern), key=f"{PAGE}.surgery.chart", name="loss-through-pattern")
         st.caption(f"engine.score(..., mask=...): {catalog.short_label(name)} reads through {pattern} in every layer. Positions count "
                    "the model's own tokens from its first input, so a global token or sink lands on its start.")
 
