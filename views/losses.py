@@ -67,7 +67,7 @@ exact = state.get("score") == "exact"
 if any(infos[n].architecture in scoring.ONE_PASS_PER_TOKEN for n in names if n in infos):
     with layout.side_controls("Scoring"):
         state.bind(PAGE, "score", st.segmented_control, "Encoders and encoder-decoders", required=True,
-                   options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained: 1 in {scoring.STRIDE} hidden", "exact": "Exact: one token hidden"}[o],
+                   options=["trained", "exact"], format_func=lambda o: {"trained": f"As trained (1 in {scoring.STRIDE})", "exact": "Exact (one by one)"}[o],
                    help=f"As trained: {scoring.STRIDE} passes, each hiding every {scoring.STRIDE}th token (about the 15% these models were "
                         f"trained to fill in), every token scored. Exact (pseudo-log-likelihood): one pass per token with only that token "
                         f"hidden; the standard way to score a sentence with BERT, slower, so only the first {scoring.SLOW_LIMIT} tokens.")
@@ -112,7 +112,7 @@ st.dataframe(
         "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
         "scored": st.column_config.NumberColumn("scored"),
-        "scoring": st.column_config.TextColumn("scoring", width="medium", help="How the model was scored: the caption below says it in full."),
+        "scoring": st.column_config.TextColumn("scoring", width="large", help="How the model was scored: the caption below says it in full."),
     },
 )
 st.caption(
