@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from engine import paths
+from engine.catalog import NATURAL_OBJECTIVE
 from engine.device import pick_device
 from engine.hf.backend import HFBackend, twin_of
 from engine.hf.discovery import (
@@ -27,7 +28,6 @@ from engine.hf.discovery import (
 from engine.hf.gguf_files import gguf_file, gguf_summary, honour_pre_tokenizer
 from engine.hf.tokens import token_rows
 
-OBJECTIVE = {"decoder": "clm", "encoder": "mlm", "encoder_decoder": "span_corruption"}
 AUTO_CLASS = {"decoder": "AutoModelForCausalLM", "encoder": "AutoModelForMaskedLM", "encoder_decoder": "AutoModelForSeq2SeqLM"}
 
 
@@ -192,7 +192,7 @@ def load(name: str, device=None, ref=None) -> Loaded:
         dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         card.update(format="GGUF", quantisation=summary["quantisation"], name=summary["name"], licence=summary["licence"], dtype=dtype,
                     note=f"de-quantised from GGUF {summary['quantisation']} to {dtype} by transformers on load", pre_tokenizer=pre_note)
-    return Loaded(model, tokenizer, backend, arch, OBJECTIVE[arch], card)
+    return Loaded(model, tokenizer, backend, arch, NATURAL_OBJECTIVE[arch], card)  # a published model's objective: its architecture's natural one
 
 
 def _is_head_weight(model, key: str) -> bool:
