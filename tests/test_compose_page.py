@@ -19,14 +19,14 @@ def _charts(at, kind):
 
 def test_a_link_restores_every_pattern_and_the_table_reads_the_engines_costs():
     pats = "causal & window(3)\n5*(causal & window(3)); causal\ncausal & document"
-    at = open_page("compose", TEXT, {"pats": pats, "block": "8", "depth": "7"})
+    at = open_page("compose", TEXT, {"pats": pats, "block": "4", "depth": "7"})
     assert at.session_state["pats"] == tuple(layers_text(parse_layers(p)) for p in pats.split("\n"))
-    assert at.session_state["block"] == 8 and at.session_state["depth"] == 7
+    assert at.session_state["block"] == 4 and at.session_state["depth"] == 7
     assert [t.value for t in at.text_input][:3] == list(at.session_state["pats"])
     table = at.dataframe[0].value
     n = int(str(table.iloc[0]["pairs computed"]).split(" of ")[1].split()[0].replace(",", "")) ** 0.5
     mask = dense(parse_layers(pats.split("\n")[0])[0][1].mask_mod(), int(n))
-    cost = pattern_cost(mask, 8)
+    cost = pattern_cost(mask, 4)
     assert table.iloc[0]["pairs computed"].startswith(f"{cost.pairs:,} of")
     assert table.iloc[0]["KV cache per layer (tokens)"] == "4"  # the query and the 3 before it
     assert table.iloc[1]["KV cache per layer (tokens)"] == f"4 / {int(n)}"  # Gemma-style: local layers, then a global one

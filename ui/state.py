@@ -286,7 +286,7 @@ FIELDS: dict[str, Field] = {
     "carch": Field("", _choice(tuple(ARCHITECTURES))),  # the architecture whose categories across sizes it shows ("": the first)
     "chat": Field(DEFAULT_CHAT, _chat, dump_chat),  # the chat page's conversation
     "pats": Field(DEFAULT_PATTERNS, _patterns, "\n".join),  # the composer's patterns (engine.masks.parse_layers texts), one a line
-    "block": Field(16, _choice_int(BLOCK_SIZES)),  # FlexAttention block size the composer tiles with
+    "block": Field(8, _choice_int(BLOCK_SIZES)),  # FlexAttention block size the composer tiles with (a sentence has blocks of 8 to skip)
     "depth": Field(6, _int(1, 48)),  # layers the composer follows the receptive field through
 }
 
