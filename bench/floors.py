@@ -55,7 +55,8 @@ DRAW = """async ({before, after}) => {
 
 def plotly_alone(steps: dict, reps: int, timeout_s: float = 240) -> dict:
     """``steps``: {name: (before, after)}, each a list of figures as ``pages.FIGURES`` returns them.
-    Per step: the figures' count, how many the step changed, and the median ms (of ``reps``) to draw
+    Per step: the figures' count before and after it (a new text may draw one more or one fewer: a sentinel
+    map needs a span to cut), how many the step changed, and the median ms (of ``reps``) to draw
     them afresh (``draw_ms``) and to update them to the step's figures (``update_ms``), in Chromium at
     1280 x 720. Raises FileNotFoundError when Chromium or plotly.js is missing."""
     from playwright.sync_api import sync_playwright
@@ -76,7 +77,7 @@ def plotly_alone(steps: dict, reps: int, timeout_s: float = 240) -> dict:
                     continue
                 page.evaluate(DRAW, {"before": before, "after": after})  # a warm-up: plotly.js compiles its code paths
                 runs = [page.evaluate(DRAW, {"before": before, "after": after}) for _ in range(max(1, reps))]
-                out[name] = {"maps": len(before), "changed": runs[0]["changed"],
+                out[name] = {"maps": len(before), "maps_after": len(after), "changed": runs[0]["changed"],
                              "draw_ms": statistics.median(r["draw"] for r in runs), "update_ms": statistics.median(r["update"] for r in runs),
                              "samples": runs}
         finally:

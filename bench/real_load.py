@@ -100,8 +100,15 @@ class Session:
             await box.press("Control+Enter")
             await self.settle(page)
             pick = page.locator('[data-testid="stSelectbox"]', has_text="decoder-only").first
-            await pick.click()
-            await page.locator('[role="option"]', has_text="SmolLM2").first.click()
+            option = page.locator('[role="option"]', has_text="SmolLM2").first
+            for _ in range(5):  # the first click after the text box may only take its focus away (a rerun closes the list)
+                await pick.click()
+                try:
+                    await option.wait_for(timeout=5_000)
+                    break
+                except Exception:
+                    await self.settle(page)
+            await option.click()
             await self.settle(page)
             await self.read_masks(page, "masks: window at the start")
             slider = page.locator('[data-testid="stSlider"]', has_text="Window").first
