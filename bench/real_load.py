@@ -57,7 +57,7 @@ LEARNED_JS = """() => {
   const out = [];
   for (const g of document.querySelectorAll('.js-plotly-plot')) {
     const t = g.layout && g.layout.title && (g.layout.title.text || g.layout.title);
-    if (!String(t).startsWith('Learned') || !g.data || !g.data.length) continue;  // the learned maps: "Learned: decoder-only"
+    if (!String(t).includes('Learned') || !g.data || !g.data.length) continue;  // the learned maps: "Learned: decoder-only" (Streamlit wraps titles in <b>)
     const d = g.data[0];
     out.push({y: Array.from(d.y), z: Array.from(d.z, r => Array.from(r, v => (v === null || Number.isNaN(v)) ? null : Math.round(v * 1e5) / 1e5))});
   }
