@@ -112,7 +112,7 @@ st.dataframe(
         "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
         "scored": st.column_config.NumberColumn("scored"),
-        "scoring": st.column_config.TextColumn("scoring", width="medium", help="How the model was scored: the caption below says it in full."),
+        "scoring": st.column_config.TextColumn("scoring", width=170, help="How the model was scored: the caption below says it in full."),
     },
 )
 st.caption(
