@@ -188,6 +188,11 @@ def test_loss_summary_and_probe_titles_are_shown_whole(server, browser, shots, v
     open_view(pg, server, "losses", f"text={quote(SHORT)}", title="Per-token losses")
     grid = pg.locator('[data-testid="stDataFrame"]').first
     grid.wait_for()
+    fits = """() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller'); return s && s.scrollWidth <= s.clientWidth + 1; }"""
+    try:  # the grid sizes its columns after its first paint: give it a moment to settle before measuring
+        pg.wait_for_function(fits, timeout=15_000)
+    except Exception:
+        pass  # measured as it stands, and the assertion says by how much
     widths = grid.evaluate("g => { const s = g.querySelector('.dvn-scroller'); return [s.scrollWidth, s.clientWidth]; }")
     assert widths[0] <= widths[1] + 1, f"the summary table is {widths[0]} px wide in {widths[1]} px: its last columns are cut"
     # the page's charts are Altair's (Vega-Lite, drawn as SVG): titles and axis titles inside the chart's box
