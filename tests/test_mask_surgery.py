@@ -74,3 +74,15 @@ def test_smollm2_through_a_window_equals_a_direct_pass_with_the_same_4d_mask():
     got = cut.loss.to_numpy()[-len(direct):]
     assert np.nanmax(np.abs(got - direct)) < 1e-4
     assert np.nanmean(got) > np.nanmean(engine.score(v, TEXT).loss.to_numpy()[-len(direct):])
+
+
+def test_sessions_scoring_through_different_patterns_at_once_get_what_each_gets_alone(decoder):
+    """One loaded model, several sessions: surgery leaves no state behind in the shared model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    patterns = [None, causal() & sliding_window(3), causal() & (sliding_window(2) | global_tokens(1)), None]
+    alone = [engine.score(decoder, TEXT, mask=p).loss.to_numpy() for p in patterns]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda p: engine.score(decoder, TEXT, mask=p).loss.to_numpy(), patterns * 5))
+    for i, got in enumerate(together):
+        assert np.allclose(got, alone[i % 4], atol=1e-6, equal_nan=True), i
