@@ -329,14 +329,7 @@ def receptive_field(mask: torch.Tensor, n_layers: int) -> torch.Tensor:
     the output of layer l + 1. Each layer reads through the mask, and the residual stream keeps what a
     position already had: R_1 = mask | I, R_{l+1} = R_l | (mask @ R_l). A causal window of w reaches
     about l·w tokens back after l layers."""
-    n = mask.shape[0]
-    m = mask.to(torch.float32)
-    reach = (mask | torch.eye(n, dtype=torch.bool))
-    out = [reach]
-    for _ in range(1, n_layers):
-        reach = reach | ((m @ reach.to(torch.float32)) > 0)
-        out.append(reach)
-    return torch.stack(out)
+    return layer_reach([mask] * n_layers)
 
 
 # ---------------------------------------------------------------- patterns as text, for a box and a link
