@@ -108,6 +108,24 @@ def test_the_per_flop_comparison_reads_each_run_where_it_stands_not_at_its_lucki
     assert budget == 200 and dict(zip(best["architecture"], best["loss"])) == {"decoder": 7.5, "encoder": 8.11}
 
 
+def test_compute_matched_runs_that_stop_a_fraction_of_a_step_apart_are_read_at_their_ends():
+    """The shipped runs end at 1.40006e15 and 1.40058e15 FLOPs: the second is read at its end (8.11, as its
+    bar and the table say), not at its evaluation before the budget (8.07)."""
+    import pandas as pd
+
+    runs = pd.DataFrame([
+        {"variant": "decoder-clm", "architecture": "decoder", "size": "tiny", "parameters": 1e5, "curve": [_point(100, 8.0, 8.0), _point(1000, 7.5, 7.5)]},
+        {"variant": "encoder-mlm", "architecture": "encoder", "size": "tiny", "parameters": 1e5,
+         "curve": [_point(100, 8.5, 7.0), _point(900, 8.07, 6.5), _point(1000.4, 8.11, 6.6)]},
+        {"variant": "encdec-span", "architecture": "encoder_decoder", "size": "tiny", "parameters": 1e5,
+         "curve": [_point(100, 8.5, 7.0), _point(900, 7.7, 6.5), _point(1100, 7.0, 6.0)]},
+    ])
+    budget, best = charts.yardstick_frontier(charts.yardstick_curve_table(runs), "continue")
+    loss = dict(zip(best["architecture"], best["loss"]))
+    assert budget == 1000 and loss["encoder"] == 8.11
+    assert loss["encoder_decoder"] == 7.7  # 10% past the budget is not compute-matched: read before it
+
+
 def test_the_yardstick_curves_draw_every_run_on_both_tasks():
     t = charts.yardstick_curve_table(_sweep())
     chart = charts.yardstick_curves(t)

@@ -864,17 +864,22 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
             .configure(font=FONT).configure_header(labelFontSize=13))  # a size in the config: layout.chart enlarges it when presenting
 
 
+BUDGET_TOLERANCE = 0.01  # relative: runs whose budgets differ by less are compute-matched
+
+
 def yardstick_frontier(table: pd.DataFrame, task: str, x: str = "flops") -> tuple[float, pd.DataFrame]:
     """Which architecture buys most per FLOP on ``task``: the budget every architecture reached (the
     smallest of their largest ``x``), and per architecture the lowest of its runs' losses at their last
     evaluation within that budget (where a run stands then, not the lowest point of a noisy curve: a run
     that ends inside the budget is read at its end, as the table beside the chart reads it), with that
-    evaluation's 95% interval, run and ``x``. Sorted by loss; empty without data."""
+    evaluation's 95% interval, run and ``x``. Runs that end within `BUDGET_TOLERANCE` of the budget reached
+    it: compute-matched runs stop a fraction of a step apart (1.40006e15 and 1.40058e15 FLOPs), and such
+    a run is read at its end, not one evaluation earlier. Sorted by loss; empty without data."""
     part = table[table["task"] == task].dropna(subset=[x])
     if part.empty:
         return float("nan"), pd.DataFrame()
     budget = float(part.groupby("architecture")[x].max().min())
-    at_budget = part[part[x] <= budget * (1 + 1e-9)].sort_values(x).groupby("run", sort=False).tail(1)
+    at_budget = part[part[x] <= budget * (1 + BUDGET_TOLERANCE)].sort_values(x).groupby("run", sort=False).tail(1)
     best = at_budget.sort_values("loss").groupby("architecture", sort=False).head(1)
     return budget, best.sort_values("loss").reset_index(drop=True)
 
