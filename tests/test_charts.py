@@ -477,6 +477,48 @@ def test_presenting_enlarges_altair_titles():
         assert plain and all(t["fontSize"] == 15 for t in plain) and all(t["fontSize"] == 21 for t in presenting)
 
 
+def test_presenting_sets_every_chart_text_to_a_size_a_hall_reads():
+    """Ticks, axis titles, legends and mark text grow when presenting (Vega's defaults are 10-11 px)."""
+    import json as _json
+
+    from conftest import open_page
+
+    from ui.layout import PRESENTING_FONT
+
+    for page in ("chat", "scaling"):
+        specs = [_json.loads(c.proto.spec) for c in open_page(page, "The capital of France is Paris.", {"pres": "1"}).get("vega_lite_chart")]
+        unsized = [s for s in specs if not (s.get("usermeta") or {}).get("masklab", {}).get("sized")]
+        assert unsized, page
+        for s in unsized:
+            assert s["config"]["axis"]["labelFontSize"] == PRESENTING_FONT["tick"] >= 18
+            assert s["config"]["axis"]["titleFontSize"] >= 18 and s["config"]["legend"]["labelFontSize"] >= 18
+            assert s["config"]["text"]["fontSize"] >= 17
+
+
+def test_tables_when_presenting_are_html_in_the_pages_type_formatted_as_the_grid_formats_them():
+    import streamlit as st
+
+    from ui import layout
+
+    df = pd.DataFrame({"model": ["a<b>", "c"], "mean_loss": [3.14159, float("nan")], "top1": [0.25, 0.5], "tokens": [12, 7]})
+    out = layout.table_html(df, {"mean_loss": st.column_config.NumberColumn("mean loss", format="%.2f"),
+                                 "top1": st.column_config.NumberColumn("top-1", format="percent")})
+    assert "<th class=\"num\">mean loss</th>" in out and "<th class=\"\">model</th>" in out and "top-1" in out
+    assert ">3.14<" in out and ">25.0%<" in out and ">12<" in out and "a&lt;b&gt;" in out and "<b>" not in out
+    assert out.count("<tr>") == 3 and "nan" not in out  # a missing number is an empty cell
+
+
+def test_the_losses_summary_is_an_html_table_when_presenting_and_the_grid_otherwise():
+    from conftest import open_page
+
+    text = "The capital of France is Paris."
+    plain = open_page("losses", text)
+    assert len(plain.dataframe) == 2 and not any('<div class="ml-grid">' in h.proto.body for h in plain.get("html"))  # the summary and the probes
+    presenting = open_page("losses", text, {"pres": "1"})
+    assert not presenting.dataframe
+    assert any('<div class="ml-grid">' in h.proto.body and "mean loss" in h.proto.body for h in presenting.get("html"))
+
+
 def test_log_axes_label_each_tick_whole():
     ticks = charts.log_ticks([8.1e6, 6.6e7])
     assert ticks["tickvals"] == [1e7, 2e7, 5e7] and ticks["ticktext"] == ["10M", "20M", "50M"]

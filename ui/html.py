@@ -68,6 +68,11 @@ STYLE = """
 .ml-table th,.ml-table td{border-bottom:1px solid rgba(128,128,128,.3);padding:.45em .6em;text-align:left;vertical-align:top}
 .ml-table td.on{background:rgba(0,158,115,.16);font-weight:600}
 .ml-table td.off{opacity:.55}
+.ml-grid{overflow-x:auto;margin:.2rem 0 .8rem}
+.ml-grid table{border-collapse:collapse;font-size:1rem;line-height:1.35;width:auto}
+.ml-grid th{font-weight:600;text-align:left;border-bottom:2px solid rgba(128,128,128,.6);padding:.25rem .7rem}
+.ml-grid td{border-bottom:1px solid rgba(128,128,128,.35);padding:.25rem .7rem;vertical-align:top}
+.ml-grid .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;min-height:18.5em}
 .ml-card h4{margin:.1em 0 .35em 0}
 .ml-card p{margin:.2em 0;font-size:.93rem}

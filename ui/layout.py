@@ -155,6 +155,9 @@ def limited_text(text: str, tokens: list) -> str:
 MAIN_PX = {False: 820, True: 880}
 REM_PX = {False: 16, True: 20}
 HEATMAP_FONT = {False: 12, True: 16}  # px, a heatmap's tick labels
+# px, a chart's type when presenting (where its builder did not size it): ticks, axis and header titles,
+# legends and text drawn on marks, read from the back of a hall on a 1280 x 720 projector
+PRESENTING_FONT = {"tick": 18, "title": 19, "legend": 18, "mark": 17}
 
 
 def room(columns: int = 1) -> dict:
@@ -178,8 +181,10 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
             title.update(fontSize=21, subtitleFontSize=16)
             fig = fig.properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5})  # room above the larger title
         if state.presenting() and not sized:
-            fig = fig.configure_axis(labelFontSize=15, titleFontSize=17).configure_legend(labelFontSize=16).configure_header(labelFontSize=16)
-            text["fontSize"] = 15
+            fig = (fig.configure_axis(labelFontSize=PRESENTING_FONT["tick"], titleFontSize=PRESENTING_FONT["title"])
+                   .configure_legend(labelFontSize=PRESENTING_FONT["legend"], titleFontSize=PRESENTING_FONT["legend"])
+                   .configure_header(labelFontSize=PRESENTING_FONT["title"], titleFontSize=PRESENTING_FONT["title"]))
+            text["fontSize"] = PRESENTING_FONT["mark"]
             if isinstance(getattr(fig, "height", None), int):  # the larger type takes its room from the plot: give it back
                 fig = fig.properties(height=fig.height + 60)
         fig = fig.configure_title(**title)
@@ -192,10 +197,10 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         st.altair_chart(fig, key=key, width="stretch")
     else:
         if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
-            fig.update_layout(font=dict(size=17), title_font_size=21, legend_font_size=16)
+            fig.update_layout(font=dict(size=PRESENTING_FONT["title"]), title_font_size=21, legend_font_size=PRESENTING_FONT["legend"])
             for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
                 if axis.tickfont.size is None:
-                    axis.update(tickfont_size=15, title_font_size=17)
+                    axis.update(tickfont_size=PRESENTING_FONT["tick"], title_font_size=PRESENTING_FONT["title"])
         st.plotly_chart(
             fig,
             key=key,
@@ -207,6 +212,42 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
             "Download the data (CSV)", csv_bytes(data), file_name=f"masklab-{name}.csv",
             mime="text/csv", key=f"{key}.csv", type="tertiary", icon=":material/download:", on_click="ignore",
         )
+
+
+def cell_text(value, config: dict | None) -> str:
+    """``value`` as a column of ``st.column_config`` shows it: its printf-style ``format`` ("%.2f",
+    "%+.1f"), "percent" (one decimal), or plain; an empty string for a missing value."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    fmt = ((config or {}).get("type_config") or {}).get("format")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and fmt:
+        return f"{value:.1%}" if fmt == "percent" else fmt % value
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table_html(df: pd.DataFrame, column_config: dict | None = None) -> str:
+    """``df`` as an HTML table in the page's type (presenting: 20 px, where Streamlit's data grid draws 14
+    px on a canvas no style reaches), columns labelled and numbers formatted as ``column_config`` (the
+    dict `st.dataframe` takes) says; numbers right-aligned. Text is escaped."""
+    config = column_config or {}
+    numeric = {c: pd.api.types.is_numeric_dtype(df[c]) for c in df.columns}
+    head = "".join(f'<th class="{"num" if numeric[c] else ""}">{html.escape(str((config.get(c) or {}).get("label") or c))}</th>' for c in df.columns)
+    rows = "".join("<tr>" + "".join(f'<td class="{"num" if numeric[c] else ""}">{html.escape(cell_text(v, config.get(c)))}</td>'
+                                    for c, v in zip(df.columns, r)) + "</tr>" for r in df.itertuples(index=False))
+    return (f'<div class="ml-grid"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def table(df: pd.DataFrame, column_config: dict | None = None, key: str | None = None) -> None:
+    """Show ``df`` without its index: Streamlit's data grid (sortable, searchable) in plain mode; when
+    presenting, `table_html`, whose type grows with the page's so it reads from the back of a hall."""
+    if state.presenting():
+        st.html(table_html(df, column_config))
+    else:
+        st.dataframe(df, hide_index=True, column_config=column_config, key=key)
+
+
 
 
 def html_block(body: str) -> None:

@@ -1,3 +1,4 @@
+import pandas as pd
 import streamlit as st
 
 from engine.masks import PRESETS, dense, document_ids, layer_patterns, layer_reach, layers_from_config, layers_text, parse_layers, pattern_cost
@@ -119,7 +120,7 @@ for i, c in enumerate(cycles):
         st.warning(f"Pattern {LETTERS[i]} leaves {first.empty_rows} token(s) nothing to attend to: attention is undefined there.",
                    icon=":material/warning:")
 
-st.dataframe(rows, hide_index=True)
+layout.table(pd.DataFrame(rows))
 st.caption("Pairs computed: query-key pairs the mask allows in one layer (a causal mask allows n(n+1)/2). KV cache: the keys the "
            "last token reads, what a generating model keeps per layer and key/value head (several numbers when layers differ). "
            "Blocks: at the block size in the sidebar, the tiles FlexAttention's BlockMask computes.")

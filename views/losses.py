@@ -103,8 +103,8 @@ summary = pd.DataFrame(rows)
 # presenting, the larger type leaves no room for every column: the total loss and the count scored (the caption says it) give way to the scoring
 numbers = ["mean_loss", "perplexity", "top1_accuracy", "tokens"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
 summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
-st.dataframe(
-    summary, hide_index=True,
+layout.table(
+    summary,
     column_config={
         "mean_loss": st.column_config.NumberColumn("mean loss", format="%.2f", help="Nats per scored token."),
         "total_loss": st.column_config.NumberColumn("total loss", format="%.1f"),
@@ -172,7 +172,7 @@ def probes() -> None:
         wins = table.assign(ok=table["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
         st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
         shown = table.assign(verdict=table["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
-        st.dataframe(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]], hide_index=True,
+        layout.table(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]],
                      column_config={"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
                                     "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
                                     "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")})

@@ -272,7 +272,7 @@ def maps() -> None:
                 if charts.sentinel_rows(q):
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                                  key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
-                    st.dataframe(charts.sentinel_table(w, q, k), hide_index=True)
+                    layout.table(charts.sentinel_table(w, q, k))
                 else:
                     st.caption("This text is too short for span corruption to cut a span.")
 

@@ -100,7 +100,7 @@ else:
         st.caption(f"Loss in nats per word (a word's tokens summed), with 95% intervals; top-1 (every token of the word the "
                    f"model's first guess) in the table. `{ys.get('command', 'python -m engine.yardstick')}`, {ys.get('date', '')}.")
         shown = table[["model", "task", "loss", "top1", "top1_lo", "top1_hi", "n"]]
-        st.dataframe(shown, hide_index=True, column_config={
+        layout.table(shown, column_config={
             "loss": st.column_config.NumberColumn("loss (nats/word)", format="%.2f"),
             "top1": st.column_config.NumberColumn("top-1", format="percent"),
             "top1_lo": st.column_config.NumberColumn("top-1, 95% low", format="percent"),

@@ -94,7 +94,7 @@ with st.expander("Why these assumptions fade with scale", expanded=not state.pre
         columns=["parameters", "model", "before", "after instruction tuning"],
     )
     flan["gain"] = flan["after instruction tuning"] - flan["before"]
-    st.dataframe(flan, hide_index=True, column_config={  # one decimal throughout: -5.0, not -5
+    layout.table(flan, column_config={  # one decimal throughout: -5.0, not -5
         "before": st.column_config.NumberColumn("before", format="%.1f"),
         "after instruction tuning": st.column_config.NumberColumn("after instruction tuning", format="%.1f"),
         "gain": st.column_config.ProgressColumn("gain", min_value=0, max_value=30, format="%+.1f")})
