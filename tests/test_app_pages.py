@@ -267,6 +267,18 @@ def test_the_chat_conversation_reopens_from_the_link():
     assert at.query_params.get("chat") in ("u:Is it far to Netherfield?", ["u:Is it far to Netherfield?"])
 
 
+def test_presenting_the_chat_reads_as_a_transcript_and_its_table_still_edits_it():
+    conversation = (("user", "Is it far to <Netherfield>?"), ("assistant", "Three miles."))
+    at = open_page("chat", params={"chat": state.dump_chat(conversation), "pres": "1"})
+    transcript = [h.proto.body for h in at.get("html") if "ml-transcript" in h.proto.body and "<div" in h.proto.body]
+    assert len(transcript) == 1 and "Is it far to &lt;Netherfield&gt;?" in transcript[0] and transcript[0].index("Is it far") < transcript[0].index("Three miles")
+    assert at.expander[0].label == "Edit, add or remove turns"
+    at.session_state[state.CHAT_TURNS] = at.session_state[state.CHAT_TURNS].iloc[:1]  # an edit in the folded table
+    at.run()
+    transcript = [h.proto.body for h in at.get("html") if "ml-transcript" in h.proto.body and "<div" in h.proto.body]
+    assert "Three miles" not in transcript[0] and at.metric[0].value == "1"
+
+
 def test_a_chat_too_long_for_a_link_is_refused_and_left_out():
     long = state.dump_chat([("user", "word " * 300), ("assistant", "word " * 200)])
     at = open_page("chat", params={"chat": long})

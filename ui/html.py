@@ -68,6 +68,8 @@ STYLE = """
 .ml-table th,.ml-table td{border-bottom:1px solid rgba(128,128,128,.3);padding:.45em .6em;text-align:left;vertical-align:top}
 .ml-table td.on{background:rgba(0,158,115,.16);font-weight:600}
 .ml-table td.off{opacity:.55}
+.ml-transcript{margin:.2rem 0 .6rem}.ml-turn{padding:.2rem 0;border-bottom:1px solid rgba(128,128,128,.25);line-height:1.4}
+.ml-turn b{display:inline-block;min-width:5.5em;opacity:.8}
 .ml-grid{overflow-x:auto;margin:.2rem 0 .8rem}
 .ml-grid table{border-collapse:collapse;font-size:1rem;line-height:1.35;width:auto}
 .ml-grid th{font-weight:600;text-align:left;border-bottom:2px solid rgba(128,128,128,.6);padding:.25rem .7rem}
@@ -335,6 +337,13 @@ def shape_flow(steps: list[tuple[str, str, str]]) -> str:
     """Boxes joined by arrows: (what, shape, note) for each step the data takes through a model."""
     boxes = [f'<div class="box"><div class="what">{esc(w)}</div><div class="shape">{esc(s)}</div><div class="note">{esc(n)}</div></div>' for w, s, n in steps]
     return f'<div class="ml-flow">{"<div class=arrow>→</div>".join(boxes)}</div>'
+
+
+def conversation(turns) -> str:
+    """A chat's turns, (role, message) pairs, as a transcript in the page's type: the role in bold before
+    each message. Text is escaped."""
+    lines = "".join(f'<div class="ml-turn"><b>{esc(role)}</b> {esc(message)}</div>' for role, message in turns)
+    return f'<div class="ml-transcript">{lines}</div>'
 
 
 def generation(prompt: str, continuation: str) -> str:

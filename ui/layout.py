@@ -39,6 +39,7 @@ h1{font-size:2.3rem!important}
 [data-testid="stSidebar"] [data-testid="stCaptionContainer"] p{font-size:.8rem!important}
 .ml-svg{max-width:820px!important}
 .ml-id{font-size:.8em!important;opacity:.85!important}
+.ml-flow .box{min-width:5.5em;padding:.45em .6em}.ml-flow .shape{font-size:.95rem}.ml-flow{gap:.3em}
 </style>
 """
 BASE_CSS = """

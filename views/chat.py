@@ -1,6 +1,8 @@
+import contextlib
+
 import streamlit as st
 
-from ui import cache, catalog, charts, layout, state
+from ui import cache, catalog, charts, html, layout, state
 
 PAGE = "chat"
 ROLE_PX = 100  # the role column: "assistant" in presentation type
@@ -31,15 +33,18 @@ def append_turn() -> None:
         state.set_session_value(NEXT_ROLE, None)
 
 
-edited = st.data_editor(
-    state.chat_table(), key=EDITOR, num_rows="dynamic", hide_index=True,
-    column_config={
-        # the message takes what the role leaves of the smallest screen's main column (Streamlit shares any room left over
-        # evenly between columns, which made the role column 275 px and cut the messages)
-        "role": st.column_config.SelectboxColumn("role", options=list(state.CHAT_ROLES), required=True, default=new_role, width=ROLE_PX),
-        "text": st.column_config.TextColumn("message", max_chars=4000, width=layout.MAIN_PX[state.presenting()] - ROLE_PX - 40),
-    },
-)
+# presenting, the conversation is read in the page's type; the table that edits it (drawn at 14 px on a canvas) folds away
+transcript = st.container() if state.presenting() else None
+with st.expander("Edit, add or remove turns", expanded=False) if state.presenting() else contextlib.nullcontext():
+    edited = st.data_editor(
+        state.chat_table(), key=EDITOR, num_rows="dynamic", hide_index=True,
+        column_config={
+            # the message takes what the role leaves of the smallest screen's main column (Streamlit shares any room left over
+            # evenly between columns, which made the role column 275 px and cut the messages)
+            "role": st.column_config.SelectboxColumn("role", options=list(state.CHAT_ROLES), required=True, default=new_role, width=ROLE_PX),
+            "text": st.column_config.TextColumn("message", max_chars=4000, width=layout.MAIN_PX[state.presenting()] - ROLE_PX - 40),
+        },
+    )
 state.chat_shown(edited)  # what append_turn builds on
 state.choice(NEXT_ROLE, state.CHAT_ROLES, state.next_chat_role(list(edited["role"])))
 role_col, text_col = st.columns([1, 5], vertical_alignment="bottom")
@@ -48,6 +53,9 @@ text_col.text_input("Type the next turn and press Enter", key=NEXT, on_change=ap
                     placeholder="The next message of the conversation…")
 turns = [(r if r in state.CHAT_ROLES else "user", t if isinstance(t, str) else "") for r, t in zip(edited["role"], edited["text"])]
 turns = tuple((r, t) for r, t in turns if t.strip())
+if transcript is not None:
+    with transcript:
+        layout.html_block(html.conversation(turns))
 if turns != state.get("chat"):
     state.put("chat", turns)
 if len(state.dump_chat(turns)) > state.MAX_URL_TEXT:

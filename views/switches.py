@@ -33,13 +33,10 @@ elif on:
 else:
     st.info("The encoder-decoder as built in 2017, for translation.", icon=":material/translate:")
 
-# presenting, the diagram takes the whole width (its type ~10 px in a column), the table under it
-left, right = (st.container(), st.container()) if state.presenting() else st.columns([6, 5], gap="large")
-with left:
-    layout.svg_block(html.switch_diagram(on))
-with right:
-    layout.html_block(html.comparison_table(on))
-    st.caption("Each row is one switch; the highlighted cell describes the model as it stands.")
+# the diagram at its own size (14 px type; in a column beside the table it shrank to ~10 px), the table under it
+layout.svg_block(html.switch_diagram(on))
+layout.html_block(html.comparison_table(on))
+st.caption("Each row is one switch; the highlighted cell describes the model as it stands.")
 trained = catalog.pick_variant("encoder_decoder")
 reliance = None if trained.startswith("random-") else cache.encoder_reliance(trained)
 if reliance is not None:  # the encoder-decoder the other pages show, measured: does its decoder use what its encoder read?

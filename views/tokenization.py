@@ -115,7 +115,7 @@ if results:
         ids = [t.id for t in results["masklab"][:8]]
         shown_ids = ", ".join(str(i) for i in ids) + (", …" if n > 8 else "")
         steps = [
-            ("text", f"{len(text):,} characters", "what you typed"),
+            ("text", f"{len(text):,}", "characters you typed"),
             ("token ids", f"[{n}]", shown_ids),
             ("embeddings", f"[{n}, {d_model}]", "a learned vector per id"),
             ("every layer", f"[{n}, {d_model}]", "attention and MLP keep the shape"),
