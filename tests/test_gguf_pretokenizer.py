@@ -172,3 +172,70 @@ def test_smollm2_ids_differ_from_transformers_alone_on_fractions_and_agree_on_pl
 @functools.lru_cache(maxsize=1)
 def _smollm2_reference() -> Tokenizer:
     return llama_cpp_reference(GGUF)
+
+
+def _reader_view(path) -> dict:
+    """What gguf's own GGUFReader reads from a header, laid out as `gguf_files.gguf_header` lays it out."""
+    from gguf import GGUFReader, GGUFValueType
+
+    r = GGUFReader(str(path))
+    meta = {}
+    for key, f in r.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        kind = f.types[0]
+        if kind == GGUFValueType.ARRAY:
+            meta[key] = len(f.data)
+        elif kind == GGUFValueType.STRING:
+            meta[key] = bytes(f.parts[f.data[0]]).decode("utf-8", "replace")
+        else:
+            meta[key] = f.parts[f.data[0]].tolist()[0]
+    tensors = [(t.name, tuple(int(d) for d in t.shape), int(t.tensor_type)) for t in r.tensors]
+    return {"metadata": meta, "tensors": tensors}
+
+
+def _same_header(path) -> None:
+    from engine.hf.gguf_files import gguf_header
+
+    ours, theirs = gguf_header(path), _reader_view(path)
+    assert ours["metadata"].keys() == theirs["metadata"].keys()
+    for key, v in theirs["metadata"].items():
+        assert ours["metadata"][key] == pytest.approx(v) if isinstance(v, float) else ours["metadata"][key] == v, key
+    # GGUFReader lists a tensor's dimensions as the file stores them; gguf_header too
+    assert ours["tensors"] == theirs["tensors"]
+
+
+def test_the_header_reader_reads_what_gguf_reads_strings_arrays_and_tensors_included(tiny):
+    path = tiny("smollm")
+    _same_header(path)
+    from engine.hf.gguf_files import gguf_header
+
+    vocabulary = gguf_header(path)["metadata"]["tokenizer.ggml.tokens"]  # an array is read as its length
+    assert vocabulary == len(_strings(__import__("gguf").GGUFReader(str(path)), "tokenizer.ggml.tokens")) > 100
+    assert hf.gguf_summary(path)["parameters"] == vocabulary * 8  # the embedding table alone: a row of 8 a token
+
+
+def test_a_gguf_files_architecture_is_what_transformers_loads_it_as(tiny):
+    import transformers
+
+    path = tiny("smollm")
+    config = transformers.AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    assert hf.peek_architecture(str(path)) == hf.architecture_of(config) == "decoder"
+
+
+def test_a_file_that_is_not_gguf_or_is_cut_short_is_refused_with_a_reason(tmp_path, tiny):
+    from engine.hf.gguf_files import gguf_header
+
+    other = tmp_path / "not.gguf"
+    other.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ValueError, match="not a GGUF file"):
+        gguf_header(other)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny("smollm").read_bytes()[:200])
+    with pytest.raises(ValueError, match="malformed|past the end"):
+        gguf_header(cut)
+
+
+@smollm2
+def test_the_header_reader_reads_smollm2_as_gguf_reads_it():
+    _same_header(GGUF)

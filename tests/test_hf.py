@@ -620,11 +620,11 @@ def _tiny_gguf(path, name: str) -> None:
 def test_a_gguf_header_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
     import os
 
-    import gguf
+    from engine.hf import gguf_files
 
     reads = []
-    real = gguf.GGUFReader
-    monkeypatch.setattr(gguf, "GGUFReader", lambda p, *a, **k: reads.append(p) or real(p, *a, **k))
+    real = gguf_files.gguf_header
+    monkeypatch.setattr(gguf_files, "gguf_header", lambda p, *a, **k: reads.append(p) or real(p, *a, **k))
     path = tmp_path / "tiny.F32.gguf"
     _tiny_gguf(path, "first")
     s = hf.gguf_summary(path)

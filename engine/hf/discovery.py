@@ -198,6 +198,19 @@ def _supported_type(model_type) -> bool:
     return isinstance(model_type, str) and any(model_type in d for d in (m.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, m.MODEL_FOR_MASKED_LM_MAPPING_NAMES, m.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES))
 
 
+def gguf_architecture(path: Path) -> str | None:
+    """The architecture a GGUF file loads as, from the ``general.architecture`` its header declares
+    (`gguf_summary`, a fraction of a second where ``AutoConfig`` parses every field: 15 s for Gemma 3):
+    ``transformers`` loads GGUF files of the architectures in its ``GGUF_SUPPORTED_ARCHITECTURES``, all
+    causal language models but T5's (``t5``, ``umt5``: encoder-decoders). None for any other."""
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    arch = gguf_summary(path).get("gguf_architecture")
+    if not isinstance(arch, str) or arch not in GGUF_SUPPORTED_ARCHITECTURES or arch in ("general", "tokenizer"):
+        return None
+    return "encoder_decoder" if arch in ("t5", "umt5") else "decoder"
+
+
 def peek_architecture(name: str) -> str | None:
     """The architecture ``name`` would load as, from its config (or GGUF header) alone; None when it
     cannot tell (a hub id not in the cache, an unsupported model type)."""
@@ -208,7 +221,7 @@ def peek_architecture(name: str) -> str | None:
         if folder is not None:
             g = gguf_file(folder)
             if g is not None:
-                return architecture_of(transformers.AutoConfig.from_pretrained(str(g.parent), gguf_file=g.name, local_files_only=True))
+                return gguf_architecture(g)
             return architecture_of(transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False))
         return architecture_of(transformers.AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False))
     except Exception:
