@@ -537,3 +537,18 @@ def layers_from_config(layer_types, window: int | None) -> str | None:
         else:
             cycle.append((1, pattern))
     return layers_text(cycle)
+
+
+def layer_window(config, layer: int) -> int | None:
+    """The keys one layer of a published model reads back, the query included (its config's
+    ``sliding_window``), when the config's ``layer_types`` make ``layer`` (0-based) a sliding-window layer
+    (Gemma 3: five of every six, 512 tokens); None for a full layer or a config without layer types.
+
+    >>> class Config: layer_types, sliding_window = ["sliding_attention"] * 5 + ["full_attention"], 512
+    >>> layer_window(Config, 0), layer_window(Config, 5)
+    (512, None)
+    """
+    kinds, window = getattr(config, "layer_types", None), getattr(config, "sliding_window", None)
+    if kinds and window and 0 <= layer < len(kinds) and kinds[layer] == "sliding_attention":
+        return int(window)
+    return None

@@ -547,3 +547,20 @@ def test_a_log_loss_axis_starts_and_ends_on_a_labelled_value():
     y = charts.loss_curves(frames, x="parameters").to_dict()["encoding"]["y"]
     assert y["scale"]["type"] == "log" and y["scale"]["domain"] == [y["axis"]["values"][0], y["axis"]["values"][-1]]
     assert y["axis"]["values"][0] <= 2.7 and y["axis"]["values"][-1] >= 7.5
+
+
+def test_a_whole_text_overview_pools_attention_into_blocks_and_keeps_a_windows_edge():
+    n, window, block = 40, 8, 8
+    pos = np.arange(n)
+    allowed = (pos[None, :] <= pos[:, None]) & ((pos[:, None] - pos[None, :]) < window)  # causal, 8 back
+    w = np.where(allowed, 1.0, 0.0)
+    w = w / w.sum(axis=1, keepdims=True)
+    pooled, reach = charts.pooled_attention(w, allowed, block)
+    assert pooled.shape == reach.shape == (5, 5)
+    assert np.allclose(pooled.sum(axis=1), 1.0)  # a block of queries still spreads a whole unit of weight
+    assert reach[4, 3] and reach[4, 4] and not reach[4, 2] and not reach[0, 1]  # the band: two blocks wide, nothing above
+    short, _ = charts.pooled_attention(w[:37, :37] / w[:37, :37].sum(axis=1, keepdims=True), allowed[:37, :37], block)
+    assert short.shape == (5, 5) and np.allclose(short.sum(axis=1), 1.0)  # a last, short block averages its own 5 queries
+    fig = charts.attention_overview(w, allowed, block, "The whole text")
+    z = np.array(fig.data[0].z, dtype=float)
+    assert np.isnan(z[4, 2]) and z[4, 3] > 0 and fig.data[0].customdata[4][3] == "queries 33-40 → keys 25-32"

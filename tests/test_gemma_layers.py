@@ -5,7 +5,7 @@ what it computes through its own."""
 import pytest
 import torch
 
-from engine.masks import dense, layer_patterns, layers_from_config, parse_layers
+from engine.masks import dense, layer_patterns, layer_window, layers_from_config, parse_layers
 
 transformers = pytest.importorskip("transformers")
 
@@ -40,3 +40,22 @@ def test_masklabs_masks_are_the_ones_gemma_uses_in_each_kind_of_layer():
         swapped = model(input_ids=x, attention_mask={"sliding_attention": full, "full_attention": full}).logits
     assert torch.allclose(own, ours, atol=1e-5)
     assert not torch.allclose(own[:, 8:], swapped[:, 8:], atol=1e-3)  # past the window, the local layers' edge shows
+
+
+def test_each_layers_window_is_read_from_the_config_and_bounds_what_its_learned_map_shows():
+    model = tiny_gemma3()
+    assert [layer_window(model.config, i) for i in range(6)] == [8] * 5 + [None]
+    assert layer_window(model.config, 6) is None and layer_window(object(), 0) is None  # past the last layer; no layer types
+    n = 30
+    x = torch.randint(0, 128, (1, n), generator=torch.Generator().manual_seed(2))
+    model.set_attn_implementation("eager")  # SDPA returns no weights
+    with torch.no_grad():
+        attn = model(input_ids=x, output_attentions=True).attentions
+    pos = torch.arange(n)
+    for i in (0, 5):
+        w = layer_window(model.config, i)
+        reach = (pos[:, None] - pos[None, :]) < (w or n + 1)
+        allowed = (pos[None, :] <= pos[:, None]) & reach  # what the masks page lets the learned map draw
+        weights = attn[i][0]  # (heads, n, n)
+        assert torch.all(weights[:, ~allowed] == 0) and torch.all(weights[:, allowed].sum() > 0)
+    assert torch.all(attn[5][0][:, 20, :12] > 0)  # the full layer reads 20 tokens back; a sliding one stops at 8

@@ -298,6 +298,36 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
                        "key" if axis_titles else "", "query" if axis_titles else "")
 
 
+def pooled_attention(weights, allowed, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (T, T) attention map seen whole, in blocks of ``block`` tokens a side: each cell the weight a
+    block's queries give a block's keys (summed over the keys, averaged over the queries: a row still sums
+    to 1), and whether the rule ``allowed`` lets any query of the one block read any key of the other.
+    Returns (pooled, allowed_blocks), each (ceil(T / block),) a side."""
+    w = np.asarray(weights, dtype=float)
+    a = np.asarray(allowed, dtype=bool)
+    n = w.shape[0]
+    b = -(-n // block)
+    pad = b * block - n
+    w = np.pad(w, ((0, pad), (0, pad)))
+    a = np.pad(a, ((0, pad), (0, pad)))
+    counts = np.bincount(np.arange(n) // block, minlength=b)  # queries per block: the last may be short
+    pooled = w.reshape(b, block, b, block).sum(axis=(1, 3)) / counts[:, None]
+    return pooled, a.reshape(b, block, b, block).any(axis=(1, 3))
+
+
+def attention_overview(weights, allowed, block: int, title: str, *, width: float = WIDTH, font: int = TICK_FONT) -> go.Figure:
+    """The whole text's learned attention in blocks of ``block`` tokens (`pooled_attention`), labelled
+    by the token positions each block spans ("1-16"): where a sliding-window layer's edge shows, which a
+    window of 128 tokens on the diagonal never reaches. Blocks the rule leaves unread are empty."""
+    pooled, reach = pooled_attention(weights, allowed, block)
+    n = np.asarray(weights).shape[0]
+    labels = [f"{i * block + 1}-{min(n, (i + 1) * block)}" for i in range(pooled.shape[0])]
+    fig = attention_heatmap(pooled, labels, labels, title, allowed=reach, width=width, font=font)
+    fig.update_traces(customdata=[[f"queries {q} → keys {k}" for k in labels] for q in labels],
+                      hovertemplate="%{customdata}<br>weight %{z:.3f}<extra></extra>")
+    return fig
+
+
 def sentinel_rows(q_labels: list[str]) -> list[int]:
     """Positions of the decoder's sentinel tokens: each starts the span it must write."""
     return [i for i, t in enumerate(q_labels) if _SENTINEL.match(t)]

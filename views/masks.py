@@ -3,7 +3,7 @@ import contextlib
 import numpy as np
 import streamlit as st
 
-from engine.masks import ARCHITECTURES, attention_masks, joint_mask, visible
+from engine.masks import ARCHITECTURES, attention_masks, joint_mask, layer_window, visible
 from engine.scoring import MAPS_BUDGET_BYTES, positions_covering
 from ui import cache, catalog, charts, layout, state
 
@@ -71,6 +71,22 @@ def rule(arch: str, q0: int, q1: int, k0: int, k1: int, n_prefix: int = 0) -> np
     return visible(prefix, q0, q1, k0, k1).numpy()
 
 
+def model_layer_window(name: str, layer: int) -> int | None:
+    """`engine.masks.layer_window` of ``name``'s config: None for MaskLab's models, whose layers all read every key."""
+    return layer_window(getattr(cache.variant(name).model, "config", None), layer)
+
+
+def layer_rule(arch: str, name: str, layer: int, lo: int, hi: int) -> np.ndarray:
+    """`rule` over queries and keys [lo, hi) for one layer of ``name``: a sliding-window layer's keys
+    stop ``layer_window`` tokens back (the edge its learned map shows on a longer text)."""
+    allowed = rule(arch, lo, hi, lo, hi, split)
+    window = model_layer_window(name, layer)
+    if window:
+        pos = np.arange(lo, hi)
+        allowed = allowed & ((pos[:, None] - pos[None, :]) < window)
+    return allowed
+
+
 def coverage(name: str, result: dict, n_shown: int, lo: int, hi: int, first: int, last: int) -> str:
     """What the learned map beside the window's mask covers, in words: the same words in the model's own
     tokens, or where and why its maps stop."""
@@ -96,11 +112,35 @@ def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> 
     kv = result.get("n_kv_head") or H
     if 0 <= head < H and kv < H:  # grouped-query attention: say which key/value head this query head reads
         shown_head += f" (shares key/value head {result['kv_head'][head] + 1} of {kv})"
-    config = getattr(cache.variant(name).model, "config", None)
-    kinds, window = getattr(config, "layer_types", None), getattr(config, "sliding_window", None)
-    local = (f" (a sliding-window layer: each token reads itself and the {window - 1:,} before it)"
-             if kinds and window and shown_layer < len(kinds) and kinds[shown_layer] == "sliding_attention" else "")
+    window = model_layer_window(name, shown_layer)
+    local = f" (a sliding-window layer: each token reads itself and the {window - 1:,} before it; cells beyond are left empty)" if window else ""
     return f"{catalog.model_label(name)} · layer {shown_layer + 1} of {L}{local} · {shown_head}"
+
+
+OVERVIEW_BLOCKS = 48  # at most this many blocks a side in a whole-text overview
+
+
+def overview(arch: str, name: str, result: dict, layer: int, head: int) -> None:
+    """For a model with sliding-window layers on a text longer than its window: the layer's learned
+    attention over the whole text in blocks, where the window's edge shows (a map of the window's 128
+    tokens on the diagonal never reaches 512 back). Nothing otherwise."""
+    L = len(result["maps"]["self"])
+    config = getattr(cache.variant(name).model, "config", None)
+    windows = [layer_window(config, i) for i in range(L)]
+    n_own = result["maps"]["self"].shape[-1]
+    widest = max((w for w in windows if w), default=None)
+    if widest is None or n_own <= widest:
+        return
+    shown = min(layer, L - 1)
+    block = max(8, -(-n_own // OVERVIEW_BLOCKS // 8) * 8)
+    w = cache.attention_map(result, "self", shown, head)
+    allowed = layer_rule(arch, name, shown, 0, n_own)
+    kind = f"a sliding-window layer ({windows[shown]:,} tokens)" if windows[shown] else "a full layer"
+    layout.chart(charts.attention_overview(w, allowed, block, f"The whole text, {block} tokens a cell: layer {shown + 1}, {kind}", **layout.room(1)),
+                 key=f"{PAGE}.overview.{arch}", name=f"attention-overview-{arch}")
+    st.caption(f"{catalog.short_label(name)} reads {n_own:,} of its tokens here. Its sliding-window layers read at most {widest:,} tokens back: "
+               "past that, their cells are empty (the band along the diagonal); its full layers read the whole triangle. "
+               "Move the layer slider to compare.")
 
 
 def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):
@@ -190,11 +230,12 @@ def maps() -> None:
                     w = cache.attention_map(result, "self", layer, head)
                     q = result["query_tokens"]["self"]
                     fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], f"Learned: {charts.ARCH_NAMES[arch]}", q_offset=lo, k_offset=lo,
-                                                   allowed=rule(arch, lo, hi, lo, hi, split), colorbar=not together,
+                                                   allowed=layer_rule(arch, name, min(layer, len(result["maps"]["self"]) - 1), lo, hi), colorbar=not together,
                                                    axis_titles=not together, **size)
                     layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
                     st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note,
                                                       "brighter: more weight" if together else "") if p))
+                    overview(arch, name, result, layer, head)
                 else:
                     st.caption(note)
         if together and i % 2 == 1 and i + 1 < len(single):
