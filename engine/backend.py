@@ -96,6 +96,8 @@ class Backend(Protocol):
     n_layer: int
     n_head: int  # query heads
     n_kv_head: int  # key/value heads (fewer than n_head under grouped-query attention)
+    head_dim: int  # width of one head's keys and values
+    layer_windows: tuple  # per layer, the keys a sliding-window layer reads back (query included), None for a full layer
     specials: Specials
     device: torch.device
 
@@ -149,6 +151,8 @@ class MaskLabBackend:
         self.vocab_size = int(c.vocab_size)
         self.n_layer = int(c.n_layer)
         self.n_head = self.n_kv_head = int(c.n_head)
+        self.head_dim = int(c.d_model) // int(c.n_head)
+        self.layer_windows = (None,) * self.n_layer  # every layer reads every key
         ul2_prefix = objective == "ul2" and c.architecture == "prefix_lm"
         self.specials = Specials(
             start=MASKLAB.eos if c.architecture == "decoder" else None,

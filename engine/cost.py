@@ -144,6 +144,23 @@ def chat_cost(c: ModelConfig, turn_lengths: list[int]) -> list[TurnCost]:
     return rows
 
 
+def kv_cache_bytes(n_tokens: int, *, n_kv_head: int, head_dim: int, layer_windows, bytes_per_value: int = 2) -> int:
+    """Bytes of the KV cache a generating model holds after ``n_tokens`` tokens: every layer keeps a key
+    and a value of ``head_dim`` numbers per key/value head for each token a later query can still read:
+    in a sliding-window layer of ``window`` (``layer_windows``: one entry per layer, None for a full layer,
+    which keeps them all) the last ``window - 1``, the next token's own key making up the window.
+    ``bytes_per_value``: 2 for bf16 or fp16 (the default), 4 for float32. Follows transformers'
+    ``DynamicSlidingWindowLayer``.
+
+    >>> kv_cache_bytes(1000, n_kv_head=1, head_dim=256, layer_windows=[512] * 15 + [None] * 3)  # Gemma 3 270M: 10.9 MB
+    10920960
+    >>> kv_cache_bytes(1000, n_kv_head=1, head_dim=256, layer_windows=[None] * 18)  # had every layer been full: 18.4 MB
+    18432000
+    """
+    kept = sum(min(int(n_tokens), w - 1) if w else int(n_tokens) for w in layer_windows)
+    return kept * 2 * n_kv_head * head_dim * bytes_per_value
+
+
 @torch.inference_mode()
 def time_chat(model, turns: list[list[int]], bidirectional: bool) -> list[float]:
     """Measured seconds per turn: re-encoding the full history (bidirectionally, for a model that can),

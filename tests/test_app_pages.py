@@ -279,6 +279,19 @@ def test_presenting_the_chat_reads_as_a_transcript_and_its_table_still_edits_it(
     assert "Three miles" not in transcript[0] and at.metric[0].value == "1"
 
 
+def test_the_chat_page_states_the_kv_cache_its_model_holds():
+    from engine.cost import kv_cache_bytes
+
+    conversation = (("user", "Is it far to Netherfield?"), ("assistant", "Three miles."))
+    at = open_page("chat", params={"chat": state.dump_chat(conversation)})
+    kv = next(m for m in at.metric if m.label.startswith("KV cache after"))
+    n = int(kv.label.split()[3].replace(",", ""))
+    assert n > 5
+    # a MaskLab decoder: 4 layers, 4 heads of 48 (medium), every layer full; 2 bytes a value
+    assert kv.value == f"{kv_cache_bytes(n, n_kv_head=4, head_dim=48, layer_windows=[None] * 4) / 2**20:,.2f} MiB"
+    assert not any(m.label == "Had every layer been full" for m in at.metric)
+
+
 def test_a_chat_too_long_for_a_link_is_refused_and_left_out():
     long = state.dump_chat([("user", "word " * 300), ("assistant", "word " * 200)])
     at = open_page("chat", params={"chat": long})

@@ -59,3 +59,16 @@ def test_each_layers_window_is_read_from_the_config_and_bounds_what_its_learned_
         weights = attn[i][0]  # (heads, n, n)
         assert torch.all(weights[:, ~allowed] == 0) and torch.all(weights[:, allowed].sum() > 0)
     assert torch.all(attn[5][0][:, 20, :12] > 0)  # the full layer reads 20 tokens back; a sliding one stops at 8
+
+
+def test_the_kv_cache_a_sliding_layer_keeps_is_what_transformers_keeps():
+    from engine.cost import kv_cache_bytes
+    model = tiny_gemma3()
+    windows = tuple(layer_window(model.config, i) for i in range(6))
+    for n in (5, 30):  # within the window of 8, and past it
+        x = torch.randint(0, 128, (1, n), generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            cache = model(input_ids=x, use_cache=True).past_key_values
+        held = sum(layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size() for layer in cache.layers)
+        assert kv_cache_bytes(n, n_kv_head=1, head_dim=8, layer_windows=windows, bytes_per_value=4) == held
+    assert held < kv_cache_bytes(30, n_kv_head=1, head_dim=8, layer_windows=(None,) * 6, bytes_per_value=4)

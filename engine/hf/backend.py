@@ -15,6 +15,7 @@ import torch
 
 from engine.backend import Generation, TextTokens, as_weights, gather_rows
 from engine.hf.discovery import CheckpointUnavailable
+from engine.masks import layer_window
 from engine.hf.tokens import specials, text_rows, token_names, tokenizer_problem
 
 ACTIVATION_BUDGET = 1 << 25  # floats in the largest transient tensor of one batch of masked copies
@@ -86,6 +87,8 @@ class HFBackend:
         self.n_layer = int(t.num_hidden_layers)
         self.n_head = int(t.num_attention_heads)
         self.n_kv_head = int(getattr(t, "num_key_value_heads", None) or self.n_head)
+        self.head_dim = int(getattr(t, "head_dim", None) or int(t.hidden_size) // self.n_head)
+        self.layer_windows = tuple(layer_window(t, i) for i in range(self.n_layer))
         problem = tokenizer_problem(tokenizer, model, architecture)
         if problem:
             raise CheckpointUnavailable(f"{c.name_or_path or c.model_type}: {problem}")
