@@ -35,6 +35,7 @@ PAGES = {
     "": (True, None),
     "tokenization": (True, ("switch", "Show whitespace")),
     "masks": (True, ("slider", "Layer")),
+    "compose": (True, ("radio", ("1", "2"))),  # patterns side by side
     "objectives": (True, ("radio", ("BERT masked LM", "T5 span corruption"))),
     "losses": (True, ("radio", ("In the novels' words", "Next-word prediction is multi-task"))),
     "switches": (False, ("switch", "(a) One attention")),
