@@ -14,7 +14,7 @@ from engine.checkpoint import CheckpointError, load_model, save_model
 from engine.cost import chat_cost, count_params, flops_per_token, forward_flops, params_by_component, supervision, time_chat, training_flops
 from engine.device import describe as _describe_device
 from engine.device import pick_device
-from engine.encoder_reading import EncoderReliance, encoder_reliance, held_out_windows
+from engine.encoder_reading import EncoderReliance, context_reliance, encoder_reliance, held_out_windows
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.masks import ARCHITECTURES, attention_masks
 from engine.model import KVCache, ModelConfig, Transformer, build
@@ -35,7 +35,7 @@ __all__ = [
     "ARCHITECTURES", "AttentionResult", "CheckpointError", "Corruption", "ENCODINGS", "EncoderReliance", "EncodingUnavailable", "GenerationResult",
     "IGNORE_INDEX", "KVCache", "ModelConfig", "OBJECTIVES", "Token", "Transformer", "Variant", "VariantInfo",
     "as_decoder_sequence", "attention", "attention_masks", "available_encodings", "build", "by_category", "chat_cost",
-    "corrupt", "count_params", "device_info", "encoder_reliance", "exposure_table", "flops_per_token", "forward_flops", "generate",
+    "context_reliance", "corrupt", "count_params", "device_info", "encoder_reliance", "exposure_table", "flops_per_token", "forward_flops", "generate",
     "get_encoding", "held_out_windows", "list_variants", "load_model", "load_variant", "params_by_component", "pick_device", "save_model",
     "score", "summarize", "switch_demo", "supervision", "PROBES", "run_probes", "time_chat", "token_nll", "tokenize", "training_flops",
 ]

@@ -42,8 +42,18 @@ class EncoderReliance:
         """True when random encoder text costs at least `READS_ENCODER_NATS` per token, beyond its interval."""
         return self.rise_ci[0] >= READS_ENCODER_NATS
 
-    def sentence(self, name: str) -> str:
-        """What the number says, in words."""
+    def sentence(self, name: str, beside: "EncoderReliance | None" = None, beside_name: str = "") -> str:
+        """What the number says, in words; with ``beside`` (an encoder-only model's `context_reliance`
+        on the same windows, named ``beside_name``), how much there was to read."""
+        return self._sentence(name) + (f" {beside.context_sentence(beside_name)}" if beside is not None else "")
+
+    def context_sentence(self, name: str) -> str:
+        """A `context_reliance` in words: what the text around the holes is worth to an encoder-only model."""
+        lo, hi = self.rise_ci
+        return (f"On the same held-out windows, {name} loses {self.rise:.2f} nats per hidden token when the text around its masks "
+                f"is random (95% interval {lo:.2f}–{hi:.2f}): that much there is to read.")
+
+    def _sentence(self, name: str) -> str:
         lo, hi = self.rise_ci
         measured = (f"random encoder text raises {name}'s loss on the masked text tokens by {self.rise:.2f} nats per token "
                     f"(95% interval {lo:.2f}–{hi:.2f}, {self.windows} held-out windows: {self.real:.2f} → {self.random:.2f})")
@@ -60,9 +70,47 @@ def held_out_windows(n: int, length: int, seed: int = 0, corpus=None) -> list[li
     return sample_windows(token_stream("valid", corpus), n, length, torch.Generator().manual_seed(seed))
 
 
-def _per_window_loss(model, enc: torch.Tensor, dec: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    nll = token_nll(model(enc, decoder_idx=dec).logits, labels)  # (B, U), 0 where unlabelled
+def _per_window_loss(model, enc: torch.Tensor, dec: torch.Tensor | None, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    logits = model(enc, decoder_idx=dec).logits if dec is not None else model(enc).logits
+    nll = token_nll(logits, labels)  # (B, U), 0 where unlabelled
     return (nll * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+def _reliance(model, windows: list[list[int]], objective: str, seed: int, batch: int) -> EncoderReliance:
+    """The loop `encoder_reliance` and `context_reliance` share: each window corrupted by ``objective``
+    as in training, its hidden text tokens scored reading the real input and one whose other ordinary
+    tokens are uniformly random."""
+    # here, not at the top: `import engine` loads this module, and `python -m engine.train` must find
+    # engine.train not yet imported (runpy would run a second copy of it)
+    from engine.train import make_batch
+
+    if not windows:
+        raise ValueError("windows must hold at least one window of token ids")
+    arch = model.config.architecture
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed + 1)
+    real, rand, counts = [], [], []
+    for i in range(0, len(windows), batch):
+        b = make_batch(windows[i : i + batch], objective, arch, seed, indices=list(range(i, i + len(windows[i : i + batch]))))
+        labels = b.targets
+        keep = ((labels != IGNORE_INDEX) & (labels < MASKLAB.n_regular)).float()  # the hidden text: no sentinel, no end-of-sequence
+        ordinary = b.idx < MASKLAB.n_regular
+        if b.decoder_idx is None:  # one stack: the hidden positions keep what the model was given there ([MASK], mostly)
+            ordinary &= labels == IGNORE_INDEX
+        noise = torch.where(ordinary, torch.randint(0, MASKLAB.n_regular, b.idx.shape, generator=g), b.idx)
+        dec = b.decoder_idx.to(dev) if b.decoder_idx is not None else None
+        enc, lab, kp = b.idx.to(dev), labels.to(dev), keep.to(dev)
+        real.append(_per_window_loss(model, enc, dec, lab, kp).cpu())
+        rand.append(_per_window_loss(model, noise.to(dev), dec, lab, kp).cpu())
+        counts.append(keep.sum(1))
+    model.train(was_training)
+    real_w, rand_w, n_w = torch.cat(real).double().numpy(), torch.cat(rand).double().numpy(), torch.cat(counts).numpy()
+    rises = rand_w - real_w  # per window: each window counts once, whatever its spans' length
+    half = 1.96 * float(np.std(rises, ddof=1) / np.sqrt(len(rises))) if len(rises) > 1 else float("nan")
+    rise = float(rises.mean())
+    return EncoderReliance(float(real_w.mean()), float(rand_w.mean()), rise, (rise - half, rise + half), len(rises), int(n_w.sum()))
 
 
 @torch.inference_mode()
@@ -73,33 +121,21 @@ def encoder_reliance(model, windows: list[list[int]], seed: int = 0, batch: int 
     ``windows``: lists of MaskLab token ids (e.g. `held_out_windows`), corrupted by T5 span corruption at
     its defaults (noise density 0.15, mean span length 3) with ``seed``, laid out as in training
     (`engine.train.make_batch`). Raises ValueError for another architecture or no windows."""
-    # here, not at the top: `import engine` loads this module, and `python -m engine.train` must find
-    # engine.train not yet imported (runpy would run a second copy of it)
-    from engine.train import make_batch
-
-    config = getattr(model, "config", None)
-    if getattr(config, "architecture", None) != "encoder_decoder":
+    if getattr(getattr(model, "config", None), "architecture", None) != "encoder_decoder":
         raise ValueError("encoder_reliance measures MaskLab encoder-decoders only")
-    if not windows:
-        raise ValueError("windows must hold at least one window of token ids")
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed + 1)
-    real, rand, counts = [], [], []
-    for i in range(0, len(windows), batch):
-        b = make_batch(windows[i : i + batch], "span_corruption", "encoder_decoder", seed, indices=list(range(i, i + len(windows[i : i + batch]))))
-        labels = b.targets
-        keep = ((labels != IGNORE_INDEX) & (labels < MASKLAB.n_regular)).float()  # the spans' text: no sentinel, no end-of-sequence
-        ordinary = b.idx < MASKLAB.n_regular
-        noise = torch.where(ordinary, torch.randint(0, MASKLAB.n_regular, b.idx.shape, generator=g), b.idx)
-        enc, dec, lab, kp = b.idx.to(dev), b.decoder_idx.to(dev), labels.to(dev), keep.to(dev)
-        real.append(_per_window_loss(model, enc, dec, lab, kp).cpu())
-        rand.append(_per_window_loss(model, noise.to(dev), dec, lab, kp).cpu())
-        counts.append(keep.sum(1))
-    model.train(was_training)
-    real_w, rand_w, n_w = torch.cat(real).double().numpy(), torch.cat(rand).double().numpy(), torch.cat(counts).numpy()
-    rises = rand_w - real_w  # per window: each window counts once, whatever its spans' length
-    half = 1.96 * float(np.std(rises, ddof=1) / np.sqrt(len(rises))) if len(rises) > 1 else float("nan")
-    rise = float(rises.mean())
-    return EncoderReliance(float(real_w.mean()), float(rand_w.mean()), rise, (rise - half, rise + half), len(rises), int(n_w.sum()))
+    return _reliance(model, windows, "span_corruption", seed, batch)
+
+
+@torch.inference_mode()
+def context_reliance(model, windows: list[list[int]], seed: int = 0, batch: int = 16) -> EncoderReliance:
+    """What reading the text around a hole is worth to an encoder-only model, measured as
+    `encoder_reliance` measures an encoder-decoder: BERT's masking (15% of the tokens hidden, as in
+    training), the loss on the hidden text tokens with the rest of the window as it is, and with every
+    other ordinary token uniformly random. On the same windows, it says how much there is to read:
+    the shipped encoder-only gains about 4 nats per token from its context.
+
+    ``model``: a MaskLab `engine.model.Transformer` with ``architecture == "encoder"``. Raises
+    ValueError for another architecture or no windows."""
+    if getattr(getattr(model, "config", None), "architecture", None) != "encoder":
+        raise ValueError("context_reliance measures MaskLab encoders only")
+    return _reliance(model, windows, "mlm", seed, batch)

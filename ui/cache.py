@@ -167,10 +167,38 @@ def _encoder_reliance(name: str, device: str, version: str):
     return engine.encoder_reliance(v.model, windows)
 
 
+@st.cache_data(max_entries=8, show_spinner="Measuring what the text around a hole is worth to the encoder-only model…")
+def _context_reliance(name: str, device: str, version: str):
+    v = _variant(name, device, version)
+    if v.source == "huggingface" or v.architecture != "encoder":
+        return None
+    try:
+        length = (v.card or {}).get("train_config", {}).get("seq_len") or min(256, v.model.config.max_len // 2)
+        windows = engine.held_out_windows(32, int(length))
+    except (FileNotFoundError, ValueError):
+        return None
+    return engine.context_reliance(v.model, windows)
+
+
+def context_reliance(name: str):
+    """`engine.context_reliance` of a MaskLab encoder-only model on the same 32 held-out windows as
+    `encoder_reliance`, or None (another kind of model, or no corpus)."""
+    return _context_reliance(name, DEVICE, version(name))
+
+
 def encoder_reliance(name: str):
     """`engine.encoder_reliance` of a MaskLab encoder-decoder on 32 held-out windows, or None (another
     kind of model, or no corpus to draw windows from)."""
     return _encoder_reliance(name, DEVICE, version(name))
+
+
+def encoder_reading_sentence(name: str) -> str:
+    """`encoder_reliance` of ``name`` in words, beside the shipped encoder-only model's
+    `context_reliance` on the same held-out windows (how much there is to read), when both are measured."""
+    r = encoder_reliance(name)
+    encoder = catalog.pick_variant("encoder")
+    c = None if encoder.startswith("random-") else context_reliance(encoder)
+    return r.sentence(catalog.short_label(name), c, catalog.short_label(encoder)) if c is not None else r.sentence(catalog.short_label(name))
 
 
 @st.cache_data(max_entries=64, show_spinner="Generating…")

@@ -304,12 +304,12 @@ def maps() -> None:
                 if reliance is not None and not reliance.reads_encoder:  # what this model does, measured, not what the pattern would be
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "a model that reads its encoder looks there for the hole its twin marks in the input.")
-                    st.info(reliance.sentence(catalog.short_label(name)), icon=":material/visibility_off:")
+                    st.info(cache.encoder_reading_sentence(name), icon=":material/visibility_off:")
                 else:
                     st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
                                 "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
                     if reliance is not None:
-                        st.caption(reliance.sentence(catalog.short_label(name)))
+                        st.caption(cache.encoder_reading_sentence(name))
                 if charts.sentinel_rows(q):
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                                  key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
