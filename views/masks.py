@@ -144,13 +144,17 @@ def overview(arch: str, name: str, result: dict, layer: int, head: int) -> None:
 
 
 def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):
-    """``count`` columns when a map of ``n_tokens`` a side labels every token in one (``labels``: the
-    longest of them sizes the label margin; ``colorbar``, ``titled``: whether the maps carry a colour
-    bar and axis titles), else full-width rows (st.container), the room each map has there, and whether
-    they are side by side."""
-    size = layout.room(count)
-    if count > 1 and charts.label_fits(n_tokens, size["width"], size["font"], colorbar=colorbar, labels=labels, titled=titled):
-        return st.columns(count, gap="medium"), size, True
+    """A place for each of ``count`` maps: all in one row when a map of ``n_tokens`` a side labels every
+    token in a column that narrow (``labels``: the longest of them sizes the label margin; ``colorbar``,
+    ``titled``: whether the maps carry a colour bar and axis titles), else rows of as many as fit, else
+    full-width rows (st.container); the room each map has, and whether they are side by side."""
+    for per_row in range(count, 1, -1):  # all in one row if they fit, else rows of fewer (three maps: two, then one)
+        size = layout.room(per_row)
+        if charts.label_fits(n_tokens, size["width"], size["font"], colorbar=colorbar, labels=labels, titled=titled):
+            slots = []
+            for i in range(0, count, per_row):
+                slots += st.columns(per_row, gap="medium")[: min(per_row, count - i)]
+            return slots, size, True
     return [st.container() for _ in range(count)], layout.room(1), False
 
 
