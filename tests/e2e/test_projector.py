@@ -266,7 +266,8 @@ def test_the_composer_compares_real_models_patterns_and_its_link_restores_them(s
     pg = new_page(browser, VIEWPORT, ACTION_MS)
     open_view(pg, server, "compose", f"pres={pres}&text={quote(SHORT)}&pats={quote(gemma + chr(10) + streaming)}", title="Compose attention masks")
     pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot g.hm').length === 2", timeout=120_000)
-    assert pg.locator('[data-testid="stVegaLiteChart"]').count() >= 2  # the blocks and the receptive field
+    # the blocks and the receptive field (Vega-Lite's charts may mount after Plotly's maps have drawn)
+    pg.wait_for_function("() => document.querySelectorAll('[data-testid=stVegaLiteChart]').length >= 2", timeout=60_000)
     box = pg.locator('[data-testid="stTextInput"] input').first
     box.fill("causal & chunk(4)")
     box.press("Enter")
@@ -280,3 +281,33 @@ def test_the_composer_compares_real_models_patterns_and_its_link_restores_them(s
     values = fresh.eval_on_selector_all('[data-testid="stTextInput"] input', "els => els.map(e => e.value)")
     assert values == ["causal & chunk(4)", streaming], values
     fresh.context.close()
+
+
+TEXT_SIZES = """() => {
+  const px = el => parseFloat(getComputedStyle(el).fontSize);
+  const cells = [...document.querySelectorAll('.ml-grid td, .ml-grid th')].map(px);
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(c => ({
+    title: (c.querySelector('.role-title-text') || {}).textContent || '',
+    ticks: [...c.querySelectorAll('.role-axis-label text')].map(t => parseFloat(t.getAttribute('font-size') || px(t)))}));
+  return {cells, charts, grids: document.querySelectorAll('[data-testid="stDataFrame"]').length};
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_presenting_every_table_and_axis_reads_from_the_back_of_a_hall(server, browser, shots, scheme):
+    """Presenting, the loss summary and the probes were Streamlit's data grid at 14 px and chart ticks 15 px:
+    now tables are in the page's type (20 px) and ticks 18 px, in both themes."""
+    pg = new_page(browser, VIEWPORT, ACTION_MS, color_scheme=scheme)
+    open_view(pg, server, "losses", f"pres=1&text={quote(SHORT)}", title="Per-token losses")
+    pg.locator(".ml-grid td").first.wait_for()
+    pg.locator('[data-testid="stVegaLiteChart"]', has=pg.locator(".role-title-text", has_text="Probes")).locator(".role-axis-label text").first.wait_for()
+    sizes = pg.evaluate(TEXT_SIZES)
+    assert sizes["grids"] == 0, "a canvas data grid is left on the projected page"
+    assert len(sizes["cells"]) > 20 and min(sizes["cells"]) >= 19, sizes["cells"][:10]
+    ticks = {c["title"]: c["ticks"] for c in sizes["charts"] if c["ticks"]}
+    assert any("Probes" in t for t in ticks), list(ticks)
+    for title, t in ticks.items():  # the loss strip's token labels are sized to label every token: 16 px; every other tick 18
+        assert min(t) >= (16 if "Loss per token" in title else 18), (title, sorted(t)[:5])
+    pg.screenshot(path=str(shots / f"projector-text-sizes-{scheme}.png"))
+    pg.context.close()
