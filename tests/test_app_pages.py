@@ -425,14 +425,15 @@ def test_presentation_mode_hides_secondary_controls():
 
 
 def test_presenting_the_losses_table_keeps_its_scoring_column_whole():
-    """The larger type left no room for nine columns: the total loss and the count scored give way, the scoring stays."""
+    """The larger type left no room for nine columns: the total loss and the token count give way; the count
+    scored (what the mean is over) and the scoring stay."""
     import re
 
     shown = open_page("losses", TEXTS["typical"], params={"pres": "1"})
     grid = next(h.proto.body for h in shown.get("html") if '<div class="ml-grid">' in h.proto.body)  # the summary, in the page's type
     heads = re.findall(r"<th[^>]*>([^<]*)</th>", grid)
     plain = open_page("losses", TEXTS["typical"]).dataframe[0].value
-    assert {"total_loss", "scored"} <= set(plain.columns) and not {"total loss", "scored"} & set(heads)
+    assert {"total_loss", "tokens", "scored"} <= set(plain.columns) and not {"total loss", "tokens"} & set(heads) and "scored" in heads
     assert heads[-1] == "scoring" and heads[1] == "mean loss"
     rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", grid.split("<tbody>")[1])]
     assert [r[1] for r in rows] == [f"{v:.2f}" for v in plain["mean_loss"]]

@@ -32,7 +32,10 @@ def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
     d = chart.data
     assert d.groupby("task").size().tolist() == [len(rows), len(rows)]
     assert d[d["task"] == "continue"]["loss"].tolist() == list(t[t["task"] == "continue"]["loss"])
-    assert [layer["mark"]["type"] for layer in chart.to_dict()["layer"]] == ["bar", "rule"]  # a bar and its 95% interval
+    layers = chart.to_dict()["layer"]
+    assert [layer["mark"]["type"] for layer in layers] == ["bar", "rule", "rule"]  # a bar and its 95% interval, on a pale halo
+    assert layers[1]["mark"]["color"] == "#FFFFFF" and layers[2]["mark"]["color"] == "#222222"
+    assert all(layer["encoding"]["y2"]["field"] == "loss_hi" for layer in layers[1:])
 
 
 def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():

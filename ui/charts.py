@@ -789,10 +789,12 @@ def yardstick_bars(table: pd.DataFrame) -> alt.LayerChart:
         x=x, xOffset=offset, y=alt.Y("loss:Q", title="loss (nats per word)", scale=alt.Scale(zero=True)),
         color=alt.Color("architecture:N", scale=alt.Scale(domain=archs, range=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in archs]), legend=None),
         opacity=alt.Opacity("task_label:N", sort=labels, scale=alt.Scale(domain=labels, range=[1.0, 0.5]),
-                            legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="square", symbolFillColor="#777777")),
+                            legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="square", symbolFillColor="#9AA0A6")),
         tooltip=tip)
-    interval = alt.Chart().mark_rule(strokeWidth=1.5, color="#444444").encode(x=x, xOffset=offset, y="loss_lo:Q", y2="loss_hi:Q")
-    return _alt_finish(alt.layer(bars, interval, data=data), "Yardstick: loss per held-out word, every model its natural way", 380)
+    # a dark line on a pale halo: seen on every bar, in either theme (a dark grey alone vanished on the dark theme's bars)
+    halo = alt.Chart().mark_rule(strokeWidth=4.5, color="#FFFFFF", opacity=0.85).encode(x=x, xOffset=offset, y="loss_lo:Q", y2="loss_hi:Q")
+    interval = alt.Chart().mark_rule(strokeWidth=1.8, color="#222222").encode(x=x, xOffset=offset, y="loss_lo:Q", y2="loss_hi:Q")
+    return _alt_finish(alt.layer(bars, halo, interval, data=data), "Yardstick: loss per held-out word, every model its natural way", 380)
 
 
 def yardstick_findings(table: pd.DataFrame) -> list[str]:
@@ -957,9 +959,10 @@ def block_grids(grids: list[tuple[str, np.ndarray]], block: int) -> alt.Chart:
             for name, g in grids for i in range(g.shape[0]) for j in range(g.shape[1])]
     data = pd.DataFrame(rows, columns=["pattern", "query_block", "key_block", "state"])
     color = alt.Color("state:N", scale=alt.Scale(domain=list(BLOCK_STATES.values()), range=[BLOCKED, OKABE_ITO["sky"], ALLOWED]),
-                      legend=alt.Legend(orient="top", title=None, labelLimit=0, direction="horizontal"))
+                      legend=alt.Legend(orient="top", title=None, labelLimit=0, direction="horizontal", symbolType="square",
+                                        symbolSize=260, symbolStrokeWidth=0, symbolOpacity=1))  # the rects' white edges made the swatches white in the dark theme
     n = max((g.shape[0] for _, g in grids), default=1)
-    side = max(60, min(180, 18 * n))
+    side = max(150, min(220, 28 * n))  # a 4 x 4 grid read as a stamp at 72 px
     chart = alt.Chart(data).mark_rect(stroke="white", strokeWidth=1).encode(
         x=alt.X("key_block:O", title="key block", axis=alt.Axis(labelAngle=0, labels=n <= 16)),
         y=alt.Y("query_block:O", title="query block", axis=alt.Axis(labels=n <= 16)),
@@ -976,13 +979,17 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
     (tokens it can hear from), from `engine.masks.layer_reach`."""
     data = pd.DataFrame(rows, columns=["pattern", "layer", "back", "reach"])
     names = list(dict.fromkeys(data["pattern"]))
-    chart = alt.Chart(data).mark_line(point=True, strokeWidth=3).encode(
+    chart = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(
         x=alt.X("layer:Q", title="layers", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("reach:Q", title="tokens it hears from"),
         color=alt.Color("pattern:N", sort=names, scale=alt.Scale(domain=names, range=PATTERN_COLORS[: len(names)]),
                         legend=alt.Legend(orient="top", direction="horizontal", title=None, labelLimit=0)),
         strokeDash=alt.StrokeDash("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[[1, 0], [8, 4], [2, 3], [12, 3, 2, 3]][: len(names)]),
                                   legend=None),
+        # patterns that reach alike draw the same line: widest first, so each shows as a stripe around the next
+        strokeWidth=alt.StrokeWidth("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[9, 6, 3.5, 1.8][: len(names)]), legend=None),
+        shape=alt.Shape("pattern:N", sort=names, scale=alt.Scale(domain=names, range=["circle", "square", "triangle-up", "diamond"][: len(names)]),
+                        legend=None),
         tooltip=["pattern", "layer", alt.Tooltip("back:Q", title="tokens back"), alt.Tooltip("reach:Q", title="tokens it hears from")],
     )
     return _alt_finish(chart, "The receptive field, layer by layer", 320, "the tokens whose information reaches the last one, through attention and the residual stream")

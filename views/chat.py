@@ -136,13 +136,17 @@ kv_now = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.he
 kv_full = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.head_dim, layer_windows=(None,) * backend.n_layer)
 windows = [w for w in backend.layer_windows if w]
 m = layout.row_columns(2)
-m[0].metric(f"KV cache after {n_read:,} tokens", f"{kv_now / 2**20:,.2f} MiB", help="In bf16: a key and a value per token, layer and key/value head.")
+own = name not in {v.name for v in catalog.variants()}  # a published model counts its own tokens
+m[0].metric(f"KV cache after {n_read:,} tokens", f"{kv_now / 2**20:,.2f} MiB",
+            help="In bf16: a key and a value per token, layer and key/value head." + (f" The tokens are {label}'s own." if own else ""))
 if windows:
     m[1].metric("Had every layer been full", f"{kv_full / 2**20:,.2f} MiB")
-st.caption(f"{label}: {backend.n_layer} layers × {backend.n_kv_head} key/value head(s) × {backend.head_dim} numbers for the key and as many for the value, "
+st.caption(f"{label}{f' reads these turns as {n_read:,} of its own tokens' if own else ''}: {backend.n_layer} layers × {backend.n_kv_head} key/value head(s) × {backend.head_dim} numbers for the key and as many for the value, "
            "2 bytes each (engine.cost.kv_cache_bytes). "
            + (f"{len(windows)} of its {backend.n_layer} layers are sliding-window layers of {max(windows):,} tokens: each keeps at most "
-              f"the last {max(windows) - 1:,}, so past that the cache grows only in its {backend.n_layer - len(windows)} full layers." if windows else
+              f"the last {max(windows) - 1:,}, so past that the cache grows only in its {backend.n_layer - len(windows)} full layers"
+              + (f"; this conversation, {n_read:,} of {label}'s tokens, is shorter than that, so the two numbers are still equal." if n_read < max(windows) else ".")
+              if windows else
               "Every layer reads every earlier token, so the cache grows with the whole conversation."))
 seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=state.session_value(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)

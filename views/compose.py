@@ -136,9 +136,8 @@ def causal_window(cycle) -> int | None:
 
 windows = [(LETTERS[i], causal_window(c)) for i, c in enumerate(cycles) if causal_window(c)]
 if windows:
-    letter, w = windows[0]
-    st.caption(f"A causal window of {w} tokens reaches about layers × {w} back: information hops a window a layer "
-               f"(pattern {letter}: {min(depth * w, max(n - 1, 0))} tokens after {depth} layers, on this text of {n}).")
+    each = "; ".join(f"pattern {letter}, a window of {w}: {min(depth * w, max(n - 1, 0))} tokens after {depth} layers" for letter, w in windows)
+    st.caption(f"A causal window of w tokens reaches about layers × w back: information hops a window a layer ({each}, on this text of {n}).")
 
 st.subheader("What a trained model loses under a pattern")
 models = [m for m in catalog.models_for("decoder") if not m.startswith("random-")]

@@ -100,8 +100,9 @@ rows = []
 for name, df in every.items():
     rows.append({"model": catalog.short_label(name), "architecture": charts.ARCH_NAMES.get(archs[name]), "scoring": scoring_method(df).short, **summarize(df)})
 summary = pd.DataFrame(rows)
-# presenting, the larger type leaves no room for every column: the total loss and the count scored (the caption says it) give way to the scoring
-numbers = ["mean_loss", "perplexity", "top1_accuracy", "tokens"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
+# presenting, the larger type leaves no room for every column: the total loss and the token count give way to the scoring
+# (presenting, the count scored stays: it is what the mean is over, fewer than the tokens for a prefix-LM)
+numbers = ["mean_loss", "perplexity", "top1_accuracy", "scored"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
 summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
 layout.table(
     summary,
@@ -111,7 +112,7 @@ layout.table(
         "perplexity": st.column_config.NumberColumn("perplexity", format="%.1f"),
         "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
-        "scored": st.column_config.NumberColumn("scored"),
+        "scored": st.column_config.NumberColumn("scored", help="Tokens the mean is over: a prefix-LM scores only those after its prefix."),
         "scoring": st.column_config.TextColumn("scoring", width=170, help="How the model was scored: the caption below says it in full."),
     },
 )
@@ -172,10 +173,14 @@ def probes() -> None:
         wins = table.assign(ok=table["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
         st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
         shown = table.assign(verdict=table["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
-        layout.table(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]],
-                     column_config={"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
-                                    "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
-                                    "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")})
+        config = {"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
+                  "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
+                  "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")}
+        if state.presenting():  # the chart and the line above make the point; every probe, in the page's type, one click away
+            with st.expander(f"Every probe ({len(shown)})"):
+                layout.table(shown[["model", "prompt", "right", "wrong", "margin"]], column_config=config)
+        else:
+            layout.table(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]], column_config=config)
 
 
 
