@@ -414,13 +414,14 @@ def test_presentation_mode_hides_secondary_controls():
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
     assert not at.expander  # no expander of layer and head in the projected view: they move to the sidebar
     side = [s.key for s in at.sidebar.selectbox]
-    assert [s.key for s in at.sidebar.slider] == ["masks.layer"] and side[-1] == "masks.head"
+    assert [s.key for s in at.sidebar.slider] == ["masks.split", "masks.layer"] and side[-1] == "masks.head"  # the input length too
+    assert not at.slider  # none left in the projected view: the four rules fit its first screen
     # the model pickers (where published checkpoints were found) move to the sidebar too, none left in the page
     assert all(k.startswith("masks.model.") for k in side[:-1]) and len({s.key for s in at.selectbox}) == len(side)
     # in the sidebar's narrow boxes a model is named by its own name ("decoder-clm · Mas…" was cut)
     pickers = [s for s in at.sidebar.selectbox if s.key.startswith("masks.model.")]
     assert pickers and all(o == catalog.short_label(n) and " · " not in o for s in pickers for o, n in zip(s.options, catalog.models_for(s.key.split(".")[-1])))
-    at.sidebar.slider[0].set_value(2).run()
+    at.sidebar.slider[1].set_value(2).run()
     assert at.session_state["layer"] == 1 and at.query_params["layer"] == "2"  # the link counts layers from 1, as the slider does
 
 

@@ -30,9 +30,11 @@ archs = state.bind(PAGE, "archs", st.pills, "Architectures", options=list(ARCHIT
 if n >= 2:
     if state.get("split") >= n:
         state.put("split", n - 1)
-    split = state.bind(PAGE, "split", st.slider, "Input length (prefix-LM and encoder-decoder)", min_value=1, max_value=n - 1,
-                       to_widget=lambda v: n // 2 if v < 1 else v,
-                       help="Tokens before this point are the input, read both ways; the rest is the target, written left to right.")
+    # presenting, the input length goes to the sidebar with the other controls: the four rules fit the first screen
+    with layout.side_controls("Input and target"):
+        split = state.bind(PAGE, "split", st.slider, "Input length (prefix-LM and encoder-decoder)", min_value=1, max_value=n - 1,
+                           to_widget=lambda v: n // 2 if v < 1 else v,
+                           help="Tokens before this point are the input, read both ways; the rest is the target, written left to right.")
 else:
     split = n
     st.caption("One token: nothing to split into input and target.")
