@@ -34,7 +34,9 @@ if state.get("ptok") is None:
 state.put("ptok", tuple(n for n in state.get("ptok") if n in found))
 if found:
     with layout.side_controls("Published tokenizers"):
-        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=catalog.encoding_label,
+        # presenting, in the sidebar's narrow box, a model by its own name: "SmolLM2-135M-Instruct (its own tokenizer)" was cut to "Smo…"
+        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found,
+                   format_func=catalog.short_label if state.presenting() else catalog.encoding_label,
                    to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
 chosen = tuple(chosen) + tuple(state.get("ptok"))
 
