@@ -138,11 +138,12 @@ def overview(arch: str, name: str, result: dict, layer: int, head: int) -> None:
     w = cache.attention_map(result, "self", shown, head)
     allowed = layer_rule(arch, name, shown, 0, n_own)
     kind = f"a sliding-window layer ({windows[shown]:,} tokens)" if windows[shown] else "a full layer"
-    layout.chart(charts.attention_overview(w, allowed, block, f"The whole text, {block} tokens a cell: layer {shown + 1}, {kind}", **layout.room(1)),
+    # a short title: the figure is as wide as its title, and a long one set the colour bar far from the cells
+    layout.chart(charts.attention_overview(w, allowed, block, f"The whole text, {block} tokens a cell", **layout.room(1)),
                  key=f"{PAGE}.overview.{arch}", name=f"attention-overview-{arch}")
-    st.caption(f"{catalog.short_label(name)} reads {n_own:,} of its tokens here. Its sliding-window layers read at most {widest:,} tokens back: "
-               "past that, their cells are empty (the band along the diagonal); its full layers read the whole triangle. "
-               "Move the layer slider to compare.")
+    st.caption(f"Layer {shown + 1} of {catalog.short_label(name)}, {kind}, over the {n_own:,} of its tokens it reads here. Its sliding-window "
+               f"layers read at most {widest:,} tokens back: past that, their cells are empty (the band along the diagonal); its full layers "
+               "read the whole triangle. Move the layer slider to compare.")
 
 
 def side_by_side(n_tokens: int, count: int, labels=None, colorbar: bool = True, titled: bool = True):

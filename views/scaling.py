@@ -99,12 +99,14 @@ else:
             st.markdown(f"- {sentence}")
         st.caption(f"Loss in nats per word (a word's tokens summed), with 95% intervals; top-1 (every token of the word the "
                    f"model's first guess) in the table. `{ys.get('command', 'python -m engine.yardstick')}`, {ys.get('date', '')}.")
-        shown = table[["model", "task", "loss", "top1", "top1_lo", "top1_hi", "n"]]
+        # top-1 in percent with one decimal throughout (the grid's "percent" wrote 16.4%, 13.41% and 15% in one column)
+        shown = table[["model", "task", "loss", "top1", "top1_lo", "top1_hi", "n"]].assign(
+            **{c: table[c] * 100 for c in ("top1", "top1_lo", "top1_hi")})
         layout.table(shown, column_config={
             "loss": st.column_config.NumberColumn("loss (nats/word)", format="%.2f"),
-            "top1": st.column_config.NumberColumn("top-1", format="percent"),
-            "top1_lo": st.column_config.NumberColumn("top-1, 95% low", format="percent"),
-            "top1_hi": st.column_config.NumberColumn("top-1, 95% high", format="percent"),
+            "top1": st.column_config.NumberColumn("top-1", format="%.1f%%"),
+            "top1_lo": st.column_config.NumberColumn("top-1, 95% low", format="%.1f%%"),
+            "top1_hi": st.column_config.NumberColumn("top-1, 95% high", format="%.1f%%"),
         })
 
 st.subheader("The scaling sweep")
