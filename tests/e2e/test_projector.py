@@ -122,7 +122,8 @@ def test_layer_and_head_stay_reachable_when_presenting(server, browser):
     open_view(pg, server, "masks", f"pres=1&archs=decoder&text={quote(SHORT)}", title="Attention masks")
     sidebar = pg.locator('[data-testid="stSidebar"]')
     assert sidebar.get_by_text("Head", exact=True).is_visible()
-    thumb = sidebar.locator('[data-testid="stSlider"] input[type="range"]').first  # the layer
+    # the layer's slider (the input length's is in the sidebar too, above it)
+    thumb = sidebar.locator('[data-testid="stSlider"]', has=pg.get_by_text("Layer", exact=True)).locator('input[type="range"]').first
     thumb.focus()
     thumb.press("ArrowRight")
     pg.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '2'", timeout=60_000)  # counted from 1, as the slider
