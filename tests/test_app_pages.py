@@ -415,7 +415,7 @@ def test_presentation_mode_hides_secondary_controls():
     assert not at.expander  # no expander of layer and head in the projected view: they move to the sidebar
     side = [s.key for s in at.sidebar.selectbox]
     assert [s.key for s in at.sidebar.slider] == ["masks.split", "masks.layer"] and side[-1] == "masks.head"  # the input length too
-    assert not at.slider  # none left in the projected view: the four rules fit its first screen
+    assert not at.main.slider  # none left in the projected view: the four rules fit its first screen
     # the model pickers (where published checkpoints were found) move to the sidebar too, none left in the page
     assert all(k.startswith("masks.model.") for k in side[:-1]) and len({s.key for s in at.selectbox}) == len(side)
     # in the sidebar's narrow boxes a model is named by its own name ("decoder-clm · Mas…" was cut)
