@@ -62,7 +62,8 @@ def training_autocast(device: torch.device, precision: str = "auto"):
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)} (bf16)"
-    return f"CPU ({torch.get_num_threads()} threads, float32)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'}, float32)"
 
 
 # Dense bf16 tensor-core peaks (no sparsity), FLOP/s, from NVIDIA's data sheets: what MFU is measured against

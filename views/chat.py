@@ -145,7 +145,7 @@ st.caption(f"{label}{f' reads these turns as {n_read:,} of its own tokens' if ow
            "2 bytes each (engine.cost.kv_cache_bytes). "
            + (f"{len(windows)} of its {backend.n_layer} layers are sliding-window layers of {max(windows):,} tokens: each keeps at most "
               f"the last {max(windows) - 1:,}, so past that the cache grows only in its {backend.n_layer - len(windows)} full layers"
-              + (f"; this conversation, {n_read:,} of {label}'s tokens, is shorter than that, so the two numbers are still equal." if n_read < max(windows) else ".")
+              + ("; this conversation is shorter than that, so the two numbers are still equal." if n_read < max(windows) else ".")
               if windows else
               "Every layer reads every earlier token, so the cache grows with the whole conversation."))
 seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=state.session_value(state.CHAT_NONCE, 0))
