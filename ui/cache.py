@@ -154,30 +154,31 @@ def attention_map(result: dict, name: str, layer: int, head: int) -> np.ndarray:
     return w.mean(axis=0, dtype=np.float32) if head < 0 or head >= w.shape[0] else w[head].astype(np.float32)
 
 
-@st.cache_data(max_entries=8, show_spinner="Measuring whether the model reads its encoder…")
-def _encoder_reliance(name: str, device: str, version: str):
+RELIANCE = {"encoder_decoder": engine.encoder_reliance, "encoder": engine.context_reliance}  # what each architecture reads, measured
+
+
+def _held_out_reliance(name: str, architecture: str, device: str, version: str):
+    """`RELIANCE` of a MaskLab model of ``architecture`` on 32 held-out windows of its training length
+    (the same windows for every model trained at that length), or None."""
     v = _variant(name, device, version)
-    if v.source == "huggingface" or v.architecture != "encoder_decoder":
+    if v.source == "huggingface" or v.architecture != architecture:
         return None
     try:
         length = (v.card or {}).get("train_config", {}).get("seq_len") or min(256, v.model.config.max_len // 2)
         windows = engine.held_out_windows(32, int(length))
     except (FileNotFoundError, ValueError):  # no corpus here: nothing to measure on
         return None
-    return engine.encoder_reliance(v.model, windows)
+    return RELIANCE[architecture](v.model, windows)
+
+
+@st.cache_data(max_entries=8, show_spinner="Measuring whether the model reads its encoder…")
+def _encoder_reliance(name: str, device: str, version: str):
+    return _held_out_reliance(name, "encoder_decoder", device, version)
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring what the text around a hole is worth to the encoder-only model…")
 def _context_reliance(name: str, device: str, version: str):
-    v = _variant(name, device, version)
-    if v.source == "huggingface" or v.architecture != "encoder":
-        return None
-    try:
-        length = (v.card or {}).get("train_config", {}).get("seq_len") or min(256, v.model.config.max_len // 2)
-        windows = engine.held_out_windows(32, int(length))
-    except (FileNotFoundError, ValueError):
-        return None
-    return engine.context_reliance(v.model, windows)
+    return _held_out_reliance(name, "encoder", device, version)
 
 
 def context_reliance(name: str):
