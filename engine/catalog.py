@@ -29,6 +29,7 @@ VARIANTS = {  # MaskLab's shipped variants: name -> (architecture, objective)
     "encdec-span": ("encoder_decoder", "span_corruption"),
     "prefixlm-prefix": ("prefix_lm", "prefix_lm"),
     "prefixlm-ul2": ("prefix_lm", "ul2"),
+    "decoder-fim": ("decoder", "fim"),
 }
 
 # (objective, the architecture it trains in the shipped variants), in the order the pages show them

@@ -90,6 +90,7 @@ DESCRIPTIONS = {
     "encdec-span": "encoder-decoder, T5 span corruption: writes the masked spans behind sentinels",
     "prefixlm-prefix": "prefix-LM decoder: reads a prefix bidirectionally, predicts the rest causally",
     "prefixlm-ul2": "prefix-LM decoder trained on a UL2-style mixture of R-, X- and S-denoisers",
+    "decoder-fim": "decoder-only, fill in the middle: causal LM on texts half of which are cut and reordered prefix, suffix, middle",
 }
 PROMPT = "It was a dark and stormy night, and"
 
@@ -170,14 +171,22 @@ def card_markdown(card: dict) -> str:
     unigram = f"{card['unigram_cross_entropy']:.3f}" if card.get("unigram_cross_entropy") else "n/a"
     ys = [r for r in card.get("curve", []) if "yardstick" in r]
     if ys:
-        rows = "\n".join(
-            f"| {r['flops']:.3g} | {r['tokens']:,} | " + " | ".join(f"{r['yardstick'][t]['loss']:.2f} | {r['yardstick'][t]['top1']:.1%}" for t in ("continue", "fill")) + " |"
-            for r in ys)
+        def cells(s: dict | None) -> str:
+            return f"{s['loss']:.2f} | {s['top1']:.1%}" if s else "— | —"
+
+        rows = "\n".join(f"| {r['flops']:.3g} | {r['tokens']:,} | " + " | ".join(cells(r["yardstick"].get(t)) for t in ("continue", "fill")) + " |"
+                         for r in ys)
         n = ys[-1]["yardstick"]["continue"]["n"]
         yardstick = (f"\n## Yardstick during training\n\nThe same {n:,} held-out words of valid.txt at every evaluation, each scored the "
                      "architecture's natural way (`engine.yardstick`): loss in nats per word, top-1 the share of words whose every "
                      "token was the first guess.\n\n| training FLOPs | corpus tokens | continue (nats/word) | continue top-1 | fill (nats/word) | fill top-1 |\n"
                      f"| --- | --- | --- | --- | --- | --- |\n{rows}\n")
+        if card.get("objective") == "fim":
+            psm = ys[-1]["yardstick"].get("fill_psm")
+            gaps = any("fill" not in r["yardstick"] for r in ys)
+            yardstick += ("\nFill is scored the FIM way, in SPM order (the words after, then the words before and the word as the "
+                          "middle)" + ("; evaluations that scored it the left side only are left out (—)" if gaps else "")
+                          + (f". In PSM order the final fill is {psm['loss']:.2f} nats per word, top-1 {psm['top1']:.1%}" if psm else "") + ".\n")
     else:
         yardstick = "\n## Yardstick during training\n\nNot scored during this run.\n"
     sample = f"\n## Greedy continuation\n\n> {card['sample']['prompt']}**{card['sample']['greedy_continuation']}**\n" if card.get("sample") else ""

@@ -12,6 +12,11 @@ How each architecture reads a passage (``L`` = the left context, ``w`` = the wor
 =================  ================================================================================
 decoder            ``<|endoftext|> L w``: next-token log-probabilities of ``w``. It cannot read ``R``:
                    on *fill* it uses the left side only, which is the point of the comparison.
+decoder, FIM       trained to fill in the middle (objective ``fim``, Bavarian et al. 2022): *continue*
+                   as any decoder; *fill* in SPM order, ``<|fim_prefix|> <|fim_suffix|> R <|fim_middle|>
+                   L w``, the word written as the middle after reading both sides; also scored in PSM
+                   order, ``<|fim_prefix|> L <|fim_suffix|> R <|fim_middle|> w``, as ``fill_psm``. It
+                   was trained on both orders (half each).
 prefix_lm          ``L`` as the bidirectional prefix, ``w`` causal after it; like a decoder, it has
                    no place for ``R`` (a UL2-trained prefix-LM reads ``<|S|>`` first, as trained).
 encoder            ``L <|mask|>×k R``: each of the word's ``k`` tokens predicted at its mask, in one
@@ -90,11 +95,25 @@ def passages(text: str, n: int = 500, seed: int = 0) -> dict[str, list[Passage]]
     return {"continue": [Passage(l, w, ()) for l, w, _ in chosen], "fill": [Passage(l, w, r) for l, w, r in chosen]}
 
 
-def _layout(architecture: str, p: Passage, mode: tuple[int, ...]):
+FIM_ORDERS = ("spm", "psm")
+
+
+def _layout(architecture: str, p: Passage, mode: tuple[int, ...], fim: str = ""):
     """(input ids, decoder ids or None, n_prefix or None, positions whose logits predict the word's
-    tokens, in the input or decoder) for one passage."""
+    tokens, in the input or decoder) for one passage. ``fim`` ("spm" or "psm"): a decoder trained to
+    fill in the middle reads a passage with a right side in that order."""
     L, w, R = list(p.left), list(p.word), list(p.right)
     k = len(w)
+    if fim and fim not in FIM_ORDERS:
+        raise ValueError(f"fim order must be one of {', '.join(FIM_ORDERS)}, got {fim!r}")
+    if architecture == "decoder" and fim and R:
+        f = MASKLAB.fim
+        if fim == "spm":
+            x = [f["prefix"], f["suffix"]] + R + [f["middle"]] + L + w
+        else:
+            x = [f["prefix"]] + L + [f["suffix"]] + R + [f["middle"]] + w
+        first = len(x) - k  # the word's first token, predicted by the token before it
+        return x, None, None, list(range(first - 1, first - 1 + k))
     if architecture == "decoder":
         x = [MASKLAB.eos] + L + w
         return x, None, None, list(range(len(L), len(L) + k))
@@ -111,12 +130,15 @@ def _layout(architecture: str, p: Passage, mode: tuple[int, ...]):
 
 
 @torch.inference_mode()
-def word_scores(model, architecture: str, items: list[Passage], mode: tuple[int, ...] = (), batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def word_scores(model, architecture: str, items: list[Passage], mode: tuple[int, ...] = (), batch: int = 64,
+                fim: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Per passage: the word's loss (nats, the sum over its tokens) and whether every token was the
-    model's top-1. ``model`` is a MaskLab `Transformer`; passages are batched by layout length."""
+    model's top-1. ``model`` is a MaskLab `Transformer`; passages are batched by layout length.
+    ``fim`` ("spm" or "psm"): a decoder trained to fill in the middle reads a right side in that order
+    (see the table above); ValueError for another order."""
     dev = next(model.parameters()).device
     loss, right = np.zeros(len(items)), np.zeros(len(items), bool)
-    layouts = [_layout(architecture, p, mode) for p in items]
+    layouts = [_layout(architecture, p, mode, fim) for p in items]
     groups: dict[tuple, list[int]] = {}
     for i, (x, dec, _, at) in enumerate(layouts):
         groups.setdefault((len(x), len(dec) if dec is not None else -1, len(at)), []).append(i)
@@ -150,24 +172,59 @@ def summary(loss: np.ndarray, right: np.ndarray) -> dict:
     return {"n": n, "loss": mean, "loss_ci": [mean - 1.96 * se, mean + 1.96 * se], "top1": p, "top1_ci": [centre - half, centre + half]}
 
 
-def evaluate(model, architecture: str, sets: dict[str, list[Passage]], objective: str = "") -> dict:
+def paired_difference(a: list[float], b: list[float]) -> dict:
+    """Model A's loss minus model B's on the same words (nats per word): the mean of the per-word
+    differences with its 95% interval (mean ± 1.96 standard errors of the differences). Pairing removes
+    what the words share (a hard word is hard for both), so the interval is far narrower than the two
+    models' own intervals suggest. ValueError for lists of different lengths or fewer than two words.
+
+        >>> d = paired_difference([3.0, 5.0, 7.0, 9.0], [2.0, 4.5, 6.0, 8.5])
+        >>> round(d["mean"], 2), [round(x, 2) for x in d["ci"]], d["n"]
+        (0.75, [0.47, 1.03], 4)
+    """
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"paired words: both lists need the same length, at least 2 (got {len(a)} and {len(b)})")
+    d = np.asarray(a, float) - np.asarray(b, float)
+    mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    return {"mean": mean, "ci": [mean - 1.96 * se, mean + 1.96 * se], "n": len(d)}
+
+
+def evaluate(model, architecture: str, sets: dict[str, list[Passage]], objective: str = "", words: bool = False) -> dict:
     """Both tasks for one model: ``{"continue": summary, "fill": summary}``. A UL2-trained prefix-LM
-    reads its ``<|S|>`` mode token first, as it was trained."""
+    reads its ``<|S|>`` mode token first, as it was trained; a FIM-trained decoder fills in SPM order,
+    and its result also holds ``"fill_psm"``, the same words in PSM order.
+    ``words``: each summary also lists every word's loss (nats, in passage order) under ``"words"``, for
+    `paired_difference`."""
     mode = (MASKLAB.modes["S"],) if objective == "ul2" and architecture == "prefix_lm" else ()
+    fim = objective == "fim" and architecture == "decoder"
+    jobs = [(task, items, "spm" if fim else "") for task, items in sets.items()]
+    if fim and "fill" in sets:
+        jobs.append(("fill_psm", sets["fill"], "psm"))
     training = model.training
     model.eval()
     try:
-        return {task: summary(*word_scores(model, architecture, items, mode)) for task, items in sets.items()}
+        out = {}
+        for task, items, order in jobs:
+            loss, right = word_scores(model, architecture, items, mode, fim=order)
+            out[task] = summary(loss, right) | ({"words": [round(float(v), 4) for v in loss]} if words else {})
+        return out
     finally:
         model.train(training)
 
 
-USES = {  # what each architecture reads of a passage, in words, for the pages and the cards
+USES = {  # what each way of reading a passage reads, in words, for the pages and the cards (see `reading`)
     "decoder": {"continue": "the words before", "fill": "the words before only: it cannot read the right side"},
+    "decoder-fim": {"continue": "the words before", "fill": "both sides, the word written as the middle (FIM, SPM order: the words after first)",
+                    "fill_psm": "both sides, the word written as the middle (FIM, PSM order: the words before first)"},
     "prefix_lm": {"continue": "the words before, both ways", "fill": "the words before only: the right side has no place in a prefix-LM's input"},
     "encoder": {"continue": "the words before, word masked", "fill": "both sides, word masked"},
     "encoder_decoder": {"continue": "the words before, then a sentinel", "fill": "both sides around a sentinel"},
 }
+
+
+def reading(architecture: str, objective: str = "") -> str:
+    """The key of `USES` for a model: its architecture, or ``decoder-fim`` for a decoder trained to fill in the middle."""
+    return "decoder-fim" if architecture == "decoder" and objective == "fim" else architecture
 
 
 def main(argv=None) -> int:
@@ -184,7 +241,7 @@ def main(argv=None) -> int:
     rows = []
     for info in list_variants(include_random=False):
         v = load_variant(info.name, device="cpu")
-        r = evaluate(v.model, v.architecture, sets, v.objective)
+        r = evaluate(v.model, v.architecture, sets, v.objective, words=True)
         card = v.card or {}
         rows.append({"variant": info.name, "architecture": v.architecture, "objective": v.objective, "parameters": info.parameters,
                      "training_flops": card.get("training_flops"), **r})

@@ -202,3 +202,50 @@ def test_an_exported_card_carries_the_yardstick_at_every_evaluation(tmp_path, mo
     assert f"| {evals[-1]['yardstick']['fill']['loss']:.2f} |" in table
     curves = charts.yardstick_curve_table(charts.card_runs({"tiny-prefix": card}))
     assert len(curves) == 2 * len(evals) and set(curves["run"]) == {"tiny-prefix"}
+
+
+def test_a_fim_decoder_fills_in_either_order_and_continues_as_any_decoder(models, sets):
+    """Fill the FIM ways (Bavarian et al. 2022): SPM <|fim_prefix|> <|fim_suffix|> R <|fim_middle|> L w and PSM
+    <|fim_prefix|> L <|fim_suffix|> R <|fim_middle|> w, the word's tokens predicted by the token before each;
+    continue (no right side) is the plain decoder's layout."""
+    model, f = models["decoder"], MASKLAB.fim
+    p = sets["fill"][0]
+    L, w, R = list(p.left), list(p.word), list(p.right)
+    for order, x in (("spm", [f["prefix"], f["suffix"]] + R + [f["middle"]] + L + w),
+                     ("psm", [f["prefix"]] + L + [f["suffix"]] + R + [f["middle"]] + w)):
+        with torch.no_grad():
+            logp = model(torch.tensor([x])).logits[0].log_softmax(-1)
+        start = len(x) - len(w) - 1
+        by_hand = -sum(logp[start + j, t].item() for j, t in enumerate(w))
+        loss, _ = Y.word_scores(model, "decoder", [p], fim=order)
+        assert loss[0] == pytest.approx(by_hand, abs=1e-4), order
+        assert loss[0] != pytest.approx(Y.word_scores(model, "decoder", [p])[0][0], abs=1e-3)  # the right side is read
+    c = sets["continue"][0]
+    assert Y.word_scores(model, "decoder", [c], fim="spm")[0][0] == pytest.approx(Y.word_scores(model, "decoder", [c])[0][0], abs=1e-6)
+    with pytest.raises(ValueError, match="fim order"):
+        Y.word_scores(model, "decoder", [p], fim="pms")
+    r = Y.evaluate(model, "decoder", {"continue": sets["continue"][:3], "fill": sets["fill"][:3]}, "fim", words=True)
+    assert set(r) == {"continue", "fill", "fill_psm"}
+    assert r["fill"]["words"] == pytest.approx(list(Y.word_scores(model, "decoder", sets["fill"][:3], fim="spm")[0]), abs=1e-4)
+    assert r["fill_psm"]["words"] == pytest.approx(list(Y.word_scores(model, "decoder", sets["fill"][:3], fim="psm")[0]), abs=1e-4)
+    assert set(Y.evaluate(model, "decoder", {"fill": sets["fill"][:3]}, "clm")) == {"fill"}
+    assert Y.reading("decoder", "fim") == "decoder-fim" and Y.reading("decoder", "clm") == "decoder" and "decoder-fim" in Y.USES
+
+
+def test_paired_difference_is_the_mean_of_per_word_differences_with_its_interval():
+    rng = np.random.default_rng(0)
+    hard = rng.gamma(2.0, 3.0, 400)  # what both models find hard: shared, so it cancels in the pairing
+    a, b = hard + 0.3 + rng.normal(0, 0.2, 400), hard + rng.normal(0, 0.2, 400)
+    d = Y.paired_difference(list(a), list(b))
+    assert d["n"] == 400 and d["mean"] == pytest.approx(float(np.mean(a - b)))
+    lo, hi = d["ci"]
+    assert lo < 0.3 < hi and hi - lo < 0.1  # the unpaired intervals are each ~0.8 wide
+    assert hi - lo == pytest.approx(2 * 1.96 * np.std(a - b, ddof=1) / 20)
+    with pytest.raises(ValueError, match="same length"):
+        Y.paired_difference([1.0, 2.0], [1.0])
+    assert doctest_ok()
+
+
+def doctest_ok() -> bool:
+    import doctest
+    return doctest.testmod(Y).failed == 0

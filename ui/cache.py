@@ -238,8 +238,7 @@ def size_config(architecture: str, size: str, max_len: int = 4096, **switches) -
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def supervision(ids: tuple, seed: int, size: str) -> list[dict]:
-    pairs = NATURAL + (("fim", "decoder"),)  # the shipped variants' pairs, and fill in the middle on a decoder-only
-    return engine.supervision(list(ids), {arch: size_config(arch, size) for _, arch in pairs}, seed, pairs)
+    return engine.supervision(list(ids), {arch: size_config(arch, size) for _, arch in NATURAL}, seed, NATURAL)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

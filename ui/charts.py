@@ -22,6 +22,7 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
+from engine.yardstick import paired_difference, reading
 from ui.html import LOSS_COLORSCALE
 
 # Altair checks each part of a chart against the Vega-Lite schema as it is built (its "debug mode"), a
@@ -814,8 +815,8 @@ def yardstick_findings(table: pd.DataFrame) -> list[str]:
             out.append(f"On {task}, {', '.join(tied)} are within each other's 95% intervals (lowest {best['loss']:.2f} nats per word).")
     gains, readers = [], []
     for model, part in table.groupby("model", sort=False):
-        if part.iloc[0]["architecture"] not in ("encoder", "encoder_decoder"):
-            continue  # a decoder-only or prefix-LM cannot read the words after the gap
+        if not reads_right_side(part.iloc[0]["architecture"], part.iloc[0].get("objective", "")):
+            continue  # a causal decoder or prefix-LM cannot read the words after the gap
         readers.append(model)
         c, f = part[part["task"] == "continue"], part[part["task"] == "fill"]
         if len(c) and len(f) and f.iloc[0]["loss_hi"] < c.iloc[0]["loss_lo"]:
@@ -825,6 +826,71 @@ def yardstick_findings(table: pd.DataFrame) -> list[str]:
     elif readers:
         out.append(f"{', '.join(readers)} read the words after the gap, yet do no better on fill than on continue (95% intervals): "
                    "they have not learned to use them. The decoder-only and prefix-LM cannot read them at all.")
+    return out
+
+
+def reads_right_side(architecture: str, objective: str = "") -> bool:
+    """Whether a model reads the words after the gap on the yardstick's fill: encoders, encoder-decoders
+    and a decoder trained to fill in the middle (`engine.yardstick.reading`)."""
+    return architecture in ("encoder", "encoder_decoder") or reading(architecture, objective) == "decoder-fim"
+
+
+def fim_findings(rows: list[dict], fim: str = "decoder-fim", causal: str = "decoder-clm",
+                 fillers: tuple[str, ...] = ("encoder-mlm", "encdec-span")) -> list[str]:
+    """Fill in the middle's two claims (Bavarian et al. 2022) as MaskLab measures them on the yardstick's
+    words, each a paired difference with its 95% interval (`engine.yardstick.paired_difference`):
+    does FIM cost left-to-right quality (continue: ``fim`` against ``causal``), and does a decoder that
+    reads both sides fill as well as the models built to (fill: ``fim`` against each of ``fillers``)?
+    ``rows``: assets/yardstick.json's, with per-word losses (``words``); models or words missing: no sentence."""
+    by = {r["variant"]: r for r in rows}
+
+    def diff(a: str, b: str, task: str, task_b: str = ""):
+        wa, wb = (by.get(a, {}).get(task) or {}).get("words"), (by.get(b, {}).get(task_b or task) or {}).get("words")
+        return paired_difference(wa, wb) if wa and wb and len(wa) == len(wb) else None
+
+    def said(d: dict) -> str:
+        lo, hi = d["ci"]
+        return f"{abs(d['mean']):.2f} nats per word (95% interval of the difference {lo:+.2f} to {hi:+.2f}, {d['n']:,} words)"
+
+    out = []
+    d = diff(fim, causal, "continue")
+    if d:
+        lo, hi = d["ci"]
+        if lo > 0:
+            out.append(f"FIM cost left-to-right quality: on continue, {fim} is {said(d)} behind {causal}.")
+        elif hi < 0:
+            out.append(f"FIM cost no left-to-right quality: on continue, {fim} is {said(d)} ahead of {causal}.")
+        else:
+            out.append(f"FIM cost no measurable left-to-right quality: on continue, {fim} and {causal} differ by {said(d)}, "
+                       "an interval that holds zero.")
+    gain = diff(fim, fim, "fill", "continue")
+    if gain:
+        lo, hi = gain["ci"]
+        verdict = (f"helps it by {said(gain)}" if hi < 0 else f"costs it {said(gain)}" if lo > 0
+                   else f"changes its loss by {said(gain)}, an interval that holds zero")
+        out.append(f"Reading the words after the gap (SPM order: the words after, then the words before and the middle), {fim} "
+                   f"fills at {by[fim]['fill']['loss']:.2f} nats per word against its {by[fim]['continue']['loss']:.2f} on the "
+                   f"same words from the left alone: the right side {verdict}.")
+        psm = diff(fim, fim, "fill_psm", "continue")
+        if psm:
+            lo, hi = psm["ci"]
+            verdict = ("worse than not reading the words after at all" if lo > 0 else "better than the words before alone" if hi < 0
+                       else "no different from the words before alone")
+            out.append(f"In PSM order (the words before first, the words after next, then the middle) it fills at "
+                       f"{by[fim]['fill_psm']['loss']:.2f} nats per word: {verdict}, by {said(psm)}."
+                       + (" To fill in PSM order the model must find where the words before ended, across the words after; at this "
+                          "size and budget it has not learned to." if lo > 0 else ""))
+    for other in fillers:
+        d = diff(fim, other, "fill")
+        if not d:
+            continue
+        lo, hi = d["ci"]
+        if hi < 0:
+            out.append(f"On fill, {fim} beats {other} by {said(d)}.")
+        elif lo > 0:
+            out.append(f"On fill, {fim} is {said(d)} behind {other}.")
+        else:
+            out.append(f"On fill, {fim} and {other} differ by {said(d)}, an interval that holds zero: as good as each other.")
     return out
 
 

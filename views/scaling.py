@@ -92,11 +92,19 @@ else:
             f"Each model's own loss measures a different task, so heights cannot be compared. These can: the same "
             f"{ys['passages']:,} held-out words of the novels, each model asked its natural way: **continue** (the word after "
             f"{ys['left_tokens']} tokens of text) and **fill** (the same word with {ys['right_tokens']} tokens after it too). "
-            "A decoder-only and a prefix-LM cannot read the words after the gap; an encoder and an encoder-decoder can."
+            "A decoder-only and a prefix-LM cannot read the words after the gap; an encoder and an encoder-decoder can, and so "
+            "can a decoder trained to fill in the middle, given the words before, then the words after, then asked for the middle."
         )
         layout.chart(charts.yardstick_bars(table), key=f"{PAGE}.yardstick", data=table, name="yardstick")
         for sentence in charts.yardstick_findings(table):
             st.markdown(f"- {sentence}")
+        fim = charts.fim_findings(ys["rows"])
+        if fim:
+            st.markdown("**Fill in the middle: what it cost, what it bought.** Bavarian et al. (2022) found that training a "
+                        "decoder on texts reordered prefix, suffix, middle costs nothing left to right and teaches it to fill. "
+                        "Here, on the same words, each difference paired word by word:")
+            for sentence in fim:
+                st.markdown(f"- {sentence}")
         st.caption(f"Loss in nats per word (a word's tokens summed), with 95% intervals; top-1 (every token of the word the "
                    f"model's first guess) in the table. `{ys.get('command', 'python -m engine.yardstick')}`, {ys.get('date', '')}.")
         # top-1 in percent with one decimal throughout (the grid's "percent" wrote 16.4%, 13.41% and 15% in one column)
