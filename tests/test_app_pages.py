@@ -412,7 +412,8 @@ def test_presentation_mode_hides_secondary_controls():
     at = open_page("masks", TEXTS["typical"], params={"pres": "1"})
     assert at.session_state["pres"] is True
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
-    assert not at.expander  # no expander of layer and head in the projected view: they move to the sidebar
+    # no expander of layer and head in the projected view: they move to the sidebar (the sentinels' detail folds away)
+    assert [e.label for e in at.expander] == ["Where each sentinel looks"]
     side = [s.key for s in at.sidebar.selectbox]
     assert [s.key for s in at.sidebar.slider] == ["masks.split", "masks.layer"] and side[-1] == "masks.head"  # the input length too
     assert not at.main.slider  # none left in the projected view: the four rules fit its first screen

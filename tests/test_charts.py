@@ -390,7 +390,14 @@ def test_loss_strip_and_sentinel_map_thin_their_token_labels_to_the_width():
     fig = charts.sentinel_cross_heatmap(np.full((3, 200), 0.005), q, k, "s", width=820, font=16)
     vals = list(fig.layout.xaxis.tickvals)
     assert 1 < len(vals) < 200 and (vals[1] - vals[0]) * (820 - fig.layout.margin.l - 10) / 200 >= 16 * charts.LABEL_ROOM
-    assert list(fig.layout.yaxis.ticktext) == ["&lt;|sentinel_0|&gt;"]  # the whole sentinel, its number kept
+    assert list(fig.layout.yaxis.ticktext) == ["⟨s0⟩"]  # the sentinel short, its number kept
+
+
+def test_special_tokens_are_labelled_short_and_ordinary_tokens_as_they_are():
+    """"<|sentinel_12|>" took 15 characters of every map's label margin: the encoder-decoder's maps did not fit side by side."""
+    assert [charts.axis_label(t) for t in ("<|sentinel_12|>", "<|endoftext|>", "<|bos|>", "<|fim_middle|>")] == ["⟨s12⟩", "⟨eot⟩", "⟨bos⟩", "⟨mid⟩"]
+    assert charts.axis_label(" <|sentinel_1|>") == " &lt;|sentinel_1…"  # not a special token: as typed, cut and escaped
+    assert charts.axis_label("  ") == "␣␣" and charts.axis_label("Paris") == "Paris"
 
 
 @pytest.mark.parametrize("n", [1, 12, 90])

@@ -50,8 +50,16 @@ _SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain", constraintowar
 _SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
 
 
+# MaskLab's special tokens as axis labels: short enough that a map keeps its cells ("<|sentinel_12|>" is 15 characters)
+SPECIAL_LABELS = {"<|endoftext|>": "⟨eot⟩", "<|bos|>": "⟨bos⟩", "<|pad|>": "⟨pad⟩", "<|mask|>": "⟨mask⟩",
+                  "<|fim_prefix|>": "⟨pre⟩", "<|fim_suffix|>": "⟨suf⟩", "<|fim_middle|>": "⟨mid⟩"}
+
+
 def axis_label(text: str, limit: int = 14) -> str:
-    """A token as an axis or hover label: whitespace made visible, cut to ``limit``, escaped."""
+    """A token as an axis or hover label: whitespace made visible, a special token shortened
+    (``<|sentinel_3|>`` → ``⟨s3⟩``, ``<|endoftext|>`` → ``⟨eot⟩``), cut to ``limit``, escaped."""
+    sentinel = _SENTINEL.match(text)
+    text = f"⟨s{sentinel[1]}⟩" if sentinel else SPECIAL_LABELS.get(text, text)
     shown = text.replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
     if shown.strip(" ") == "":
         shown = "␣" * len(shown)

@@ -168,6 +168,13 @@ def room(columns: int = 1) -> dict:
     return dict(width=int(width), font=HEATMAP_FONT[pres])
 
 
+def room_of(weights: list[float], i: int) -> dict:
+    """`room` for column ``i`` of ``st.columns(weights, gap="medium")``: columns of unequal widths."""
+    pres = state.presenting()
+    width = (MAIN_PX[pres] - (len(weights) - 1) * 2 * REM_PX[pres]) * weights[i] / sum(weights)
+    return dict(width=int(width), font=HEATMAP_FONT[pres])
+
+
 def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
     """Place a figure (a Plotly figure's toolbar saves a PNG) and, under it, its data as CSV. In
     presentation mode the type grows, except where a builder sized it already (heatmaps, from room())."""

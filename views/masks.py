@@ -119,6 +119,8 @@ def model_caption(name: str, result: dict, part: str, layer: int, head: int) -> 
     return f"{catalog.model_label(name)} · layer {shown_layer + 1} of {L}{local} · {shown_head}"
 
 
+SHORT_DECODER = 24  # target tokens up to which the decoder's map sits beside the encoder's
+SHARES = [3, 2]  # the encoder's map and, beside it, the decoder's with the words about them
 OVERVIEW_BLOCKS = 48  # at most this many blocks a side in a whole-text overview
 
 
@@ -184,10 +186,13 @@ def rules() -> None:
     for i in range(0, len(panels), k):
         fig = charts.mask_grid(panels[i : i + k], shown, offset=start, title="May attend" if i == 0 else "", **layout.room(1))
         layout.chart(fig, key=f"{PAGE}.rules.{i}", name="masks")
-    if any(a in ("prefix_lm", "encoder_decoder") for a in archs) and 0 < split < n:
-        st.caption(f"Dotted lines: the input's end (the first {split} tokens; the slider above moves it).")
-    for a in archs:
-        st.markdown(f"**{charts.ARCH_NAMES[a]}.** {CAPTIONS[a].format(split=split)}")
+    dotted = (f"Dotted lines: the input's end (the first {split} tokens; the slider {'in the sidebar' if state.presenting() else 'above'} "
+              "moves it). " if any(a in ("prefix_lm", "encoder_decoder") for a in archs) and 0 < split < n else "")
+    st.caption(dotted + ("Below, a tab for each: its rule in words, and what a model trained with it looks at." if len(archs) > 1 else ""))
+
+
+def rule_sentence(arch: str) -> None:
+    st.markdown(f"**{charts.ARCH_NAMES[arch]}.** {CAPTIONS[arch].format(split=split)}")
 
 
 def maps() -> None:
@@ -220,109 +225,137 @@ def maps() -> None:
                        help="A model with fewer heads shows the mean.")
     layer, head = state.get("layer"), state.get("head")
 
-    single = [a for a in archs if a != "encoder_decoder"]
-    window = labels[start:end]
-    # side by side when both maps of a row label every token without colour bars (the hover gives the weight); alone, with one
-    cols, size, together = side_by_side(end - start, max(1, min(2, len(single))), window, colorbar=False, titled=False)
-    for i, arch in enumerate(single):
-        with cols[i % 2] if together else st.container():
-            name = picked[arch]
-            result = learned(arch, name)
-            if result and "self" in result["maps"]:
-                # the window is a stretch of text: the model's own tokens over the same characters
-                first, last = tokens[start].start, tokens[end - 1].end
-                lo, hi = positions_covering(result["spans"]["self"], first, last)
-                note = coverage(name, result, end - start, lo, hi, first, last)
-                if hi > lo:
-                    w = cache.attention_map(result, "self", layer, head)
-                    q = result["query_tokens"]["self"]
-                    fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], f"Learned: {charts.ARCH_NAMES[arch]}", q_offset=lo, k_offset=lo,
-                                                   allowed=layer_rule(arch, name, min(layer, len(result["maps"]["self"]) - 1), lo, hi), colorbar=not together,
-                                                   axis_titles=not together, **size)
-                    layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
-                    st.caption(" · ".join(p for p in (model_caption(name, result, "self", layer, head), note,
-                                                      "brighter: more weight" if together else "") if p))
-                    overview(arch, name, result, layer, head)
-                else:
-                    st.caption(note)
-        if together and i % 2 == 1 and i + 1 < len(single):
-            cols, size, together = side_by_side(end - start, 2, window, colorbar=False, titled=False)  # the next pair's row
+    tabs = st.tabs([charts.ARCH_NAMES[a] for a in archs]) if len(archs) > 1 else [st.container()]
+    for tab, arch in zip(tabs, archs):
+        with tab:
+            if arch == "encoder_decoder":
+                encoder_decoder_maps(layer, head)
+            else:
+                single_stack_map(arch, layer, head)
 
-    if "encoder_decoder" in archs:
-        arch = "encoder_decoder"
-        st.subheader(charts.ARCH_NAMES[arch])
-        name = picked[arch]
-        result = learned(arch, name)
-        n_in, n_tgt = split, n - split
-        masks = attention_masks("encoder_decoder", n_in, n_tgt)
-        inp, tgt = labels[:n_in], labels[n_in:]
-        i0, i1 = min(start, n_in), min(end, n_in)
-        t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
-        # every map keeps tokens: a window inside the input shows the first targets (the decoder's map and
-        # the cross-attention's rows), one inside the target the last inputs, and a caption says so
-        ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
-        ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
-        if (i1 <= i0 or t1 <= t0) and n_in and n_tgt:
-            st.caption(f"The window covers only the {'target' if i1 <= i0 else 'input'}: the "
-                       f"{'encoder' if i1 <= i0 else 'decoder'}'s map shows its {'last' if i1 <= i0 else 'first'} tokens.")
-        parts = [
-            ("encoder", "Encoder self-attention", masks["encoder"][ci0:ci1, ci0:ci1], inp[ci0:ci1], inp[ci0:ci1], ci0, ci0),
-            ("decoder", "Decoder self-attention", masks["decoder"][ct0:ct1, ct0:ct1], tgt[ct0:ct1], tgt[ct0:ct1], ct0, ct0),
-            ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
-        ]
-        if end - start < n:  # a window of a long text: its three masks apart, each keeping tokens (the rules above show the window alone)
-            cols, size, _ = side_by_side(max(max(p[2].shape) for p in parts), 3)
-            for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
-                with col:
-                    if m.numel():
-                        layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
-                    else:
-                        st.caption(f"{title}: no tokens in this window.")
-        if result:
-            st.caption(
-                "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
-                "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans."
-            )
-            shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
-            longest = max(min(WINDOW, max(result["maps"][p].shape[-2:])) for p in shown)
-            every = [t for p in shown for t in list(result["query_tokens"][p]) + list(result["key_tokens"][p])]
-            cols, size, together = side_by_side(longest, len(shown), every, colorbar=False, titled=False)
-            for col, part in zip(cols, shown):
-                with col:
-                    w = cache.attention_map(result, part, layer, head)
-                    q, k = result["query_tokens"][part], result["key_tokens"][part]
-                    # the window slider moves along the encoder's positions (the text with its sentinels); the
-                    # decoder, which writes only the spans, is short and shown whole when it fits
-                    Tq, Tk = w.shape
-                    qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
-                    if part in ("encoder", "decoder"):
-                        qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
-                    sub = w[qs : qs + WINDOW, ks : ks + WINDOW]
-                    kind = {"encoder": "encoder", "decoder": "decoder", "cross": "encoder"}.get(part)  # the rule of each part; "joint": from the weights
-                    allowed = rule(kind, qs, qs + sub.shape[0], ks, ks + sub.shape[1]) if kind else None
-                    fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
-                                                   allowed=allowed, colorbar=not together, axis_titles=not together, **size)
-                    layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
-            st.caption(model_caption(name, result, shown[0], layer, head))
-            if "cross" in result["maps"]:
-                w = cache.attention_map(result, "cross", layer, head)
-                q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
-                reliance = cache.encoder_reliance(name)
-                if reliance is not None and not reliance.reads_encoder:  # what this model does, measured, not what the pattern would be
-                    st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
-                                "a model that reads its encoder looks there for the hole its twin marks in the input.")
-                    st.info(cache.encoder_reading_sentence(name), icon=":material/visibility_off:")
+
+def single_stack_map(arch: str, layer: int, head: int) -> None:
+    """One single-stack architecture's tab: its rule in words beside its learned map over the window."""
+    window = labels[start:end]
+    name = picked[arch]
+    result = learned(arch, name)
+    # the map in half the width when it labels every token there (its words beside it), else the whole width
+    cols, size, together = side_by_side(end - start, 2, window, colorbar=False, titled=False)
+    with cols[0]:
+        if not together:
+            rule_sentence(arch)
+        if result and "self" in result["maps"]:
+            # the window is a stretch of text: the model's own tokens over the same characters
+            first, last = tokens[start].start, tokens[end - 1].end
+            lo, hi = positions_covering(result["spans"]["self"], first, last)
+            note = coverage(name, result, end - start, lo, hi, first, last)
+            if hi > lo:
+                w = cache.attention_map(result, "self", layer, head)
+                q = result["query_tokens"]["self"]
+                fig = charts.attention_heatmap(w[lo:hi, lo:hi], q[lo:hi], q[lo:hi], f"Learned: {charts.ARCH_NAMES[arch]}", q_offset=lo, k_offset=lo,
+                                               allowed=layer_rule(arch, name, min(layer, len(result["maps"]["self"]) - 1), lo, hi),
+                                               colorbar=False, axis_titles=not together, **size)
+                layout.chart(fig, key=f"{PAGE}.learned.{arch}", name=f"attention-{arch}")
+            words = " · ".join(p for p in (model_caption(name, result, "self", layer, head) if hi > lo else "", note, "brighter: more weight") if p)
+        else:
+            words = ""
+    with cols[1] if together else st.container():
+        if together:
+            rule_sentence(arch)
+        if words:
+            st.caption(words)
+    if result and "self" in result["maps"]:
+        overview(arch, name, result, layer, head)
+
+
+def encoder_decoder_maps(layer: int, head: int) -> None:
+    """The encoder-decoder's tab: its rule in words, its three masks when the window shows part of a
+    long text, its learned encoder, decoder and cross-attention maps, whether it reads its encoder
+    (measured), and where each sentinel looks."""
+    rule_sentence("encoder_decoder")
+    arch = "encoder_decoder"
+    name = picked[arch]
+    result = learned(arch, name)
+    n_in, n_tgt = split, n - split
+    masks = attention_masks("encoder_decoder", n_in, n_tgt)
+    inp, tgt = labels[:n_in], labels[n_in:]
+    i0, i1 = min(start, n_in), min(end, n_in)
+    t0, t1 = max(start - n_in, 0), max(end - n_in, 0)
+    # every map keeps tokens: a window inside the input shows the first targets (the decoder's map and
+    # the cross-attention's rows), one inside the target the last inputs, and a caption says so
+    ci0, ci1 = (i0, i1) if i1 > i0 else (max(0, n_in - WINDOW), n_in)
+    ct0, ct1 = (t0, t1) if t1 > t0 else (0, min(n_tgt, WINDOW))
+    if (i1 <= i0 or t1 <= t0) and n_in and n_tgt:
+        st.caption(f"The window covers only the {'target' if i1 <= i0 else 'input'}: the "
+                   f"{'encoder' if i1 <= i0 else 'decoder'}'s map shows its {'last' if i1 <= i0 else 'first'} tokens.")
+    parts = [
+        ("encoder", "Encoder self-attention", masks["encoder"][ci0:ci1, ci0:ci1], inp[ci0:ci1], inp[ci0:ci1], ci0, ci0),
+        ("decoder", "Decoder self-attention", masks["decoder"][ct0:ct1, ct0:ct1], tgt[ct0:ct1], tgt[ct0:ct1], ct0, ct0),
+        ("cross", "Cross-attention", masks["cross"][ct0:ct1, ci0:ci1], tgt[ct0:ct1], inp[ci0:ci1], ct0, ci0),
+    ]
+    if end - start < n:  # a window of a long text: its three masks apart, each keeping tokens (the rules above show the window alone)
+        cols, size, _ = side_by_side(max(max(p[2].shape) for p in parts), 3)
+        for col, (part, title, m, ql, kl, qo, ko) in zip(cols, parts):
+            with col:
+                if m.numel():
+                    layout.chart(charts.mask_heatmap(m, ql, kl, title, q_offset=qo, k_offset=ko, **size), key=f"{PAGE}.mask.ed.{part}", name=f"mask-encdec-{part}")
                 else:
-                    st.markdown("**Where each sentinel looks.** In the decoder, a sentinel announces the span it must write next; "
-                                "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole.")
-                    if reliance is not None:
-                        st.caption(cache.encoder_reading_sentence(name))
-                if charts.sentinel_rows(q):
+                    st.caption(f"{title}: no tokens in this window.")
+    if result:
+        learned_words = (
+            "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
+            "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans. On the axes ⟨s0⟩ stands "
+            "for <|sentinel_0|>, ⟨bos⟩ for the decoder's start and ⟨eot⟩ for the end of the text.")
+        shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]
+        # the decoder writes only the spans: a short map, beside the encoder's with the words about them;
+        # the cross-attention, as wide as the input and a few rows tall, under them across the whole width
+        short_decoder = "encoder" in shown and "decoder" in shown and result["maps"]["decoder"].shape[-1] <= SHORT_DECODER
+        places = {}
+        if short_decoder:
+            left, right = st.columns(SHARES, gap="medium")
+            places = {"encoder": (left, layout.room_of(SHARES, 0)), "decoder": (right, layout.room_of(SHARES, 1))}
+        for part in shown:
+            col, size_here = places.get(part, (st.container(), layout.room(1)))
+            beside = part in places
+            with col:
+                w = cache.attention_map(result, part, layer, head)
+                q, k = result["query_tokens"][part], result["key_tokens"][part]
+                # the window slider moves along the encoder's positions (the text with its sentinels); the
+                # decoder, which writes only the spans, is short and shown whole when it fits
+                Tq, Tk = w.shape
+                qs, ks = min(start, max(0, Tq - WINDOW)), min(start, max(0, Tk - WINDOW))
+                if part in ("encoder", "decoder"):
+                    qs = ks = min(qs, ks)  # a self-attention map keeps its diagonal
+                sub = w[qs : qs + WINDOW, ks : ks + WINDOW]
+                kind = {"encoder": "encoder", "decoder": "decoder", "cross": "encoder"}.get(part)  # the rule of each part; "joint": from the weights
+                allowed = rule(kind, qs, qs + sub.shape[0], ks, ks + sub.shape[1]) if kind else None
+                fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
+                                               allowed=allowed, colorbar=not beside, axis_titles=not beside, **size_here)
+                layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
+                if part == "decoder" and beside:
+                    st.caption(learned_words + " · " + model_caption(name, result, shown[0], layer, head) + " · brighter: more weight")
+        if not short_decoder:
+            st.caption(learned_words + " · " + model_caption(name, result, shown[0], layer, head))
+        if "cross" in result["maps"]:
+            w = cache.attention_map(result, "cross", layer, head)
+            q, k = result["query_tokens"]["cross"], result["key_tokens"]["cross"]
+            reliance = cache.encoder_reliance(name)
+            reads = reliance is None or reliance.reads_encoder
+            if not reads:  # what this model does, measured, not what the pattern would be
+                st.info(cache.encoder_reading_sentence(name), icon=":material/visibility_off:")
+            elif reliance is not None:
+                st.caption(cache.encoder_reading_sentence(name))
+            if charts.sentinel_rows(q):
+                # open when the model reads its encoder: then where a sentinel looks is the point
+                with st.expander("Where each sentinel looks", expanded=reads):
+                    st.markdown("In the decoder, a sentinel announces the span it must write next; " + (
+                        "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole." if reads else
+                        "a model that reads its encoder looks there for the hole its twin marks in the input."))
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                                  key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
                     layout.table(charts.sentinel_table(w, q, k))
-                else:
-                    st.caption("This text is too short for span corruption to cut a span.")
+            else:
+                st.caption("This text is too short for span corruption to cut a span.")
 
 
 rules()
@@ -330,13 +363,17 @@ infos = {v.name: v for v in catalog.variants()}
 picked = {}
 choices = {a: catalog.models_for(a) for a in archs}  # MaskLab's trained variant by default; published checkpoints found here one choice away
 linked = dict(x.partition(":")[::2] for x in state.get("learned"))  # the link's picks, "architecture:model"
-with layout.side_controls("Learned attention from") if any(len(o) > 2 for o in choices.values()) else contextlib.nullcontext():
+offered = [a for a, options in choices.items() if len(options) > 2]  # a choice of models to pick from
+with layout.side_controls("Learned attention from") if offered else contextlib.nullcontext():
+    # plain, the pickers share one row: a column each
+    spots = dict(zip(offered, st.columns(len(offered)) if offered and not state.presenting() else [st.container() for _ in offered]))
     for a, options in choices.items():
         key = f"{PAGE}.model.{a}"
         state.choice(key, options, linked[a] if linked.get(a) in options else catalog.pick_variant(a))
-        if len(options) > 2:
-            st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
-                         format_func=catalog.short_label, key=key)
+        if a in spots:
+            with spots[a]:
+                st.selectbox(charts.ARCH_NAMES[a] if state.presenting() else f"Learned attention of the {charts.ARCH_NAMES[a]} from", options,
+                             format_func=catalog.short_label, key=key)
         picked[a] = state.session_value(key)
         if picked[a] == catalog.pick_variant(a):
             linked.pop(a, None)
