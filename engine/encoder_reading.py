@@ -60,8 +60,8 @@ class EncoderReliance:
         if self.reads_encoder:
             return f"{name} reads its encoder: {measured}."
         return (f"{name} barely reads its encoder: {measured}, short of the {READS_ENCODER_NATS:.0f} nat a model that "
-                "reads it loses. It predicts the spans mostly from the decoder's own context, so its cross-attention is "
-                "close to uniform and says little about where the spans came from.")
+                "reads it loses. It predicts the spans mostly from the decoder's own context, so where its cross-attention "
+                "looks says little about where the spans came from: a bright cell is not a word it uses.")
 
 
 def held_out_windows(n: int, length: int, seed: int = 0, corpus=None) -> list[list[int]]:

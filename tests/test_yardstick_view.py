@@ -27,7 +27,8 @@ def test_findings_come_from_the_data_and_claim_nothing_it_does_not_show():
 def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
     rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
     t = charts.yardstick_table(rows)
-    assert len(t) == 2 * len(rows) and set(t["task"]) == {"continue", "fill"} and (t["n"] >= 500).all()
+    fim = sum("fill_psm" in r for r in rows)  # a FIM decoder's PSM-order fill: a row of the table, no bar
+    assert fim == 1 and len(t) == 2 * len(rows) + fim and set(t["task"]) == {"continue", "fill", "fill_psm"} and (t["n"] >= 500).all()
     chart = charts.yardstick_bars(t)
     d = chart.data
     assert d.groupby("task").size().tolist() == [len(rows), len(rows)]
@@ -210,3 +211,11 @@ def test_the_scaling_page_draws_the_shipped_cards_yardstick_or_says_they_have_no
     at = open_page("scaling")
     assert not any(shipped_yardstick(c) for c in at.get("vega_lite_chart")) and not at.exception
     assert any("no yardstick curve" in c.value for c in at.caption)
+
+
+def test_a_fim_decoders_psm_fill_is_in_the_table_not_in_the_bars():
+    rows = [_row("dec", "decoder", 6.0, 6.0), _row("fim", "decoder", 6.1, 5.9)]
+    rows[1]["fill_psm"] = dict(rows[1]["fill"], loss=8.0)
+    t = charts.yardstick_table(rows)
+    assert t[t["task"] == "fill_psm"]["loss"].tolist() == [8.0]
+    assert 8.0 not in charts.yardstick_bars(t).data["loss"].tolist() and len(charts.yardstick_bars(t).data) == 4

@@ -266,15 +266,22 @@ def chat_cost(size: str, lengths: tuple) -> pd.DataFrame:
 
 @st.cache_data(max_entries=16, show_spinner="Timing each turn on the model…")
 def _time_chat(name: str, turns: tuple, repeats: int, nonce: int, device: str, version: str) -> pd.DataFrame:
-    """Seconds per turn, the best of ``repeats`` runs (the least disturbed by other work)."""
+    """Seconds per turn, the best of ``repeats`` runs of each way (the least disturbed by other work).
+    The two ways take turns, run after run, so that a burst of other work on the machine lands on both
+    rather than on all of one's runs. ``attrs["spread"]``: the median, over turns and ways, of the slowest
+    run's time over the fastest's (1.0 on a quiet machine)."""
     model = _variant(name, device, version)
     turns = [list(t) for t in turns]
-    best = {}
     engine.time_chat(model, turns[:1], bidirectional=True)  # warm-up: first calls pay for allocation
-    for mode in ("bidirectional", "causal"):
-        runs = [engine.time_chat(model, turns, bidirectional=mode == "bidirectional") for _ in range(repeats)]
-        best[mode] = np.min(np.array(runs), axis=0)
-    return pd.DataFrame({"turn": range(1, len(turns) + 1), "bidirectional": best["bidirectional"], "causal": best["causal"]})
+    engine.time_chat(model, turns[:2], bidirectional=False)
+    runs = {"bidirectional": [], "causal": []}
+    for _ in range(repeats):
+        for mode in runs:
+            runs[mode].append(engine.time_chat(model, turns, bidirectional=mode == "bidirectional"))
+    times = {mode: np.array(r) for mode, r in runs.items()}  # (repeats, turns)
+    out = pd.DataFrame({"turn": range(1, len(turns) + 1), **{mode: t.min(axis=0) for mode, t in times.items()}})
+    out.attrs["spread"] = float(np.median(np.concatenate([t.max(axis=0) / t.min(axis=0) for t in times.values()])))
+    return out
 
 
 def time_chat(name: str, turns: tuple, repeats: int = 3, nonce: int = 0) -> pd.DataFrame:

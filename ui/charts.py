@@ -772,7 +772,7 @@ def yardstick_table(rows: list[dict]) -> pd.DataFrame:
     95% interval, top-1 with its Wilson interval."""
     out = []
     for r in rows:
-        for task in ("continue", "fill"):
+        for task in ("continue", "fill", "fill_psm"):  # fill_psm: a FIM decoder's fill in PSM order (the table shows it, the bars do not)
             s = r.get(task) or {}
             if "loss" not in s:
                 continue
@@ -785,6 +785,7 @@ def yardstick_table(rows: list[dict]) -> pd.DataFrame:
 def yardstick_bars(table: pd.DataFrame) -> alt.LayerChart:
     """Loss (nats per word) on the two tasks, a bar per model and task coloured by architecture (fill:
     paler), 95% intervals as lines. ``table``: yardstick_table's; ``chart.data``: it, with ``task_label``."""
+    table = table[table["task"].isin(list(YARDSTICK_TASKS))]
     data = table.assign(task_label=[YARDSTICK_TASKS.get(t, t) for t in table["task"]])
     models = list(dict.fromkeys(data["model"]))
     archs = list(dict.fromkeys(data["architecture"]))
@@ -857,8 +858,9 @@ def fim_findings(rows: list[dict], fim: str = "decoder-fim", causal: str = "deco
         return paired_difference(wa, wb) if wa and wb and len(wa) == len(wb) else None
 
     def said(d: dict) -> str:
-        lo, hi = d["ci"]
-        return f"{abs(d['mean']):.2f} nats per word (95% interval of the difference {lo:+.2f} to {hi:+.2f}, {d['n']:,} words)"
+        """The difference's size with its interval in the same direction: "0.06 (0.02–0.10)" for a mean of -0.06."""
+        lo, hi = d["ci"] if d["mean"] >= 0 else (-d["ci"][1], -d["ci"][0])
+        return f"{abs(d['mean']):.2f} nats per word (95% interval {lo:.2f} to {hi:.2f}, paired over {d['n']:,} words)"
 
     out = []
     d = diff(fim, causal, "continue")

@@ -24,6 +24,10 @@ new_role = state.next_chat_role(list(state.chat_table()["role"]) + [r.get("role"
 NEXT, NEXT_ROLE = f"{PAGE}.next", f"{PAGE}.next_role"
 
 
+REPEATS = 5  # timed runs of each way; the fastest of each turn is shown
+BUSY_SPREAD = 2.0  # runs of one turn differing by more than this (median): the machine was busy
+
+
 def append_turn() -> None:
     """The turn typed in the box below the table, appended to the conversation as the table shows it
     now (every edit, removal and added row kept), and the box emptied for the next one."""
@@ -148,11 +152,16 @@ st.caption(f"{label}{f' reads these turns as {n_read:,} of its own tokens' if ow
               + ("; this conversation is shorter than that, so the two numbers are still equal." if n_read < max(windows) else ".")
               if windows else
               "Every layer reads every earlier token, so the cache grows with the whole conversation."))
-seconds = cache.time_chat(name, tuple(kept), repeats=3, nonce=state.session_value(state.CHAT_NONCE, 0))
+seconds = cache.time_chat(name, tuple(kept), repeats=REPEATS, nonce=state.session_value(state.CHAT_NONCE, 0))
 ms = seconds.assign(bidirectional=seconds["bidirectional"] * 1e3, causal=seconds["causal"] * 1e3)
+spread = seconds.attrs.get("spread", 1.0)
+if spread > BUSY_SPREAD:  # other work took the processor while timing: say so before the bars can mislead
+    st.warning(f"The machine was busy while these turns were timed: runs of the same turn differed by {spread:.1f}× (median), so "
+               "these bars may show the other work more than the model. The FLOPs above do not depend on the machine; "
+               "press “Measure again” when it is quieter.", icon=":material/speed:")
 cost_charts(ms, "ms", f"Measured on {label}", "time", ms)
 st.caption(
-    f"{cache.device_label()}. engine.cost.time_chat, the best of three runs: the same model either re-reads the history (bidirectional) or feeds "
-    "only the new tokens through its KV cache. Same layers, same width; only the mask differs. Small models on a busy "
-    "CPU are noisy: the trend, not each bar, is the point."
+    f"{cache.device_label()}. engine.cost.time_chat, the best of {REPEATS} runs of each way, the two taking turns: the same model either "
+    "re-reads the history (bidirectional) or feeds only the new tokens through its KV cache. Same layers, same width; only the mask "
+    "differs. Small models on a shared CPU are noisy: the trend, not each bar, is the point."
 )

@@ -43,8 +43,9 @@ st.subheader("Try it on your text")
 layout.text_box("home", height=80)
 
 LINKS = [
-    ("views/tokenization.py", "Tokenization", "What a “word” is to a model: the same text under five vocabularies."),
+    ("views/tokenization.py", "Tokenization", "What a “word” is to a model: the same text under several vocabularies."),
     ("views/masks.py", "Attention masks", "Who may look at whom, over your tokens, beside what a trained model actually looks at."),
+    ("views/compose.py", "Compose masks", "Sliding windows, global tokens, chunks and documents: compose a pattern, see its cost and reach."),
     ("views/objectives.py", "Objectives and loss exposure", "What the model reads, what it must predict, and how much of the text teaches it."),
     ("views/losses.py", "Per-token losses", "Every token coloured by surprise, for several models side by side; probes; generation."),
     ("views/switches.py", "Encoder-decoder to decoder-only", "Four switches turn one into the other, with the proof run live."),

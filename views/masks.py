@@ -272,7 +272,7 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
     """The encoder-decoder's tab: its rule in words, its three masks when the window shows part of a
     long text, its learned encoder, decoder and cross-attention maps, whether it reads its encoder
     (measured), and where each sentinel looks."""
-    rule_sentence("encoder_decoder")
+    rule_sentence("encoder_decoder")  # the rule drawn above; the learned maps below read the text as the model was trained
     arch = "encoder_decoder"
     name = picked[arch]
     result = learned(arch, name)
@@ -303,7 +303,8 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                     st.caption(f"{title}: no tokens in this window.")
     if result:
         learned_words = (
-            "Learned, on your text as the model was trained: a span-corrupted copy (" + str(result["note"]) + "). "
+            "The rule splits your text at the slider; the model learned something else, so its maps read your text as it was "
+            "trained: a span-corrupted copy (" + str(result["note"]) + "). "
             "Its encoder reads the text with sentinels where spans were cut; its decoder writes the spans. On the axes ⟨s0⟩ stands "
             "for <|sentinel_0|>, ⟨bos⟩ for the decoder's start and ⟨eot⟩ for the end of the text.")
         shown = [p for p in ("encoder", "decoder", "cross", "joint") if p in result["maps"]]

@@ -109,7 +109,7 @@ else:
                    f"model's first guess) in the table. `{ys.get('command', 'python -m engine.yardstick')}`, {ys.get('date', '')}.")
         # top-1 in percent with one decimal throughout (the grid's "percent" wrote 16.4%, 13.41% and 15% in one column)
         shown = table[["model", "task", "loss", "top1", "top1_lo", "top1_hi", "n"]].assign(
-            **{c: table[c] * 100 for c in ("top1", "top1_lo", "top1_hi")})
+            task=table["task"].replace({"fill_psm": "fill, PSM order"}), **{c: table[c] * 100 for c in ("top1", "top1_lo", "top1_hi")})
         layout.table(shown, column_config={
             "loss": st.column_config.NumberColumn("loss (nats/word)", format="%.2f"),
             "top1": st.column_config.NumberColumn("top-1", format="%.1f%%"),
