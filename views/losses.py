@@ -102,7 +102,8 @@ for name, df in every.items():
 summary = pd.DataFrame(rows)
 # presenting, the larger type leaves no room for every column: the total loss and the token count give way to the scoring
 # (presenting, the count scored stays: it is what the mean is over, fewer than the tokens for a prefix-LM)
-numbers = ["mean_loss", "perplexity", "top1_accuracy", "scored"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "total_loss", "tokens", "scored"]
+# plain, the total loss (the mean times the count scored) gives way too, so the scoring is whole at 820 px
+numbers = ["mean_loss", "perplexity", "top1_accuracy", "scored"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "tokens", "scored"]
 summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
 layout.table(
     summary,
@@ -113,7 +114,7 @@ layout.table(
         "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
         "scored": st.column_config.NumberColumn("scored", help="Tokens the mean is over: a prefix-LM scores only those after its prefix."),
-        "scoring": st.column_config.TextColumn("scoring", width=170, help="How the model was scored: the caption below says it in full."),
+        "scoring": st.column_config.TextColumn("scoring", width=230, help="How the model was scored: the caption below says it in full."),
     },
 )
 st.caption(
