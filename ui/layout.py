@@ -40,6 +40,8 @@ h1{font-size:2.3rem!important}
 .ml-svg{max-width:820px!important}
 .ml-id{font-size:.8em!important;opacity:.85!important}
 .ml-flow .box{min-width:5.5em;padding:.45em .6em}.ml-flow .shape{font-size:.95rem}.ml-flow{gap:.3em}
+.ml-flow .what,.ml-flow .note{font-size:.85rem!important}
+.ml-cell{font-size:.85em!important}
 </style>
 """
 BASE_CSS = """
