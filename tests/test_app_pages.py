@@ -648,3 +648,16 @@ def test_the_chat_page_says_when_a_busy_machine_made_its_timings_unreliable(monk
         if warned:
             assert "differed by 20.0×" in said[0]  # the slowest run of a turn over its fastest
     cache._time_chat.clear()
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not catalog.published(), reason="needs a published checkpoint in ../shared/models (CI has one)")
+def test_presenting_the_published_tokenizers_are_pills_in_the_page_not_a_cut_chip_in_the_sidebar():
+    """In the sidebar's narrow box a select box's chip, then a pill, cut "SmolLM2-135M-Instruct" to "Smo…"."""
+    at = open_page("tokenization", params={"pres": "1"})
+    label = "Published checkpoints' own tokenizers"
+    assert not [w for w in at.sidebar.multiselect if w.label == label]
+    pills = [w for w in at.main.get("button_group") if "tokens.ptok" in w.proto.id]
+    assert len(pills) == 1
+    names = [catalog.short_label(p.name) for p in catalog.published()]
+    assert all(n in str(pills[0].proto) for n in names)

@@ -33,10 +33,14 @@ if state.get("ptok") is None:
     state.put("ptok", tuple(found[:1]))
 state.put("ptok", tuple(n for n in state.get("ptok") if n in found))
 if found:
-    with layout.side_controls("Published tokenizers"):
-        # presenting, in the sidebar's narrow box, a model by its own name: "SmolLM2-135M-Instruct (its own tokenizer)" was cut to "Smo…"
-        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found,
-                   format_func=catalog.short_label if state.presenting() else catalog.encoding_label,
+    if state.presenting():
+        # presenting, pills under the encodings with a model's own name: in the sidebar's narrow box a select
+        # box's chip, and then a pill, cut "SmolLM2-135M-Instruct" to "Smo…"
+        state.bind(PAGE, "ptok", st.pills, "Published checkpoints' own tokenizers", options=found, selection_mode="multi",
+                   format_func=catalog.short_label, to_widget=list, from_widget=tuple,
+                   help="The tokenizer a published model reads with, from its own files.")
+    else:
+        state.bind(PAGE, "ptok", st.multiselect, "Published checkpoints' own tokenizers", options=found, format_func=catalog.encoding_label,
                    to_widget=list, from_widget=tuple, placeholder="None", help="The tokenizer a published model reads with, from its own files.")
 chosen = tuple(chosen) + tuple(state.get("ptok"))
 
