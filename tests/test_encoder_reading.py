@@ -68,3 +68,21 @@ def test_an_encoder_only_model_reads_the_text_around_its_masks_and_the_pages_say
     at = open_page("switches")
     shown = " ".join(str(e.value) for e in [*at.info, *at.caption])
     assert f"encoder-mlm loses {cache.context_reliance('encoder-mlm').rise:.2f} nats" in shown
+
+
+def test_sessions_measuring_at_once_on_the_shared_models_get_what_each_gets_alone():
+    """The masks and switches pages measure the reading on the one loaded model every session shares: two
+    threads measuring the encoder-decoder and the encoder-only at once get, to the bit, what each gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.encoder_reading import context_reliance
+
+    encdec, encoder = engine.load_variant("encdec-span").model, engine.load_variant("encoder-mlm").model
+    windows = held_out_windows(4, 128)
+    jobs = [(encoder_reliance, encdec, 0), (context_reliance, encoder, 0), (encoder_reliance, encdec, 1), (context_reliance, encoder, 1)]
+    alone = [f(m, windows, seed=s) for f, m, s in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            together = list(pool.map(lambda job: job[0](job[1], windows, seed=job[2]), jobs * 2))
+            assert together == alone * 2
+    assert alone[0] != alone[2]  # the seed draws other spans: the comparison could fail
