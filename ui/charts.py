@@ -1044,9 +1044,10 @@ def block_grids(grids: list[tuple[str, np.ndarray]], block: int) -> alt.Chart:
         y=alt.Y("query_block:O", title="query block", axis=alt.Axis(labels=n <= 16)),
         color=color, tooltip=["pattern", "query_block", "key_block", "state"],
     ).properties(width=side, height=side).facet(column=alt.Column("pattern:N", title=None, sort=[g[0] for g in grids],
-                                                                   header=alt.Header(labelFontWeight="bold", labelFontSize=14)))
+                                                                   header=alt.Header(labelFontWeight="bold")))
+    # the pattern names' size from the config, which layout.chart raises when presenting (a size set here would win)
     return chart.properties(title=alt.TitleParams("Blocks FlexAttention computes", subtitle=f"blocks of {block} queries x {block} keys",
-                                                  anchor="start")).configure(font=FONT)
+                                                  anchor="start")).configure(font=FONT).configure_header(labelFontSize=14)
 
 
 def reach_chart(rows: list[dict]) -> alt.Chart:
