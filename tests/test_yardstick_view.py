@@ -15,13 +15,39 @@ def _row(name, arch, cont, fill, half=0.2):
 
 def test_findings_come_from_the_data_and_claim_nothing_it_does_not_show():
     t = charts.yardstick_table([_row("dec", "decoder", 6.0, 6.0), _row("enc", "encoder", 7.0, 5.5), _row("ed", "encoder_decoder", 6.9, 6.8)])
-    cont, fill, gain = charts.yardstick_findings(t)
+    cont, fill, gain, idle = charts.yardstick_findings(t)
     assert cont.startswith("On continue") and "dec is lowest" in cont and "(6.00" in cont
     assert fill.startswith("On fill") and "enc is lowest" in fill and "(5.50" in fill
     assert "helps enc" in gain and "1.50" in gain and "ed (" not in gain  # ed's gain lies inside the intervals
+    assert idle.startswith("ed read the words after the gap too") and "no better" in idle
     t = charts.yardstick_table([_row("dec", "decoder", 6.0, 6.0), _row("enc", "encoder", 6.1, 6.1)])
     said = charts.yardstick_findings(t)
     assert "within each other's 95% intervals" in said[0] and said[-1].startswith("enc ") and "no better" in said[-1]
+
+
+def test_with_each_word_s_loss_the_findings_are_paired_differences():
+    """The same two models, 0.1 nats per word apart on every word: their own intervals overlap (a tie
+    unpaired), but paired word by word the difference is exact, and so is the right side's gain."""
+    import numpy as np
+
+    base = np.random.default_rng(0).uniform(2, 12, 500)  # hard and easy words: wide intervals of their own
+    rows = []
+    for name, arch, shift, gain in (("a", "encoder", 0.0, 0.3), ("b", "encoder", 0.1, 0.0)):
+        words = {"continue": base + shift, "fill": base + shift - gain + np.random.default_rng(1).normal(0, 0.01, 500) * (gain > 0)}
+        row = {"variant": name, "architecture": arch, "objective": ""}
+        for task, w in words.items():
+            half = 1.96 * w.std(ddof=1) / np.sqrt(len(w))
+            row[task] = {"n": 500, "loss": float(w.mean()), "loss_ci": [w.mean() - half, w.mean() + half], "top1": 0.1,
+                         "top1_ci": [0.08, 0.13], "words": w.tolist()}
+        rows.append(row)
+    t = charts.yardstick_table(rows)
+    unpaired = charts.yardstick_findings(t)
+    assert "tie" in unpaired[0] and "within each other's 95% intervals" in unpaired[0]
+    cont, fill, gain, idle = charts.yardstick_findings(t, rows)
+    assert "a is lowest" in cont and "0.10 nats per word lower" in cont and "paired over 500 words" in cont
+    assert "a is lowest" in fill
+    assert gain.startswith("Reading the words after the gap helps a (0.30 nats per word") and "b (" not in gain
+    assert idle.startswith("b read the words after the gap too")
 
 
 def test_the_shipped_yardstick_draws_a_bar_per_model_and_task():
@@ -46,7 +72,7 @@ def test_the_scaling_page_shows_the_yardstick_and_what_it_finds():
     assert any("yardstick" in s.value.lower() for s in at.subheader)
     said = " ".join(m.value for m in at.markdown)
     rows = json.loads((REPO / "assets" / "yardstick.json").read_text())["rows"]
-    for sentence in charts.yardstick_findings(charts.yardstick_table(rows)):
+    for sentence in charts.yardstick_findings(charts.yardstick_table(rows), rows):
         assert sentence in said
 
 

@@ -807,31 +807,60 @@ def yardstick_bars(table: pd.DataFrame) -> alt.LayerChart:
     return _alt_finish(alt.layer(bars, halo, interval, data=data), "Yardstick: loss per held-out word, every model its natural way", 380)
 
 
-def yardstick_findings(table: pd.DataFrame) -> list[str]:
-    """What the yardstick shows, computed from it: the lowest loss on each task (or a tie, when the
-    95% intervals overlap), and which models gain from the right side (fill below continue, intervals
-    apart)."""
+def yardstick_findings(table: pd.DataFrame, rows: list[dict] | None = None) -> list[str]:
+    """What the yardstick shows, computed from it: the lowest loss on each task (or a tie), and which
+    models gain from the right side (fill below continue).
+
+    With ``rows`` (assets/yardstick.json's, each word's loss kept under ``"words"``) both questions are
+    paired differences on the same words, as `fim_findings` words them (`engine.yardstick.paired_difference`:
+    a tie is an interval that holds zero); without them, the models' own 95% intervals must not overlap.
+    """
+    words = {r["variant"]: {t: (r.get(t) or {}).get("words") for t in ("continue", "fill")} for r in rows or []}
+
+    def paired(a: str, task_a: str, b: str, task_b: str):
+        wa, wb = words.get(a, {}).get(task_a), words.get(b, {}).get(task_b)
+        return paired_difference(wa, wb) if wa and wb and len(wa) == len(wb) else None
+
     out = []
     for task in ("continue", "fill"):
         part = table[table["task"] == task].sort_values("loss")
         if len(part) < 2:
             continue
         best, second = part.iloc[0], part.iloc[1]
-        if best["loss_hi"] < second["loss_lo"]:
-            out.append(f"On {task}, {best['model']} is lowest ({best['loss']:.2f} nats per word; next {second['model']}, {second['loss']:.2f}).")
+        d = paired(second["model"], task, best["model"], task)
+        if d is not None:
+            apart = d["ci"][0] > 0
+            tied = [best["model"]] + [m for m in part["model"].iloc[1:] if (e := paired(m, task, best["model"], task)) and e["ci"][0] <= 0]
         else:
+            apart = best["loss_hi"] < second["loss_lo"]
             tied = part[part["loss_lo"] <= best["loss_hi"]]["model"].tolist()
-            out.append(f"On {task}, {', '.join(tied)} are within each other's 95% intervals (lowest {best['loss']:.2f} nats per word).")
+        if apart:
+            gap = (f", {d['mean']:.2f} nats per word lower (95% interval {d['ci'][0]:.2f} to {d['ci'][1]:.2f}, paired over "
+                   f"{d['n']:,} words)") if d is not None else ""
+            out.append(f"On {task}, {best['model']} is lowest ({best['loss']:.2f} nats per word; next {second['model']}, "
+                       f"{second['loss']:.2f}{gap}).")
+        else:
+            how = "a paired interval holding zero" if d is not None else "within each other's 95% intervals"
+            out.append(f"On {task}, {', '.join(tied)} tie ({how}; lowest {best['loss']:.2f} nats per word).")
     gains, readers = [], []
     for model, part in table.groupby("model", sort=False):
         if not reads_right_side(part.iloc[0]["architecture"], part.iloc[0].get("objective", "")):
             continue  # a causal decoder or prefix-LM cannot read the words after the gap
         readers.append(model)
         c, f = part[part["task"] == "continue"], part[part["task"] == "fill"]
-        if len(c) and len(f) and f.iloc[0]["loss_hi"] < c.iloc[0]["loss_lo"]:
+        if not (len(c) and len(f)):
+            continue
+        d = paired(model, "fill", model, "continue")
+        if d is not None:
+            if d["ci"][1] < 0:
+                gains.append(f"{model} ({-d['mean']:.2f} nats per word, 95% interval {-d['ci'][1]:.2f} to {-d['ci'][0]:.2f})")
+        elif f.iloc[0]["loss_hi"] < c.iloc[0]["loss_lo"]:
             gains.append(f"{model} ({c.iloc[0]['loss'] - f.iloc[0]['loss']:.2f} nats per word)")
     if gains:
-        out.append("Reading the words after the gap helps " + ", ".join(gains) + ".")
+        out.append("Reading the words after the gap helps " + ", ".join(gains) + (", paired word by word." if words else "."))
+        idle = [m for m in readers if not any(g.startswith(f"{m} (") for g in gains)]
+        if idle:
+            out.append(f"{', '.join(idle)} read the words after the gap too, yet do no better on fill than on continue.")
     elif readers:
         out.append(f"{', '.join(readers)} read the words after the gap, yet do no better on fill than on continue (95% intervals): "
                    "they have not learned to use them. The decoder-only and prefix-LM cannot read them at all.")

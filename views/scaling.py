@@ -96,7 +96,7 @@ else:
             "can a decoder trained to fill in the middle, given the words before, then the words after, then asked for the middle."
         )
         layout.chart(charts.yardstick_bars(table), key=f"{PAGE}.yardstick", data=table, name="yardstick")
-        for sentence in charts.yardstick_findings(table):
+        for sentence in charts.yardstick_findings(table, ys["rows"]):
             st.markdown(f"- {sentence}")
         fim = charts.fim_findings(ys["rows"])
         if fim:
