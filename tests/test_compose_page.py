@@ -75,3 +75,14 @@ def test_a_trained_decoder_read_through_a_window_loses_what_the_engine_says():
     assert metrics["Through B"].delta == f"{through.loss.mean() - plain.loss.mean():+.2f}"
     at.text_input(key="compose.text.1").set_value("bidirectional").run()
     assert any("cannot read through bidirectional" in w.value and "after it" in w.value for w in at.warning)
+
+
+def test_the_reach_chart_starts_at_zero_with_room_above_its_widest_line():
+    """The full-attention line sits at the text's length: drawn on the plot's edge it was cut in half."""
+    from ui import charts
+
+    rows = [{"pattern": p, "layer": layer, "back": 0, "reach": r} for p, f in (("A", lambda n: 27), ("B", lambda n: 1 + 4 * n))
+            for layer in range(1, 7) for r in [f(layer)]]
+    spec = charts.reach_chart(rows).to_dict()
+    lo, hi = spec["encoding"]["y"]["scale"]["domain"]
+    assert lo == 0 and hi > 27 and spec["encoding"]["color"]["legend"]["orient"] == "right"

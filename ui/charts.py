@@ -1087,9 +1087,10 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
     names = list(dict.fromkeys(data["pattern"]))
     chart = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(
         x=alt.X("layer:Q", title="layers", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("reach:Q", title="tokens it hears from"),
+        # from zero, with room above the widest line's top (a line at the plot's edge is cut in half)
+        y=alt.Y("reach:Q", title="tokens it hears from", scale=alt.Scale(domain=[0, int(data["reach"].max() * 1.08) + 1], nice=True)),
         color=alt.Color("pattern:N", sort=names, scale=alt.Scale(domain=names, range=PATTERN_COLORS[: len(names)]),
-                        legend=alt.Legend(orient="top", direction="horizontal", title=None, labelLimit=0)),
+                        legend=alt.Legend(orient="right", title="pattern", labelLimit=0)),
         strokeDash=alt.StrokeDash("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[[1, 0], [8, 4], [2, 3], [12, 3, 2, 3]][: len(names)]),
                                   legend=None),
         # patterns that reach alike draw the same line: widest first, so each shows as a stripe around the next
@@ -1112,9 +1113,10 @@ def loss_change(plain: pd.DataFrame, through: pd.DataFrame, pattern: str) -> alt
     data["label"] = [f"{t} ·{p}" for t, p in zip(data["token"], data["position"])]  # unique, so a repeated token keeps its own bar
     chart = alt.Chart(data).mark_bar().encode(
         x=alt.X("label:N", title=None, sort=None, axis=alt.Axis(labelAngle=-90, labels=len(data) <= 48, ticks=False)),
-        y=alt.Y("change:Q", title="nats more through the pattern"),
+        y=alt.Y("change:Q", title="loss added (nats)"),  # a title no longer than the plot is tall
         color=alt.condition("datum.change > 0", alt.value(OKABE_ITO["vermillion"]), alt.value(OKABE_ITO["blue"])),
         tooltip=["position", "token", alt.Tooltip("plain:Q", format=".2f", title="loss, own mask"),
                  alt.Tooltip("through:Q", format=".2f", title=f"loss, {pattern}"), alt.Tooltip("change:Q", format="+.2f")],
     )
-    return _alt_finish(chart, "What each token loses", 260, f"through {pattern}, against the mask it was trained with")
+    # the token labels, turned upright, take ~110 px of the height: the bars keep ~190 of it
+    return _alt_finish(chart, "What each token loses", 360, f"through {pattern}, against the mask it was trained with")
