@@ -32,6 +32,8 @@ def test_a_link_restores_every_pattern_and_the_table_reads_the_engines_costs():
     assert table.iloc[1]["KV cache per layer (tokens)"] == f"4 / {int(n)}"  # Gemma-style: local layers, then a global one
     grid = _charts(at, "plotly_chart")[0]
     assert len([t for t in grid["data"] if t["type"] == "heatmap"]) == 3  # three patterns side by side
+    ragged = [c.value for c in at.caption if "end inside the last block" in c.value]
+    assert len(ragged) == (int(n) % 4 != 0) and all(f"{int(n)} = {int(n) // 4} × 4 + {int(n) % 4}" in c for c in ragged)
 
 
 def test_a_preset_fills_its_pattern_and_a_typed_mistake_keeps_the_last_good_one():

@@ -125,6 +125,9 @@ st.caption("Pairs computed: query-key pairs the mask allows in one layer (a caus
            "last token reads, what a generating model keeps per layer and key/value head (several numbers when layers differ). "
            "Blocks: at the block size in the sidebar, the tiles FlexAttention's BlockMask computes.")
 layout.chart(charts.block_grids(grids, block), key=f"{PAGE}.blocks", name="blocks")
+if n % block:
+    st.caption(f"The text's {n} tokens end inside the last block ({n} = {n // block} × {block} + {n % block}): its row and column "
+               "are partial even where the mask allows every pair, because FlexAttention must mask the padding past the end.")
 layout.chart(charts.reach_chart(reach_rows), key=f"{PAGE}.reach", name="receptive-field")
 
 def causal_window(cycle) -> int | None:
