@@ -75,8 +75,8 @@ STYLE = """
 .ml-grid th{font-weight:600;text-align:left;border-bottom:2px solid rgba(128,128,128,.6);padding:.25rem .7rem}
 .ml-grid td{border-bottom:1px solid rgba(128,128,128,.35);padding:.25rem .7rem;vertical-align:top}
 .ml-grid .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;min-height:18.5em}
-.ml-card h4{margin:.1em 0 .35em 0}
+.ml-card{border:1px solid rgba(128,128,128,.35);border-radius:.8em;padding:.9em 1em;min-height:21em}
+.ml-card h4{margin:.1em 0 .3em 0;padding:0;white-space:nowrap;font-size:1.4rem}
 .ml-card p{margin:.2em 0;font-size:.93rem}
 .ml-svg text{fill:currentColor}
 .ml-gen{font-family:Georgia,'Times New Roman',serif;font-size:1.12rem;line-height:1.7}

@@ -27,9 +27,10 @@ cols = st.columns(3, gap="medium")
 for col, (name, tag, mask, color, split, body) in zip(cols, FAMILIES):
     with col:
         layout.svg_block(
-            f'<div class="ml-card"><div style="display:flex;gap:1em;align-items:center">'
+            # the name on a line of its own, the width of the card: beside the glyph it broke at its hyphen
+            f'<div class="ml-card"><h4>{html.esc(name)}</h4><div style="display:flex;gap:1em;align-items:center">'
             f'{html.mini_mask_svg(mask.tolist(), color=color, split=split)}'
-            f'<div><h4>{html.esc(name)}</h4><p style="opacity:.75">{html.esc(tag)}</p></div></div>'
+            f'<p style="opacity:.75">{html.esc(tag)}</p></div>'
             f'<p>{html.esc(body)}</p></div>'
         )
 
