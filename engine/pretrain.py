@@ -20,6 +20,7 @@ from engine.catalog import PRESETS, VARIANTS, preset_fields
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import params_by_component
 from engine.data import token_stream, unigram_cross_entropy
+from engine.encoder_reading import encoder_reliance, held_out_windows
 from engine.losses import token_nll
 from engine.scoring import generate
 from engine.train import TrainConfig, train
@@ -109,8 +110,24 @@ def _curves(log_path: Path) -> tuple[list[dict], dict[str, list[list[float]]]]:
     return curve + curve_eval, categories
 
 
+READING_WINDOWS = 64  # held-out windows an encoder-decoder's card measures "does it read its encoder?" on
+
+
+def encoder_reading(model, name: str, seq_len: int, windows: int = READING_WINDOWS) -> dict | None:
+    """An encoder-decoder's `engine.encoder_reliance` for its card: the loss rise (nats per span text
+    token) when its encoder reads random text, on ``windows`` held-out windows of ``seq_len`` tokens (its
+    training length), with the 95% interval and the sentence the app shows. None without a corpus."""
+    try:
+        r = encoder_reliance(model, held_out_windows(windows, seq_len))
+    except FileNotFoundError:
+        return None
+    return {"rise": r.rise, "rise_ci": list(r.rise_ci), "real": r.real, "random": r.random, "windows": r.windows,
+            "tokens": r.tokens, "window_tokens": seq_len, "reads_encoder": r.reads_encoder, "sentence": r.sentence(name)}
+
+
 def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unigram: float | None = None) -> dict:
-    """Copy a finished run into ``assets/models/<name>/``: float16 weights, card.json and card.md."""
+    """Copy a finished run into ``assets/models/<name>/``: float16 weights, card.json and card.md.
+    An encoder-decoder's card also says whether it reads its encoder (`encoder_reading`)."""
     summary = json.loads((run_dir / "summary.json").read_text())
     model = load_model(run_dir / "model.safetensors")
     folder = models_dir / name
@@ -143,6 +160,8 @@ def export_variant(run_dir: Path, name: str, preset: str, models_dir: Path, unig
         "final_categories": summary["final_categories"],
         "unigram_cross_entropy": unigram,
         "valid_next_token_loss": full_valid,  # decoder only: the first 131,072 tokens of valid.txt
+        "encoder_reliance": (encoder_reading(load_model(weights), name, summary["train_config"]["seq_len"])
+                             if model.config.architecture == "encoder_decoder" else None),  # the shipped float16 weights, as the app reads them
         "train_config": summary["train_config"],
         "curve": curve,
         "category_curves": categories,
@@ -189,6 +208,10 @@ def card_markdown(card: dict) -> str:
                           + (f". In PSM order the final fill is {psm['loss']:.2f} nats per word, top-1 {psm['top1']:.1%}" if psm else "") + ".\n")
     else:
         yardstick = "\n## Yardstick during training\n\nNot scored during this run.\n"
+    reading = card.get("encoder_reliance")
+    if reading:
+        yardstick += (f"\n## Does it read its encoder?\n\n{reading['sentence']}\n\nMeasured with `engine.encoder_reliance` on "
+                      f"held-out windows of {reading['window_tokens']} tokens of valid.txt ({reading['tokens']:,} span text tokens).\n")
     sample = f"\n## Greedy continuation\n\n> {card['sample']['prompt']}**{card['sample']['greedy_continuation']}**\n" if card.get("sample") else ""
     return f"""# {card['name']}
 

@@ -99,7 +99,7 @@ def test_export_writes_a_card_whose_hash_matches(tmp_path):
     train(TrainConfig(architecture="decoder", objective="clm", out=str(run), tokens=4 * 4 * 32, **SMOKE))
     card = export_variant(run, "tiny-decoder", "smoke", tmp_path / "models", unigram=6.8)
     folder = tmp_path / "models" / "tiny-decoder"
-    assert card["sha256"] == sha256_file(folder / "model.safetensors")
+    assert card["sha256"] == sha256_file(folder / "model.safetensors") and card["encoder_reliance"] is None  # no encoder to read
     assert (folder / "card.md").read_text().startswith("# tiny-decoder")
     v = load_variant("tiny-decoder", models_dir=tmp_path / "models")
     assert v.card["corpus_tokens"] == 4 * 4 * 32 and card["sample"]["greedy_continuation"] is not None
@@ -168,3 +168,17 @@ def test_two_processes_train_what_one_process_trains_with_a_masked_objective(tmp
     mean_diff = sum((a[k] - b[k]).abs().sum().item() for k in a) / sum(a[k].numel() for k in a)
     max_diff = max((a[k] - b[k]).abs().max().item() for k in a)
     assert mean_diff < 1e-7 and max_diff < 1e-3, (mean_diff, max_diff)
+
+
+def test_an_encoder_decoder_s_card_says_whether_it_reads_its_encoder(tmp_path):
+    """Measured on the exported (float16) weights, as the app reads them; the card's sentence is the app's."""
+    from engine.encoder_reading import encoder_reliance, held_out_windows
+
+    run = tmp_path / "run"
+    train(TrainConfig(architecture="encoder_decoder", objective="span_corruption", out=str(run), tokens=4 * 4 * 32, **SMOKE))
+    card = export_variant(run, "tiny-encdec", "smoke", tmp_path / "models")
+    r = card["encoder_reliance"]
+    again = encoder_reliance(load_variant("tiny-encdec", models_dir=tmp_path / "models").model, held_out_windows(r["windows"], 32))
+    assert r["window_tokens"] == 32 and r["windows"] == 64 and abs(r["rise"] - again.rise) < 1e-6 and r["reads_encoder"] is again.reads_encoder
+    md = (tmp_path / "models" / "tiny-encdec" / "card.md").read_text()
+    assert "## Does it read its encoder?" in md and again.sentence("tiny-encdec") in md
