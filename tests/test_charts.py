@@ -490,7 +490,7 @@ def test_presenting_sets_every_chart_text_to_a_size_a_hall_reads():
 
     from conftest import open_page
 
-    from ui.layout import PRESENTING_FONT
+    from ui.layout import INK, PRESENTING_FONT
 
     for page in ("chat", "scaling"):
         specs = [_json.loads(c.proto.spec) for c in open_page(page, "The capital of France is Paris.", {"pres": "1"}).get("vega_lite_chart")]
@@ -500,6 +500,13 @@ def test_presenting_sets_every_chart_text_to_a_size_a_hall_reads():
             assert s["config"]["axis"]["labelFontSize"] == PRESENTING_FONT["tick"] >= 18
             assert s["config"]["axis"]["titleFontSize"] >= 18 and s["config"]["legend"]["labelFontSize"] >= 18
             assert s["config"]["text"]["fontSize"] >= 17
+        for s in specs:  # the page's text colour, not the theme's grey, on every chart's ticks and legend
+            assert s["config"]["axis"]["labelColor"] == s["config"]["axis"]["titleColor"] == INK[False] == s["config"]["legend"]["labelColor"]
+    plain = [_json.loads(c.proto.spec) for c in open_page("scaling", "The capital of France is Paris.").get("vega_lite_chart")]
+    assert plain and all("labelColor" not in s["config"].get("axis", {}) for s in plain)
+    masks = open_page("masks", "The capital of France is Paris.", {"pres": "1"})
+    figs = [_json.loads(c.proto.spec) for c in masks.get("plotly_chart")]
+    assert figs and all(f["layout"]["xaxis"]["tickfont"]["color"] == INK[False] for f in figs)
 
 
 def test_tables_when_presenting_are_html_in_the_pages_type_formatted_as_the_grid_formats_them():

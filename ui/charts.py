@@ -841,7 +841,8 @@ def yardstick_findings(table: pd.DataFrame, rows: list[dict] | None = None) -> l
                        f"{second['loss']:.2f}{gap}).")
         else:
             how = "a paired interval holding zero" if d is not None else "within each other's 95% intervals"
-            out.append(f"On {task}, {', '.join(tied)} tie ({how}; lowest {best['loss']:.2f} nats per word).")
+            names = " and ".join(tied) if len(tied) == 2 else ", ".join(tied[:-1]) + f" and {tied[-1]}"
+            out.append(f"On {task}, {names} tie ({how}; lowest {best['loss']:.2f} nats per word).")
     gains, readers = [], []
     for model, part in table.groupby("model", sort=False):
         if not reads_right_side(part.iloc[0]["architecture"], part.iloc[0].get("objective", "")):

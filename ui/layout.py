@@ -177,6 +177,9 @@ def room_of(weights: list[float], i: int) -> dict:
     return dict(width=int(width), font=HEATMAP_FONT[pres])
 
 
+INK = {False: "#31333F", True: "#FAFAFA"}  # Streamlit's text colour, light and dark theme: chart labels when presenting
+
+
 def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | None = None, *, name: str | None = None) -> None:
     """Place a figure (a Plotly figure's toolbar saves a PNG) and, under it, its data as CSV. In
     presentation mode the type grows, except where a builder sized it already (heatmaps, from room())."""
@@ -190,9 +193,13 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         if state.presenting():
             title.update(fontSize=21, subtitleFontSize=16)
             fig = fig.properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5})  # room above the larger title
+        if state.presenting():  # the theme's grey ticks fade on a projector: the page's own text colour
+            fig = fig.configure_axis(labelColor=INK[dark], titleColor=INK[dark]).configure_legend(labelColor=INK[dark], titleColor=INK[dark])
         if state.presenting() and not sized:
-            fig = (fig.configure_axis(labelFontSize=PRESENTING_FONT["tick"], titleFontSize=PRESENTING_FONT["title"])
-                   .configure_legend(labelFontSize=PRESENTING_FONT["legend"], titleFontSize=PRESENTING_FONT["legend"])
+            fig = (fig.configure_axis(labelFontSize=PRESENTING_FONT["tick"], titleFontSize=PRESENTING_FONT["title"],
+                                      labelColor=INK[dark], titleColor=INK[dark])
+                   .configure_legend(labelFontSize=PRESENTING_FONT["legend"], titleFontSize=PRESENTING_FONT["legend"],
+                                     labelColor=INK[dark], titleColor=INK[dark])
                    .configure_header(labelFontSize=PRESENTING_FONT["title"], titleFontSize=PRESENTING_FONT["title"]))
             text["fontSize"] = PRESENTING_FONT["mark"]
             if isinstance(getattr(fig, "height", None), int):  # the larger type takes its room from the plot: give it back
@@ -207,7 +214,10 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         st.altair_chart(fig, key=key, width="stretch")
     else:
         if state.presenting():  # Streamlit's chart theme sets tick sizes itself, so set every one left unset
-            fig.update_layout(font=dict(size=PRESENTING_FONT["title"]), title_font_size=21, legend_font_size=PRESENTING_FONT["legend"])
+            ink = INK[st.context.theme.type == "dark"]
+            fig.update_layout(font=dict(size=PRESENTING_FONT["title"], color=ink), title_font_size=21, legend_font_size=PRESENTING_FONT["legend"])
+            fig.update_xaxes(tickfont_color=ink, title_font_color=ink)
+            fig.update_yaxes(tickfont_color=ink, title_font_color=ink)
             for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
                 if axis.tickfont.size is None:
                     axis.update(tickfont_size=PRESENTING_FONT["tick"], title_font_size=PRESENTING_FONT["title"])
