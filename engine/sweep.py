@@ -27,8 +27,13 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
     parameters, training FLOPs, final loss on its own objective and categories, wall time, and the curve
     of evaluations (with engine.yardstick's result at each, when ``yardstick`` > 0); ``out`` is rewritten
     after every run, so a stopped sweep keeps what it finished. ``overrides``: further TrainConfig fields
-    (another preset's). Returns the runs' rows."""
+    (another preset's). Returns the runs' rows.
+
+    Rows of other variants already in ``out`` on the same budget and sizes are kept, ahead of the new
+    ones: ``variants=("encdec-span",)`` re-runs one architecture's rows and leaves the rest of the sweep
+    as it was. Each row records the command and overrides that made it."""
     results = []
+    kept = _kept_rows(out, tokens, sizes, variants)
     for name in variants:
         arch, objective = VARIANTS[name]
         for size in sizes:
@@ -39,10 +44,24 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
             else:
                 cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, **SWEEP_PRESETS["cpu"])
                 s = train(replace(cfg, **{**overrides, **ARCHITECTURE_SCHEDULES.get(arch, {})}), resume=True)  # an encoder-decoder's own start
-            results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl")})
+            results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl"),
+                            "command": command, "overrides": {k: v for k, v in overrides.items() if k != "out"}})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
-            _write(out, tokens, sizes, overrides, command, results)  # after every run: a stopped sweep keeps what it finished
+            _write(out, tokens, sizes, overrides, command, kept + results)  # after every run: a stopped sweep keeps what it finished
     return results
+
+
+def _kept_rows(out: Path, tokens: int, sizes, variants) -> list[dict]:
+    """The rows of ``out`` that a sweep of ``variants`` leaves alone: other variants' runs on the same
+    budget and sizes (a results file for another budget or other sizes is replaced whole)."""
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return []
+    if old.get("budget_tokens") != tokens or list(old.get("sizes", [])) != list(sizes):
+        return []
+    return [{**r, "command": r.get("command", old.get("command")), "overrides": r.get("overrides", old.get("overrides"))}
+            for r in old.get("runs", []) if r.get("variant") not in variants]
 
 
 def _write(out: Path, tokens: int, sizes, overrides: dict, command: str | None, results: list[dict]) -> None:
@@ -63,12 +82,19 @@ def main(argv=None) -> int:
     p.add_argument("--corpus", default=None, help="text file or folder (default ../shared/corpus)")
     p.add_argument("--yardstick", type=int, default=None, help="held-out words per task scored at every evaluation (engine.yardstick; default: the preset's); 0: off")
     p.add_argument("--eval-interval", type=int, default=None, help="steps between evaluations (default: the preset's)")
+    p.add_argument("--variants", nargs="+", default=list(SWEEP_VARIANTS), choices=list(VARIANTS),
+                   help="variants to train (default: one per architecture); other variants' rows already in --out on the same "
+                        "budget and sizes are kept")
+    p.add_argument("--device", default=None, help="override the preset's device (e.g. cpu, to run the gpu preset's shapes on a CPU)")
+    p.add_argument("--workers", type=int, default=None, help="override the preset's batch-building worker processes (0: in the loop)")
     args = p.parse_args(argv)
     command = "python -m engine.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
     overrides = dict(SWEEP_PRESETS[args.preset])
-    overrides.update({k: v for k, v in (("yardstick", args.yardstick), ("eval_interval", args.eval_interval)) if v is not None})
+    overrides.update({k: v for k, v in (("yardstick", args.yardstick), ("eval_interval", args.eval_interval), ("device", args.device),
+                                        ("workers", args.workers)) if v is not None})
     try:
-        run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, corpus=args.corpus, command=command.strip(), **overrides)
+        run_sweep(Path(args.runs), Path(args.out), args.tokens, args.sizes, variants=tuple(args.variants), corpus=args.corpus,
+                  command=command.strip(), **overrides)
     except (ValueError, FileNotFoundError) as e:  # the gpu preset without a GPU, an unknown size, no corpus, ...
         print(f"error: {e}", file=sys.stderr)
         return 2

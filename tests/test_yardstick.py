@@ -142,7 +142,7 @@ def test_the_sweep_writes_every_run_with_its_yardstick_curve_and_resumes_from_fi
     table = charts.yardstick_curve_table(pd.DataFrame(data["runs"]))
     assert len(table) == 4 * 2 * 2  # runs x evaluations x tasks
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")}
-    assert run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), **small) == rows
+    assert run_sweep(tmp_path / "runs", out, 6 * 4 * 32, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), command="python -m engine.sweep x", **small) == rows
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")} == stamp  # read back, not retrained
 
 
@@ -172,13 +172,40 @@ def test_a_stopped_sweep_keeps_the_runs_it_finished(tmp_path, monkeypatch):
 
 def test_the_sweep_command_line_applies_its_preset(monkeypatch):
     from engine import sweep
-    from engine.catalog import SWEEP_PRESETS
+    from engine.catalog import SWEEP_PRESETS, SWEEP_VARIANTS
 
     seen = {}
     monkeypatch.setattr(sweep, "run_sweep", lambda runs, out, tokens, sizes, corpus=None, command=None, **kw: seen.update(kw, tokens=tokens, command=command))
     sweep.main(["--preset", "gpu", "--tokens", "28000000", "--eval-interval", "7"])
     assert seen["batch_size"] == SWEEP_PRESETS["gpu"]["batch_size"] and seen["device"] == "cuda" and seen["eval_interval"] == 7
     assert seen["tokens"] == 28_000_000 and seen["command"] == "python -m engine.sweep --preset gpu --tokens 28000000 --eval-interval 7"
+    assert seen["variants"] == SWEEP_VARIANTS
+    seen.clear()
+    sweep.main(["--preset", "gpu", "--variants", "encdec-span", "decoder-fim", "--device", "cpu", "--workers", "0"])
+    assert seen["variants"] == ("encdec-span", "decoder-fim") and seen["device"] == "cpu" and seen["workers"] == 0
+    assert seen["batch_size"] == SWEEP_PRESETS["gpu"]["batch_size"]  # the gpu preset's shapes, on the CPU
+
+
+def test_a_sweep_of_some_variants_keeps_the_other_rows_of_the_same_budget(tmp_path, monkeypatch):
+    import json
+
+    from engine import sweep
+
+    def fake_train(cfg, resume=False):
+        Path(cfg.out).mkdir(parents=True)
+        (Path(cfg.out) / "log.jsonl").write_text("")
+        return {"parameters": 1, "training_flops": 2.0, "corpus_tokens": 3, "final_val_loss": 4.0 if "decoder" in cfg.out else 5.0,
+                "final_categories": {}, "wall_time_s": 5.0}
+
+    monkeypatch.setattr(sweep, "train", fake_train)
+    out = tmp_path / "scaling.json"
+    sweep.run_sweep(tmp_path / "a", out, 1000, sizes=("tiny", "mini"), variants=("decoder-clm", "encdec-span"), command="first", yardstick=0)
+    sweep.run_sweep(tmp_path / "b", out, 1000, sizes=("tiny", "mini"), variants=("encdec-span", "decoder-fim"), command="second", device="cpu")
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["variant"], r["command"]) for r in runs] == [("decoder-clm", "first")] * 2 + [("encdec-span", "second")] * 2 + [("decoder-fim", "second")] * 2
+    assert runs[0]["overrides"] == {"yardstick": 0} and runs[-1]["overrides"] == {"device": "cpu"}
+    sweep.run_sweep(tmp_path / "c", out, 2000, sizes=("tiny", "mini"), variants=("encdec-span",), command="third")
+    assert [r["variant"] for r in json.loads(out.read_text())["runs"]] == ["encdec-span"] * 2  # another budget: replaced whole
 
 
 @pytest.mark.shared

@@ -245,3 +245,24 @@ def test_a_fim_decoders_psm_fill_is_in_the_table_not_in_the_bars():
     t = charts.yardstick_table(rows)
     assert t[t["task"] == "fill_psm"]["loss"].tolist() == [8.0]
     assert 8.0 not in charts.yardstick_bars(t).data["loss"].tolist() and len(charts.yardstick_bars(t).data) == 4
+
+
+def test_a_sweep_with_two_variants_of_one_architecture_draws_each_its_own_line():
+    """decoder-clm and decoder-fim swept side by side: two series in their own colours, not one zigzag."""
+    import pandas as pd
+
+    rows = [{"variant": v, "architecture": "decoder", "objective": o, "size": size, "parameters": p, "training_flops": p * 100,
+             "final_val_loss": loss, "curve": [_point(p * 100, loss + 1, loss + 1)]}
+            for v, o, shift in (("decoder-clm", "clm", 0.0), ("decoder-fim", "fim", 0.1))
+            for size, p, loss in (("tiny", 1e6, 5.0 + shift), ("small", 2e6, 4.5 + shift))]
+    runs = pd.DataFrame(rows)
+    spec = charts.scaling_scatter(runs).to_dict()
+    color = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert color["domain"] == ["decoder-only", "decoder-only (decoder-fim)"] and len(set(color["range"])) == 2
+    t = charts.yardstick_curve_table(runs)
+    assert set(t["run"]) == {"decoder-only · tiny", "decoder-only · small", "decoder-only (decoder-fim) · tiny", "decoder-only (decoder-fim) · small"}
+    curves = charts.yardstick_curves(t).to_dict()["spec"]["encoding"]
+    colours = dict(zip(curves["color"]["scale"]["domain"], curves["color"]["scale"]["range"]))
+    dashes = dict(zip(curves["strokeDash"]["scale"]["domain"], curves["strokeDash"]["scale"]["range"]))
+    assert colours["decoder-only · tiny"] == colours["decoder-only · small"] != colours["decoder-only (decoder-fim) · tiny"]
+    assert dashes["decoder-only · tiny"] == dashes["decoder-only (decoder-fim) · tiny"] != dashes["decoder-only · small"]  # style: size

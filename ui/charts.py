@@ -36,6 +36,23 @@ OKABE_ITO = {
 }
 ARCH_COLORS = {"encoder": "#0072B2", "decoder": "#D55E00", "prefix_lm": "#009E73", "encoder_decoder": "#CC79A7"}
 ARCH_NAMES = {"encoder": "encoder-only", "decoder": "decoder-only", "prefix_lm": "prefix-LM", "encoder_decoder": "encoder-decoder"}
+
+
+def variant_series(pairs) -> dict[str, tuple[str, str]]:
+    """A sweep's series when several variants may share an architecture (decoder-clm and decoder-fim):
+    for each (architecture, variant) pair, in order, its name and colour. An architecture's first variant
+    is named and coloured as the architecture; another of the same architecture gets its variant's name
+    beside it and a colour of its own (``{variant: (name, colour)}``)."""
+    out, first, spare = {}, {}, [OKABE_ITO[c] for c in ("orange", "sky", "grey", "yellow")]
+    pairs = list(dict.fromkeys(pairs))
+    for arch, variant in pairs:
+        name = ARCH_NAMES.get(arch, str(arch))
+        if arch not in first:
+            first[arch] = variant
+            out[variant] = (name, ARCH_COLORS.get(arch, OKABE_ITO["grey"]))
+        else:
+            out[variant] = (f"{name} ({variant})", spare.pop(0) if spare else OKABE_ITO["grey"])
+    return out
 OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture",
              "fim": "Fill in the middle"}
 UL2_MODE_NAMES = {"R": "R: regular", "S": "S: sequential", "X": "X: extreme"}
@@ -691,13 +708,15 @@ def scaling_scatter(runs: pd.DataFrame) -> alt.LayerChart:
     """Final validation loss (nats) against training FLOPs, both axes log: a line per architecture, a
     point per run, its area growing with the parameters. ``chart.data``: the runs sorted by FLOPs, with
     ``arch``, the architecture's name."""
-    data = runs.sort_values("training_flops").assign(arch=lambda d: [ARCH_NAMES.get(a, str(a)) for a in d["architecture"]])
-    archs = list(dict.fromkeys(data["architecture"]))
-    names = [ARCH_NAMES.get(a, str(a)) for a in archs]
+    data = runs.sort_values("training_flops")
+    variants = data["variant"] if "variant" in data else data["architecture"]
+    series = variant_series(zip(data["architecture"], variants))  # decoder-clm and decoder-fim: two lines, not one zigzag
+    data = data.assign(arch=[series[v][0] for v in variants])
+    names = [name for name, _ in series.values()]
     xs, xa = _log_scale(data["training_flops"], "training FLOPs", padding=16)  # room for the largest point at either end
     x = alt.X("training_flops:Q", scale=xs, axis=xa)
     y = alt.Y("final_val_loss:Q", scale=alt.Scale(type="log", nice=False, zero=False, padding=16), axis=alt.Axis(title="final validation loss (nats)", format="~g"))
-    color = alt.Color("arch:N", sort=names, scale=alt.Scale(domain=names, range=[ARCH_COLORS.get(a, OKABE_ITO["grey"]) for a in archs]),
+    color = alt.Color("arch:N", sort=names, scale=alt.Scale(domain=names, range=[c for _, c in series.values()]),
                       legend=alt.Legend(orient="bottom", title=None, labelLimit=0, symbolType="circle"))
     tip = [alt.Tooltip("arch:N", title="architecture"), alt.Tooltip("parameters:Q", format=",", title="parameters"),
            alt.Tooltip("training_flops:Q", format=".3s", title="training FLOPs"), alt.Tooltip("final_val_loss:Q", format=".3f", title="loss (nats)")]
@@ -946,10 +965,12 @@ def yardstick_curve_table(runs: pd.DataFrame) -> pd.DataFrame:
     architecture, size, parameters, step, tokens, flops, task, loss (nats per word), loss_lo, loss_hi (95%),
     top1, n. Empty when no point has a yardstick."""
     out = []
-    for run in runs.to_dict("records"):
+    records = runs.to_dict("records")
+    series = variant_series((r["architecture"], r.get("variant") or r["architecture"]) for r in records)
+    for run in records:
         label = run.get("label")
         if not isinstance(label, str) or not label:
-            label = f"{ARCH_NAMES.get(run['architecture'], run['architecture'])} · {run.get('size', int(run['parameters']))}"
+            label = f"{series[run.get('variant') or run['architecture']][0]} · {run.get('size', int(run['parameters']))}"
         for p in run.get("curve") or []:
             for task in YARDSTICK_TASKS:
                 s = (p.get("yardstick") or {}).get(task) or {}
@@ -980,18 +1001,23 @@ def yardstick_curves(table: pd.DataFrame, x: str = "flops",
     with ``task_label`` and ``dash`` (the run's dash: solid, dash, dot, dashdot)."""
     dashes = tuple(DASHES)  # by size, from the smallest: as the sweep's loss curves above it
     rank = {}
-    for arch, runs in table.groupby("architecture", sort=False):
+    # a sweep (several runs of a variant): a line style per size within each variant, a colour per variant; shipped cards
+    # (one run a variant): a colour per architecture, and two models of one architecture told apart by their style
+    sweep = "variant" in table and len(table) and table[table["variant"].astype(bool)].groupby("variant")["run"].nunique().max() > 1
+    family = table["variant"].where(table["variant"].astype(bool), table["architecture"]) if sweep else table["architecture"]
+    for _, runs in table.groupby(family, sort=False):
         order = sorted({(p, r) for p, r in zip(runs["parameters"], runs["run"])})  # 0: the smallest
         rank.update({r: dashes[min(i, len(dashes) - 1)] for i, (_, r) in enumerate(order)})
     data = table.assign(task_label=[YARDSTICK_TASKS.get(t, t) for t in table["task"]], dash=[rank.get(r, "solid") for r in table["run"]])
     runs = list(dict.fromkeys(data["run"]))
-    arch_of = dict(zip(data["run"], data["architecture"]))
+    series = variant_series(zip(table["architecture"], family))
+    color_of = dict(zip(data["run"], [series[f][1] for f in family]))
     xs, xa = _log_scale(data[x] if x in data else [], X_TITLES.get(x, x))
     legend = _line_legend()
     panel = max(160, int((width - 90) / 2))
     chart = alt.Chart(data).mark_line(strokeWidth=2.5).encode(
         x=alt.X(f"{x}:Q", scale=xs, axis=xa), y=alt.Y("loss:Q", title="loss (nats per word)", scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", sort=runs, scale=alt.Scale(domain=runs, range=[ARCH_COLORS.get(arch_of[r], OKABE_ITO["grey"]) for r in runs]), legend=legend),
+        color=alt.Color("run:N", sort=runs, scale=alt.Scale(domain=runs, range=[color_of[r] for r in runs]), legend=legend),
         strokeDash=alt.StrokeDash("run:N", sort=runs, scale=alt.Scale(domain=runs, range=[DASHES[rank.get(r, "solid")] for r in runs]), legend=legend),
         order=alt.Order(f"{x}:Q"),
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip("task:N"), alt.Tooltip(f"{x}:Q", format=".3s", title=X_TITLES.get(x, x)),
