@@ -23,6 +23,7 @@ from engine.data import sample_windows, token_stream
 from engine.losses import IGNORE_INDEX, token_nll
 from engine.vocab import MASKLAB
 
+READING_WINDOWS = 32  # held-out windows the app and the cards measure on: one number per model, wherever it is shown
 READS_ENCODER_NATS = 1.0  # a rise of at least this many nats per token: the model reads its encoder
 
 

@@ -20,7 +20,7 @@ from engine.catalog import PRESETS, VARIANTS, preset_fields
 from engine.checkpoint import atomic_write, load_model, save_model
 from engine.cost import params_by_component
 from engine.data import token_stream, unigram_cross_entropy
-from engine.encoder_reading import encoder_reliance, held_out_windows
+from engine.encoder_reading import READING_WINDOWS, encoder_reliance, held_out_windows
 from engine.losses import token_nll
 from engine.scoring import generate
 from engine.train import TrainConfig, train
@@ -110,13 +110,11 @@ def _curves(log_path: Path) -> tuple[list[dict], dict[str, list[list[float]]]]:
     return curve + curve_eval, categories
 
 
-READING_WINDOWS = 64  # held-out windows an encoder-decoder's card measures "does it read its encoder?" on
-
-
 def encoder_reading(model, name: str, seq_len: int, windows: int = READING_WINDOWS) -> dict | None:
     """An encoder-decoder's `engine.encoder_reliance` for its card: the loss rise (nats per span text
     token) when its encoder reads random text, on ``windows`` held-out windows of ``seq_len`` tokens (its
-    training length), with the 95% interval and the sentence the app shows. None without a corpus."""
+    training length; the app measures on the same ones), with the 95% interval and the sentence the app shows.
+    None without a corpus."""
     try:
         r = encoder_reliance(model, held_out_windows(windows, seq_len))
     except FileNotFoundError:

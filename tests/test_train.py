@@ -172,13 +172,13 @@ def test_two_processes_train_what_one_process_trains_with_a_masked_objective(tmp
 
 def test_an_encoder_decoder_s_card_says_whether_it_reads_its_encoder(tmp_path):
     """Measured on the exported (float16) weights, as the app reads them; the card's sentence is the app's."""
-    from engine.encoder_reading import encoder_reliance, held_out_windows
+    from engine.encoder_reading import READING_WINDOWS, encoder_reliance, held_out_windows
 
     run = tmp_path / "run"
     train(TrainConfig(architecture="encoder_decoder", objective="span_corruption", out=str(run), tokens=4 * 4 * 32, **SMOKE))
     card = export_variant(run, "tiny-encdec", "smoke", tmp_path / "models")
     r = card["encoder_reliance"]
     again = encoder_reliance(load_variant("tiny-encdec", models_dir=tmp_path / "models").model, held_out_windows(r["windows"], 32))
-    assert r["window_tokens"] == 32 and r["windows"] == 64 and abs(r["rise"] - again.rise) < 1e-6 and r["reads_encoder"] is again.reads_encoder
+    assert r["window_tokens"] == 32 and r["windows"] == READING_WINDOWS and abs(r["rise"] - again.rise) < 1e-6 and r["reads_encoder"] is again.reads_encoder
     md = (tmp_path / "models" / "tiny-encdec" / "card.md").read_text()
     assert "## Does it read its encoder?" in md and again.sentence("tiny-encdec") in md

@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 import engine
+from engine.encoder_reading import READING_WINDOWS
 from engine.cost import count_params, flops_per_token, params_by_component
 from engine.model import ModelConfig
 from engine.objectives import corrupt, exposure_table
@@ -158,14 +159,14 @@ RELIANCE = {"encoder_decoder": engine.encoder_reliance, "encoder": engine.contex
 
 
 def _held_out_reliance(name: str, architecture: str, device: str, version: str):
-    """`RELIANCE` of a MaskLab model of ``architecture`` on 32 held-out windows of its training length
+    """`RELIANCE` of a MaskLab model of ``architecture`` on `READING_WINDOWS` (32) held-out windows of its training length
     (the same windows for every model trained at that length), or None."""
     v = _variant(name, device, version)
     if v.source == "huggingface" or v.architecture != architecture:
         return None
     try:
         length = (v.card or {}).get("train_config", {}).get("seq_len") or min(256, v.model.config.max_len // 2)
-        windows = engine.held_out_windows(32, int(length))
+        windows = engine.held_out_windows(READING_WINDOWS, int(length))
     except (FileNotFoundError, ValueError):  # no corpus here: nothing to measure on
         return None
     return RELIANCE[architecture](v.model, windows)
