@@ -41,13 +41,16 @@ def params_by_component(c: ModelConfig) -> dict[str, int]:
     d, L = c.d_model, c.n_layer
     stacks = 2 if c.architecture == "encoder_decoder" and not c.shared_params else 1
     has_cross = c.architecture == "encoder_decoder" and not c.shared_attention
-    return {
+    parts = {
         "embeddings": c.vocab_size * d + c.max_len * d,
         "attention": stacks * L * 4 * d * d,
         "cross_attention": L * (4 * d * d + 2 * d) if has_cross else 0,
         "mlp": stacks * L * 2 * d * c.d_ff,
         "norms": stacks * L * 4 * d + 2 * d + (2 * d if c.needs_encoder_norm else 0),
     }
+    if getattr(c, "span_bias", 0):  # an encoder-decoder's span bias: a bucket per offset and one for the rest, per layer and head
+        parts["span_bias"] = L * c.n_head * (2 * c.span_bias + 2)
+    return parts
 
 
 def count_params(c: ModelConfig) -> int:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from engine.losses import mean_nll
 from engine.masks import ARCHITECTURES, Architecture, check_architecture, prefix_mask
-from engine.vocab import VOCAB_SIZE
+from engine.vocab import MASKLAB, VOCAB_SIZE
 
 
 def _rows(x: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
@@ -60,10 +60,52 @@ class KVCache:
     length: int = 0
     n_prefix: int = 0
     memory: list[torch.Tensor] | None = None
+    sentinel_slots: torch.Tensor | None = None  # (B, sentinels): an encoder-decoder's span bias, where each sentinel sits in the input
+    anchor: torch.Tensor | None = None  # (B,): the input position of the sentinel that opened the span being written, -1 for none
 
     @classmethod
     def empty(cls, n_layer: int) -> "KVCache":
         return cls([LayerCache() for _ in range(n_layer)], [LayerCache() for _ in range(n_layer)])
+
+
+SPAN_BIAS_SCALE = 30.0  # the span bias is this times its parameter: at peak lr 1e-3 it can move nats in a few hundred steps
+
+
+def sentinel_slots(idx: torch.Tensor, sentinels=MASKLAB.sentinels) -> torch.Tensor:
+    """Where each sentinel first sits in each input: ``idx`` (B, S) token ids, ``sentinels`` N ids ->
+    (B, N) positions, -1 where the input lacks that sentinel."""
+    ids = torch.as_tensor(sentinels, device=idx.device)
+    hit = idx[:, :, None] == ids[None, None, :]  # (B, S, N)
+    return torch.where(hit.any(1), hit.to(torch.int8).argmax(1), -1)
+
+
+def span_anchors(decoder_idx: torch.Tensor, slots: torch.Tensor, sentinels=MASKLAB.sentinels,
+                 previous: torch.Tensor | None = None) -> torch.Tensor:
+    """For each target token, the input position of the sentinel that opened its span: the last sentinel
+    among the target tokens up to and including it, looked up in ``slots`` (`sentinel_slots` of the
+    input). -1 before any sentinel, or when the input lacks it. ``decoder_idx`` (B, U); ``previous``
+    (B,): the last anchor of an earlier call (incremental decoding). Returns (B, U) long.
+
+        >>> slots = sentinel_slots(torch.tensor([[5, 6, 7, 90, 8, 9, 91]]), sentinels=(90, 91))  # <0> at 3, <1> at 6
+        >>> span_anchors(torch.tensor([[1, 90, 11, 12, 91, 13]]), slots, sentinels=(90, 91)).tolist()
+        [[-1, 3, 3, 3, 6, 6]]
+    """
+    ids = torch.as_tensor(sentinels, device=decoder_idx.device)
+    hit = decoder_idx[:, :, None] == ids[None, None, :]  # (B, U, N)
+    slot = slots.gather(1, hit.to(torch.int8).argmax(-1))  # (B, U): where the token's sentinel sits, if it is one
+    steps = torch.arange(decoder_idx.shape[1], device=decoder_idx.device).expand_as(decoder_idx)
+    last, _ = torch.cummax(torch.where(hit.any(-1), steps, -1), dim=1)  # the latest sentinel so far
+    before = previous[:, None] if previous is not None else torch.full_like(slot[:, :1], -1)
+    return torch.where(last >= 0, slot.gather(1, last.clamp(min=0)), before)
+
+
+def span_buckets(anchors: torch.Tensor, n_memory: int, reach: int) -> torch.Tensor:
+    """The span bias's bucket of every (target token, input position) pair: the offset from the token's
+    anchor, ``-reach`` .. ``reach`` -> 0 .. 2 reach, and 2 reach + 1 for every other pair (farther
+    away, or no anchor). ``anchors`` (B, U) from `span_anchors` -> (B, U, n_memory) long."""
+    offset = torch.arange(n_memory, device=anchors.device)[None, None, :] - anchors[:, :, None]
+    near = (offset.abs() <= reach) & (anchors[:, :, None] >= 0)
+    return torch.where(near, offset + reach, 2 * reach + 1)
 
 
 def _attend_unprojected(q, memory, w_kv, mask):
@@ -79,14 +121,20 @@ def _attend_unprojected(q, memory, w_kv, mask):
     qm = torch.bmm(q.transpose(0, 1).reshape(H, B * T, D), w_k)  # (H, B*T, C): the queries in the memory's space
     qm = qm.view(H, B, T, C).transpose(0, 1).reshape(B, H * T, C)
     scores = torch.bmm(qm, memory.transpose(1, 2)).view(B, H, T, -1) / math.sqrt(D)  # (B, H, T, S)
-    weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    weights = _masked(scores, mask).softmax(dim=-1)
     mixed = torch.bmm(weights.view(B, H * T, -1), memory)  # (B, H*T, C)
     y = torch.bmm(mixed.view(B, H, T, C).transpose(0, 1).reshape(H, B * T, C), w_v.transpose(1, 2))  # (H, B*T, D)
     return y.view(H, B, T, D).permute(1, 2, 0, 3).reshape(B, T, H * D)  # (B, T, C)
 
 
+def _masked(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Scores under a mask: bool (True = may attend) hides pairs; a float mask is added (a bias)."""
+    return scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.to(scores.dtype)
+
+
 class Attention(nn.Module):
-    """Multi-head attention of queries from ``x`` over keys and values from ``kv``."""
+    """Multi-head attention of queries from ``x`` over keys and values from ``kv``. ``mask``: bool
+    (True = may attend) or float, added to the scores (a bias), broadcastable to (B, H, T, S)."""
 
     def __init__(self, d_model: int, n_head: int):
         super().__init__()
@@ -112,11 +160,11 @@ class Attention(nn.Module):
                 cache.k, cache.v = k, v
         if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)  # (B, H, T, S)
-            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            weights = _masked(scores, mask).softmax(dim=-1)
             y = weights @ v  # (B, H, T, D)
         else:
             weights = None
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask if mask.dtype == torch.bool else mask.to(q.dtype))
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.proj(y), weights
 
@@ -188,6 +236,10 @@ class ModelConfig:
     shared_params: bool = False  # (b) decoder layers are the encoder's layers
     layerwise_cross: bool = False  # (c) decoder layer i reads encoder layer i, not the last one
     causal_input: bool = False  # (d) the encoder's self-attention is causal
+    # An encoder_decoder's cross-attention bias, learned per layer and head, over the offset between each
+    # input position and the sentinel that opened the span a target token writes (-span_bias .. span_bias,
+    # one bucket for the rest): where to look need not be found by content. 0: none (see `span_anchors`).
+    span_bias: int = 0
 
     def __post_init__(self):
         check_architecture(self.architecture)
@@ -197,6 +249,8 @@ class ModelConfig:
             raise ValueError("sizes must be positive")
         if self.architecture != "encoder_decoder" and any(self.switches.values()):
             raise ValueError("the switches (a)-(d) only apply to an encoder_decoder")
+        if self.span_bias < 0 or (self.span_bias and (self.architecture != "encoder_decoder" or self.shared_attention)):
+            raise ValueError("span_bias is a non-negative reach, for an encoder_decoder's separate cross-attention")
 
     @property
     def switches(self) -> dict[str, bool]:
@@ -247,6 +301,8 @@ class Transformer(nn.Module):
                 self.cross = nn.ModuleList(CrossAttention(c.d_model, c.n_head) for _ in range(c.n_layer))
             if c.needs_encoder_norm:
                 self.ln_enc = nn.LayerNorm(c.d_model)
+            if c.span_bias:  # zero: at the start no offset is preferred
+                self.span_bias = nn.Parameter(torch.zeros(c.n_layer, c.n_head, 2 * c.span_bias + 2))
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith("proj.weight"):  # residual branches scaled down, as in GPT-2
@@ -386,12 +442,21 @@ class Transformer(nn.Module):
         else:
             self_mask = prefix_mask(U, past + U, 0, device=dev)
             cross_mask = torch.ones(U, n_mem, dtype=torch.bool, device=dev)
+            buckets = None
+            if c.span_bias:
+                slots = cache.sentinel_slots if cache is not None and cache.sentinel_slots is not None else sentinel_slots(idx)
+                anchors = span_anchors(decoder_idx, slots, previous=cache.anchor if cache is not None and past else None)
+                if cache is not None:
+                    cache.sentinel_slots, cache.anchor = slots, anchors[:, -1]
+                buckets = span_buckets(anchors, n_mem, c.span_bias)  # (B, U, S)
         for i, blk in enumerate(self.decoder_blocks):
             self_cache = cache.self_attn[i] if cache is not None else None
             if c.shared_attention:
                 # On the first call the memory's keys enter the cache ahead of the target's.
                 y, w, _ = blk(y, joint_mask, cache=self_cache, need_weights=need_weights, memory=blk.ln1(memory[i]) if not past else None)
             else:
+                if buckets is not None:  # (H, B, U, S) -> (B, H, U, S), added to the scores
+                    cross_mask = (SPAN_BIAS_SCALE * self.span_bias[i])[:, buckets].transpose(0, 1)
                 cross = (self.cross[i], memory[i], cross_mask, cache.cross_attn[i] if cache is not None else None)
                 y, w, w2 = blk(y, self_mask, cache=self_cache, need_weights=need_weights, cross=cross)
                 if need_weights:

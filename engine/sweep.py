@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from engine.catalog import ARCHITECTURE_SCHEDULES, SWEEP_PRESETS, SWEEP_SIZES, SWEEP_VARIANTS, VARIANTS
+from engine.catalog import ARCHITECTURE_RECIPES, SWEEP_PRESETS, SWEEP_SIZES, SWEEP_VARIANTS, VARIANTS
 from engine.checkpoint import atomic_write
 from engine.train import TrainConfig, train
 
@@ -43,7 +43,7 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
                 s = json.loads(summary_path.read_text())
             else:
                 cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, **SWEEP_PRESETS["cpu"])
-                s = train(replace(cfg, **{**overrides, **ARCHITECTURE_SCHEDULES.get(arch, {})}), resume=True)  # an encoder-decoder's own start
+                s = train(replace(cfg, **{**overrides, **ARCHITECTURE_RECIPES.get(arch, {})}), resume=True)  # an encoder-decoder's own recipe
             results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl"),
                             "command": command, "overrides": {k: v for k, v in overrides.items() if k != "out"}})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)

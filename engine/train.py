@@ -75,6 +75,7 @@ class TrainConfig:
     corpus: str | None = opt(None, "text file or folder to train on (default: ../shared/corpus, or $MASKLAB_CORPUS)", type=str)
     max_corpus_bytes: int = opt(30_000_000, "read at most this many bytes of the train split")
     workers: int = opt(0, "processes that prepare batches ahead of the training loop (0: in the loop). On a GPU the corruption of each batch in Python would otherwise keep it waiting; every batch stays a pure function of (seed, step), so the run is the same with any number")
+    span_bias: int = opt(0, "encoder_decoder only: reach of the cross-attention span bias, a learned bias over offsets from the sentinel that opened each target token's span (engine.model.span_anchors); 0: none")
     yardstick: int = opt(0, "held-out words per task (continue, fill) scored at every evaluation, every architecture its natural way (engine.yardstick); 0: off")
 
     def __post_init__(self):
@@ -94,10 +95,13 @@ class TrainConfig:
             raise ValueError("seq_len must be >= 8, batch_size >= 1, tokens >= 1 and lr > 0")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
+        if self.span_bias < 0 or (self.span_bias and self.architecture != "encoder_decoder"):
+            raise ValueError("span_bias is a non-negative reach, for an encoder_decoder only")
 
     def model_config(self) -> ModelConfig:
         # span-style targets add sentinels and EOS; prefix-style joins input and target: leave room
-        return ModelConfig(architecture=self.architecture, vocab_size=MASKLAB.vocab_size, max_len=self.seq_len + 64, **SIZES[self.size])
+        return ModelConfig(architecture=self.architecture, vocab_size=MASKLAB.vocab_size, max_len=self.seq_len + 64, span_bias=self.span_bias,
+                           **SIZES[self.size])
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -4,7 +4,7 @@ The task: copy 16 tokens drawn uniformly from 64. The decoder alone can do no be
 guess over the 64 (ln 64 = 4.16 nats a token); reading the encoder, it can reach 0. With the start the
 other architectures use (peak learning rate 3e-3, 60 warm-up steps) the encoder-decoder stays at that
 floor: its encoder collapses to one vector shared by every position. With its own start
-(`engine.catalog.ARCHITECTURE_SCHEDULES`) it copies, and random encoder tokens cost it several nats.
+(`engine.catalog.ARCHITECTURE_RECIPES`) it copies, and random encoder tokens cost it several nats.
 """
 
 import math
