@@ -47,6 +47,7 @@ def test_the_masks_page_says_what_the_encoder_decoder_does_beside_its_cross_atte
     r = cache.encoder_reliance("encdec-span")
     shown = " ".join(str(e.value) for e in [*at.info, *at.caption])
     assert f"{r.rise:.2f} nats" in shown
+    assert ("has a span bias" in shown) == bool(cache.variant("encdec-span").model.config.span_bias)  # said when its maps carry one
     if not r.reads_encoder:  # the measured sentence in a notice, and no claim that the twin marks the hole
         assert any("barely reads its encoder" in str(i.value) for i in at.info) and "marks the hole" not in " ".join(m.value for m in at.markdown)
 

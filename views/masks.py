@@ -346,6 +346,11 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                 st.info(cache.encoder_reading_sentence(name), icon=":material/visibility_off:")
             elif reliance is not None:
                 st.caption(cache.encoder_reading_sentence(name))
+            reach = getattr(getattr(cache.variant(name).model, "config", None), "span_bias", 0)
+            if reach:  # part of what the maps show is the bias, learned, not found by content
+                st.caption(f"{catalog.short_label(name)}'s cross-attention has a span bias: a learned preference, per layer and head, for "
+                           f"the input within {reach} positions of the sentinel that opened the span being written (engine.model.span_anchors). "
+                           "The maps show the weights with it: where it looks near a hole is partly that bias, what it reads there is the model's.")
             if charts.sentinel_rows(q):
                 # open when the model reads its encoder: then where a sentinel looks is the point
                 with st.expander("Where each sentinel looks", expanded=reads):
