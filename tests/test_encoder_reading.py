@@ -7,7 +7,7 @@ import torch
 import engine
 from engine.encoder_reading import READS_ENCODER_NATS, encoder_reliance, held_out_windows
 from engine.model import ModelConfig, Transformer
-from tests.conftest import open_page
+from tests.conftest import REPO, SHARED, open_page
 
 
 def test_a_model_whose_decoder_ignores_its_encoder_gains_nothing_from_it():
@@ -87,3 +87,20 @@ def test_sessions_measuring_at_once_on_the_shared_models_get_what_each_gets_alon
             together = list(pool.map(lambda job: job[0](job[1], windows, seed=job[2]), jobs * 2))
             assert together == alone * 2
     assert alone[0] != alone[2]  # the seed draws other spans: the comparison could fail
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "corpus").is_dir(), reason="needs ../shared/corpus, whose held-out split the card was measured on")
+def test_an_encoder_decoder_s_card_carries_its_reading_and_the_scaling_page_shows_it():
+    """The card's number is the app's: the same held-out windows of the corpus (the tests' own corpus
+    is a fixture), the same shipped weights."""
+    import json
+
+    from engine.encoder_reading import READING_WINDOWS
+
+    card = json.loads((REPO / "assets" / "models" / "encdec-span" / "card.json").read_text())
+    r = encoder_reliance(engine.load_variant("encdec-span").model, held_out_windows(READING_WINDOWS, 256, corpus=SHARED / "corpus"))
+    assert card["encoder_reliance"]["rise"] == pytest.approx(r.rise, abs=1e-6) and card["encoder_reliance"]["reads_encoder"] is r.reads_encoder
+    at = open_page("scaling", "x", params={"card": "encdec-span"})
+    shown = " ".join(str(e.value) for e in [*at.info, *at.caption])
+    assert f"From encdec-span's card: {card['encoder_reliance']['sentence']}" in shown
