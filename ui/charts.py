@@ -36,6 +36,18 @@ OKABE_ITO = {
 }
 ARCH_COLORS = {"encoder": "#0072B2", "decoder": "#D55E00", "prefix_lm": "#009E73", "encoder_decoder": "#CC79A7"}
 ARCH_NAMES = {"encoder": "encoder-only", "decoder": "decoder-only", "prefix_lm": "prefix-LM", "encoder_decoder": "encoder-decoder"}
+OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture",
+             "fim": "Fill in the middle"}
+UL2_MODE_NAMES = {"R": "R: regular", "S": "S: sequential", "X": "X: extreme"}
+OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00", "fim": "#56B4E9"}
+SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#F0E442"]
+ALLOWED = "#0072B2"
+BLOCKED = "rgba(128,128,128,0.14)"
+SEQUENTIAL = "cividis"
+SEQUENTIAL_SCALE = plotly.colors.get_colorscale(SEQUENTIAL)  # the same, as stops: the unvalidated builders (_figure) pass it as is
+FONT = "Inter, 'Source Sans 3', 'Segoe UI', sans-serif"
+_SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="top")  # square cells, whatever the shape
+_SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
 
 
 def variant_series(pairs) -> dict[str, tuple[str, str]]:
@@ -53,18 +65,6 @@ def variant_series(pairs) -> dict[str, tuple[str, str]]:
         else:
             out[variant] = (f"{name} ({variant})", spare.pop(0) if spare else OKABE_ITO["grey"])
     return out
-OBJ_NAMES = {"clm": "Causal LM", "mlm": "BERT masked LM", "span_corruption": "T5 span corruption", "prefix_lm": "Prefix LM", "ul2": "UL2 mixture",
-             "fim": "Fill in the middle"}
-UL2_MODE_NAMES = {"R": "R: regular", "S": "S: sequential", "X": "X: extreme"}
-OBJ_COLORS = {"clm": "#D55E00", "mlm": "#0072B2", "span_corruption": "#CC79A7", "prefix_lm": "#009E73", "ul2": "#E69F00", "fim": "#56B4E9"}
-SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#F0E442"]
-ALLOWED = "#0072B2"
-BLOCKED = "rgba(128,128,128,0.14)"
-SEQUENTIAL = "cividis"
-SEQUENTIAL_SCALE = plotly.colors.get_colorscale(SEQUENTIAL)  # the same, as stops: the unvalidated builders (_figure) pass it as is
-FONT = "Inter, 'Source Sans 3', 'Segoe UI', sans-serif"
-_SQUARE = dict(scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="top")  # square cells, whatever the shape
-_SENTINEL = re.compile(r"^<\|sentinel_(\d+)\|>$")
 
 
 # MaskLab's special tokens as axis labels: short enough that a map keeps its cells ("<|sentinel_12|>" is 15 characters)

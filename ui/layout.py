@@ -193,17 +193,16 @@ def chart(fig: "go.Figure | alt.TopLevelMixin", key: str, data: pd.DataFrame | N
         if state.presenting():
             title.update(fontSize=21, subtitleFontSize=16)
             fig = fig.properties(padding={"top": 14, "left": 5, "right": 5, "bottom": 5})  # room above the larger title
-        if state.presenting():  # the theme's grey ticks fade on a projector: the page's own text colour
-            fig = fig.configure_axis(labelColor=INK[dark], titleColor=INK[dark]).configure_legend(labelColor=INK[dark], titleColor=INK[dark])
-        if state.presenting() and not sized:
-            fig = (fig.configure_axis(labelFontSize=PRESENTING_FONT["tick"], titleFontSize=PRESENTING_FONT["title"],
-                                      labelColor=INK[dark], titleColor=INK[dark])
-                   .configure_legend(labelFontSize=PRESENTING_FONT["legend"], titleFontSize=PRESENTING_FONT["legend"],
-                                     labelColor=INK[dark], titleColor=INK[dark])
-                   .configure_header(labelFontSize=PRESENTING_FONT["title"], titleFontSize=PRESENTING_FONT["title"]))
-            text["fontSize"] = PRESENTING_FONT["mark"]
-            if isinstance(getattr(fig, "height", None), int):  # the larger type takes its room from the plot: give it back
-                fig = fig.properties(height=fig.height + 60)
+            # the theme's grey ticks fade on a projector: the page's own text colour (each configure_* call replaces its config)
+            axis, legend = dict(labelColor=INK[dark], titleColor=INK[dark]), dict(labelColor=INK[dark], titleColor=INK[dark])
+            if not sized:
+                axis.update(labelFontSize=PRESENTING_FONT["tick"], titleFontSize=PRESENTING_FONT["title"])
+                legend.update(labelFontSize=PRESENTING_FONT["legend"], titleFontSize=PRESENTING_FONT["legend"])
+                fig = fig.configure_header(labelFontSize=PRESENTING_FONT["title"], titleFontSize=PRESENTING_FONT["title"])
+                text["fontSize"] = PRESENTING_FONT["mark"]
+                if isinstance(getattr(fig, "height", None), int):  # the larger type takes its room from the plot: give it back
+                    fig = fig.properties(height=fig.height + 60)
+            fig = fig.configure_axis(**axis).configure_legend(**legend)
         fig = fig.configure_title(**title)
         if text:
             fig = fig.configure_text(**text)
