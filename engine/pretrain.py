@@ -181,6 +181,15 @@ def _rate(card: dict) -> str:
     return f"{rate / 1e9:,.1f} GFLOP/s in its training steps{mfu}"
 
 
+def _quoted_continuation(prompt: str, continuation: str) -> str:
+    """A Markdown quote of ``prompt`` followed by the model's ``continuation`` in bold, line breaks kept
+    (bold cannot span a line break in Markdown, so each line of the continuation is bold on its own)."""
+    lines = continuation.split("\n")
+    bold = [f"**{line.strip()}**" if line.strip() else "" for line in lines]
+    first = prompt + (" " if lines[0][:1].isspace() else "") + bold[0]
+    return "  \n".join("> " + line for line in [first, *bold[1:]])
+
+
 def card_markdown(card: dict) -> str:
     c = card["model_config"]
     parts = "\n".join(f"| {k} | {v:,} |" for k, v in card["parameters_by_component"].items())
@@ -210,7 +219,7 @@ def card_markdown(card: dict) -> str:
     if reading:
         yardstick += (f"\n## Does it read its encoder?\n\n{reading['sentence']}\n\nMeasured with `engine.encoder_reliance` on "
                       f"held-out windows of {reading['window_tokens']} tokens of valid.txt ({reading['tokens']:,} span text tokens).\n")
-    sample = f"\n## Greedy continuation\n\n> {card['sample']['prompt']}**{card['sample']['greedy_continuation']}**\n" if card.get("sample") else ""
+    sample = f"\n## Greedy continuation\n\n{_quoted_continuation(card['sample']['prompt'], card['sample']['greedy_continuation'])}\n" if card.get("sample") else ""
     return f"""# {card['name']}
 
 {card['description']}.

@@ -182,3 +182,17 @@ def test_an_encoder_decoder_s_card_says_whether_it_reads_its_encoder(tmp_path):
     assert r["window_tokens"] == 32 and r["windows"] == READING_WINDOWS and abs(r["rise"] - again.rise) < 1e-6 and r["reads_encoder"] is again.reads_encoder
     md = (tmp_path / "models" / "tiny-encdec" / "card.md").read_text()
     assert "## Does it read its encoder?" in md and again.sentence("tiny-encdec") in md
+
+
+def test_a_card_quotes_a_continuation_of_several_lines_so_that_markdown_renders_it():
+    """Bold cannot span a line break, and "** the" (a space after the opening mark) is not bold at all:
+    each line of the continuation is bold on its own, inside one quote; the shipped cards are written so."""
+    from engine.pretrain import card_markdown
+
+    card = json.loads((REPO / "assets" / "models" / "decoder-clm" / "card.json").read_text())
+    card["sample"] = {"prompt": "It was a dark night, and", "greedy_continuation": ' the sun!\n"Yes!\n\nNo.'}
+    section = card_markdown(card).split("## Greedy continuation\n\n")[1].split("\n\n")[0].splitlines()
+    assert section == ["> It was a dark night, and **the sun!**  ", '> **"Yes!**  ', ">   ", "> **No.**"]
+    for d in sorted((REPO / "assets" / "models").iterdir()):
+        shipped = json.loads((d / "card.json").read_text())
+        assert (d / "card.md").read_text() == card_markdown(shipped), f"{d.name}: card.md is not card_markdown(card.json)"
