@@ -70,13 +70,14 @@ def test_sentinel_rows_and_table():
     k = ["It", "<|sentinel_0|>", " is", "<|sentinel_1|>", "<|endoftext|>"]
     w = np.full((5, 5), 0.1)
     w[1, 1] = 0.6
-    w[3, 2] = 0.6
+    w[3, 2], w[3, 3] = 0.6, 0.3
     assert charts.sentinel_rows(q) == [1, 3]
     fig = charts.sentinel_cross_heatmap(w, q, k, "s")
     assert np.asarray(fig.data[0].z).shape == (2, 5)
     table = charts.sentinel_table(w, q, k)
-    assert list(table["sentinel"]) == ["<|sentinel_0|>", "<|sentinel_1|>"]
+    assert list(table["sentinel"]) == ["⟨s0⟩", "⟨s1⟩"]  # named as the maps' axes name them
     assert list(table["own sentinel rank"]) == [1, 2]
+    assert table["most attended"][1].startswith("' is' 0.60, ⟨s1⟩ 0.30, ")
 
 
 def test_exposure_bar_matches_the_engine():

@@ -72,11 +72,17 @@ SPECIAL_LABELS = {"<|endoftext|>": "⟨eot⟩", "<|bos|>": "⟨bos⟩", "<|pad|>
                   "<|fim_prefix|>": "⟨pre⟩", "<|fim_suffix|>": "⟨suf⟩", "<|fim_middle|>": "⟨mid⟩"}
 
 
+def special_label(text: str) -> str:
+    """A special token's short name, as the maps' axes write it (``<|sentinel_3|>`` → ``⟨s3⟩``,
+    ``<|endoftext|>`` → ``⟨eot⟩``); any other token unchanged."""
+    sentinel = _SENTINEL.match(text)
+    return f"⟨s{sentinel[1]}⟩" if sentinel else SPECIAL_LABELS.get(text, text)
+
+
 def axis_label(text: str, limit: int = 14) -> str:
     """A token as an axis or hover label: whitespace made visible, a special token shortened
-    (``<|sentinel_3|>`` → ``⟨s3⟩``, ``<|endoftext|>`` → ``⟨eot⟩``), cut to ``limit``, escaped."""
-    sentinel = _SENTINEL.match(text)
-    text = f"⟨s{sentinel[1]}⟩" if sentinel else SPECIAL_LABELS.get(text, text)
+    (`special_label`), cut to ``limit``, escaped."""
+    text = special_label(text)
     shown = text.replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
     if shown.strip(" ") == "":
         shown = "␣" * len(shown)
@@ -361,15 +367,21 @@ def sentinel_rows(q_labels: list[str]) -> list[int]:
 
 def sentinel_table(weights, q_labels: list[str], k_labels: list[str], top: int = 3) -> pd.DataFrame:
     """For each decoder sentinel: the encoder tokens it attends to most, and the weight on its own
-    sentinel in the input (the hole the span came from)."""
+    sentinel in the input (the hole the span came from). Special tokens are named as on the maps' axes
+    (`special_label`: ⟨s0⟩, ⟨eot⟩), other tokens quoted so that their spaces show."""
     w = np.asarray(weights, dtype=float)
     rows = []
+
+    def named(token: str) -> str:
+        short = special_label(token)
+        return short if short != token else repr(token)
+
     for r in sentinel_rows(q_labels):
         order = np.argsort(-w[r])[:top]
         own = [j for j, t in enumerate(k_labels) if t == q_labels[r]]
         rows.append({
-            "sentinel": q_labels[r],
-            "most attended": ", ".join(f"{k_labels[j]!r} {w[r, j]:.2f}" for j in order),
+            "sentinel": special_label(q_labels[r]),
+            "most attended": ", ".join(f"{named(k_labels[j])} {w[r, j]:.2f}" for j in order),
             "weight on its own sentinel": float(w[r, own[0]]) if own else float("nan"),
             "own sentinel rank": int((w[r] > w[r, own[0]]).sum() + 1) if own else 0,
         })

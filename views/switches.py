@@ -40,7 +40,7 @@ st.caption("Each row is one switch; the highlighted cell describes the model as 
 trained = catalog.pick_variant("encoder_decoder")
 reliance = None if trained.startswith("random-") else cache.encoder_reliance(trained)
 if reliance is not None:  # the encoder-decoder the other pages show, measured: does its decoder use what its encoder read?
-    (st.caption if reliance.reads_encoder else st.info)("MaskLab's trained encoder-decoder, measured: " + cache.encoder_reading_sentence(trained))
+    (st.caption if reliance.reads_encoder else st.info)("Measured on MaskLab's trained encoder-decoder. " + cache.encoder_reading_sentence(trained))
 
 st.subheader("What it costs")
 with layout.side_controls("Cost of each model"):
