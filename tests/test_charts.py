@@ -579,3 +579,13 @@ def test_a_whole_text_overview_pools_attention_into_blocks_and_keeps_a_windows_e
     fig = charts.attention_overview(w, allowed, block, "The whole text")
     z = np.array(fig.data[0].z, dtype=float)
     assert np.isnan(z[4, 2]) and z[4, 3] > 0 and fig.data[0].customdata[4][3] == "queries 33-40 → keys 25-32"
+
+
+@pytest.mark.parametrize("n_probes, n_models", [(7, 1), (7, 3), (12, 3)])
+def test_the_probe_chart_gives_every_probe_room_for_its_label(n_probes, n_models):
+    """Seven probes at 18-px presenting type lost three labels (Vega drops labels that overlap) when
+    the chart gave them 21 px each: the plot keeps at least PROBE_BAND px per probe, chrome aside."""
+    table = pd.DataFrame([dict(variant=f"m{m}", probe=f"probe {p}", margin=1.0) for p in range(n_probes) for m in range(n_models)])
+    chart = charts.probe_chart(table)
+    assert chart.height - charts.CHART_CHROME >= charts.PROBE_BAND * n_probes >= 1.8 * 18 * n_probes
+    assert chart.to_dict()["layer"][0]["encoding"]["y"]["sort"] == [f"probe {p}" for p in range(n_probes)]

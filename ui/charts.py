@@ -550,6 +550,10 @@ def category_bars(table: pd.DataFrame) -> alt.Chart:
     return _alt_finish(chart, "Which tokens are hard: mean loss by category", 300)
 
 
+PROBE_BAND = 34  # px of plot per probe at least: a presenting tick label (18 px) with room, so none is dropped
+CHART_CHROME = 110  # px of an Altair chart's height taken by its title, x axis and legend below
+
+
 def probe_chart(table: pd.DataFrame) -> alt.LayerChart:
     """Per probe and model, log P(right) − log P(wrong) in nats: a bar right of the zero line means the
     model prefers the right word (Altair: no Plotly on the losses page). ``table``: columns variant,
@@ -565,7 +569,9 @@ def probe_chart(table: pd.DataFrame) -> alt.LayerChart:
         tooltip=[alt.Tooltip("variant:N", title="model"), alt.Tooltip("probe:N"), alt.Tooltip("prompt:N", title="prompt"),
                  alt.Tooltip("margin:Q", format="+.2f", title="margin (nats)")])
     zero = alt.Chart().mark_rule(color="#808080", strokeWidth=1).encode(x=alt.datum(0))
-    height = int(max(120, 18 * len(probes) * max(1, len(variants)) ** 0.75))
+    # the plot: a band of at least PROBE_BAND px per probe, so that every probe's label fits (presenting type
+    # is 18 px); the title, the x axis and the legend take about CHART_CHROME px of the height besides
+    height = int(max(120, 18 * len(probes) * max(1, len(variants)) ** 0.75, PROBE_BAND * len(probes)) + CHART_CHROME)
     return _alt_finish(alt.layer(bars, zero, data=data), "Probes: log P(right) − log P(wrong)", height)
 
 
