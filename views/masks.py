@@ -352,14 +352,18 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                            f"the input within {reach} positions of the sentinel that opened the span being written (engine.model.span_anchors). "
                            "The maps show the weights with it: where it looks near a hole is partly that bias, what it reads there is the model's.")
             if charts.sentinel_rows(q):
-                # open when the model reads its encoder: then where a sentinel looks is the point
-                with st.expander("Where each sentinel looks", expanded=reads):
+                # folded, to keep the page within three screens; its headline number in the label, so the point shows unopened
+                table = charts.sentinel_table(w, q, k)
+                own = table["weight on its own sentinel"].dropna()
+                headline = (f" ({table['sentinel'].iloc[0]}: {own.iloc[0]:.0%} of its weight on its twin in the input)" if len(table) == 1 and len(own)
+                            else f" (on average {own.mean():.0%} of a sentinel's weight on its twin in the input)" if len(own) else "")
+                with st.expander("Where each sentinel looks" + headline):
                     st.markdown("In the decoder, a sentinel announces the span it must write next; " + (
                         "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole." if reads else
                         "a model that reads its encoder looks there for the hole its twin marks in the input."))
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
-                                 key=f"{PAGE}.sentinels", data=charts.sentinel_table(w, q, k), name="sentinel-cross-attention")
-                    layout.table(charts.sentinel_table(w, q, k))
+                                 key=f"{PAGE}.sentinels", data=table, name="sentinel-cross-attention")
+                    layout.table(table)
             else:
                 st.caption("This text is too short for span corruption to cut a span.")
 
