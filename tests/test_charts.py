@@ -589,3 +589,18 @@ def test_the_probe_chart_gives_every_probe_room_for_its_label(n_probes, n_models
     chart = charts.probe_chart(table)
     assert chart.height - charts.CHART_CHROME >= charts.PROBE_BAND * n_probes >= 1.8 * 18 * n_probes
     assert chart.to_dict()["layer"][0]["encoding"]["y"]["sort"] == [f"probe {p}" for p in range(n_probes)]
+
+
+def test_a_cross_attention_map_of_a_few_rows_labels_every_row_when_its_cells_are_small():
+    """Presenting, the cross map's square cells (a wide input, 18-px type) were smaller than a label's line, so
+    every other decoder row lost its label, ⟨s0⟩ among them: ``min_row`` makes the rows tall enough, and only
+    the rows (the columns keep their width and their labels)."""
+    q = ["<|bos|>", "<|sentinel_0|>", " of", " a", " wife", "."]
+    k = [f" w{i}" for i in range(40)]
+    w = np.full((len(q), len(k)), 1 / len(k))
+    square = charts.attention_heatmap(w, q, k, "Learned: cross", width=700, font=18)
+    assert len(square.layout.yaxis.tickvals) < len(q)  # the fault: rows as small as the columns are wide
+    tall = charts.attention_heatmap(w, q, k, "Learned: cross", width=700, font=18, min_row=charts.LABEL_ROOM * 18 + 1)
+    assert list(tall.layout.yaxis.ticktext) == [charts.axis_label(t) for t in q] and "⟨s0⟩" in tall.layout.yaxis.ticktext
+    assert list(tall.layout.xaxis.tickvals) == list(square.layout.xaxis.tickvals) and tall.layout.width == square.layout.width
+    assert tall.layout.yaxis.scaleanchor is None and square.layout.yaxis.scaleanchor == "x"

@@ -216,18 +216,22 @@ def _colorbar(title: str, plot_px: float, font: int) -> dict:
 
 
 def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels, q_offset: int, k_offset: int,
-                width: float, font: int, colorbar: bool, x_title: str, y_title: str) -> go.Figure:
+                width: float, font: int, colorbar: bool, x_title: str, y_title: str, min_row: float = 0.0) -> go.Figure:
     """Square cells of one size from the room the page gives: the cell is what ``width`` allows, at
     most MAX_SIDE / tokens and MAX_CELL font sizes (or MIN_CELL, for many tokens); the figure's height follows from it, and both axes are labelled every
     tick_stride tokens. The page gives each map a width its column really has (or less), so the cells
     are never smaller than planned and the labels never overlap; it shows at most cells_that_fit
-    tokens, so no cell is under MIN_CELL."""
+    tokens, so no cell is under MIN_CELL. ``min_row`` (px): rows at least this tall, the cells no longer
+    square, for a map of a few rows whose every row must keep its label (a cross-attention map)."""
     margin = token_margin(font, list(q_labels) + list(k_labels), titled=bool(x_title or y_title))
     right = _right_margin(font, colorbar)
     top = 44 if title else 10
     n = max(n_q, n_k, 1)
     cell = min((width - margin - right) / max(n_k, 1), max(min(MAX_SIDE / n, MAX_CELL * font), MIN_CELL))
-    side_q, side_k = cell * max(n_q, 1), cell * max(n_k, 1)
+    row = max(cell, min_row)
+    side_q, side_k = row * max(n_q, 1), cell * max(n_k, 1)
+    # square cells, or rows taller than the columns are wide: then the rows fill the plot's height
+    y_shape = _SQUARE if row == cell else dict(constrain="domain")
     if colorbar:
         trace["colorbar"] = _colorbar(trace.get("colorbar", {}).get("title", {}).get("text", ""), side_q, font)
     # the figure as wide as its labels, its square and its colour bar (layout.chart draws it at that width):
@@ -238,7 +242,7 @@ def _square_map(trace: dict, title: str, n_q: int, n_k: int, q_labels, k_labels,
                      xaxis=dict(tickangle=-90, **_ticks(k_labels, k_offset, axis_px=side_k, font=font, title=x_title), showgrid=False, zeroline=False,
                                 automargin=False, constrain="domain", constraintoward="left"),
                      yaxis=dict(autorange="reversed", **_ticks(q_labels, q_offset, axis_px=side_q, font=font, title=y_title), showgrid=False,
-                                zeroline=False, automargin=False, **_SQUARE))
+                                zeroline=False, automargin=False, **y_shape))
     return _figure([trace], layout)
 
 
@@ -314,12 +318,14 @@ def mask_grid(panels: list[tuple], labels: list[str], *, offset: int = 0, width:
 
 
 def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
-                      width: float = WIDTH, font: int = TICK_FONT, allowed=None, colorbar: bool = True, axis_titles: bool = True) -> go.Figure:
+                      width: float = WIDTH, font: int = TICK_FONT, allowed=None, colorbar: bool = True, axis_titles: bool = True,
+                      min_row: float = 0.0) -> go.Figure:
     """Learned attention weights (rows sum to 1); masked-out cells are left empty: those ``allowed``
     (the mask's rule over the same cells) marks False, or without it the cells of weight 0. A weight
     that underflowed to 0 where the rule allows attention is drawn as 0, not as a hole. ``width`` and
     ``font`` as for mask_heatmap; ``colorbar`` False leaves the scale to the hover (brighter: more
-    weight), and the room to the cells; ``axis_titles`` False leaves "query" and "key" to a map beside it."""
+    weight), and the room to the cells; ``axis_titles`` False leaves "query" and "key" to a map beside it;
+    ``min_row`` (px) as for _square_map."""
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
     z = np.where(np.asarray(allowed, dtype=bool) if allowed is not None else w > 0, w, np.nan)
@@ -327,7 +333,7 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
                  zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0, colorbar=dict(title=dict(text="weight")),
                  showscale=colorbar, hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")
     return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, colorbar,
-                       "key" if axis_titles else "", "query" if axis_titles else "")
+                       "key" if axis_titles else "", "query" if axis_titles else "", min_row)
 
 
 def pooled_attention(weights, allowed, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -330,8 +330,10 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                 sub = w[qs : qs + WINDOW, ks : ks + WINDOW]
                 kind = {"encoder": "encoder", "decoder": "decoder", "cross": "encoder"}.get(part)  # the rule of each part; "joint": from the weights
                 allowed = rule(kind, qs, qs + sub.shape[0], ks, ks + sub.shape[1]) if kind else None
+                # the cross map: a few rows under a wide input; each row (⟨s0⟩, the span's words) keeps its label
                 fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
-                                               allowed=allowed, colorbar=not beside, axis_titles=not beside, **size_here)
+                                               allowed=allowed, colorbar=not beside, axis_titles=not beside,
+                                               min_row=charts.LABEL_ROOM * size_here.get("font", charts.TICK_FONT) + 1 if part == "cross" else 0.0, **size_here)
                 layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
                 if part == "decoder" and beside:
                     st.caption(learned_words + " · " + model_caption(name, result, shown[0], layer, head) + " · brighter: more weight")
