@@ -413,8 +413,8 @@ def test_presentation_mode_hides_secondary_controls():
     assert at.session_state["pres"] is True
     assert "font-size:20px" in "".join(h.proto.body for h in at.html)
     # no expander of layer and head in the projected view: they move to the sidebar (the sentinels' detail folds away)
-    assert [e.label.split(" (")[0] for e in at.expander] == ["Where each sentinel looks"]
-    assert re.search(r"\d+% of (its|a sentinel.s) weight on its twin in the input\)$", at.expander[0].label)  # its headline number, unopened
+    assert [e.label.split(":")[0] for e in at.expander] == ["Where each sentinel looks"]
+    assert re.search(r": (⟨s\d+⟩ puts|on average,) \d+% of (its|a sentinel.s) weight (is )?on its twin in the input$", at.expander[0].label)  # its headline number, unopened
     side = [s.key for s in at.sidebar.selectbox]
     assert [s.key for s in at.sidebar.slider] == ["masks.split", "masks.layer"] and side[-1] == "masks.head"  # the input length too
     assert not at.main.slider  # none left in the projected view: the four rules fit its first screen

@@ -78,6 +78,9 @@ def test_sentinel_rows_and_table():
     assert list(table["sentinel"]) == ["⟨s0⟩", "⟨s1⟩"]  # named as the maps' axes name them
     assert list(table["own sentinel rank"]) == [1, 2]
     assert table["most attended"][1].startswith("' is' 0.60, ⟨s1⟩ 0.30, ")
+    assert charts.sentinel_headline(table) == "on average, 45% of a sentinel's weight is on its twin in the input"  # (0.6 + 0.3) / 2
+    assert charts.sentinel_headline(table.iloc[:1]) == "⟨s0⟩ puts 60% of its weight on its twin in the input"
+    assert charts.sentinel_headline(charts.sentinel_table(w[:, :1], q, k[:1])) == ""  # no twin among the keys shown
 
 
 def test_exposure_bar_matches_the_engine():
@@ -593,14 +596,14 @@ def test_the_probe_chart_gives_every_probe_room_for_its_label(n_probes, n_models
 
 def test_a_cross_attention_map_of_a_few_rows_labels_every_row_when_its_cells_are_small():
     """Presenting, the cross map's square cells (a wide input, 18-px type) were smaller than a label's line, so
-    every other decoder row lost its label, ⟨s0⟩ among them: ``min_row`` makes the rows tall enough, and only
+    every other decoder row lost its label, ⟨s0⟩ among them: ``label_every_row`` makes the rows tall enough, and only
     the rows (the columns keep their width and their labels)."""
     q = ["<|bos|>", "<|sentinel_0|>", " of", " a", " wife", "."]
     k = [f" w{i}" for i in range(40)]
     w = np.full((len(q), len(k)), 1 / len(k))
     square = charts.attention_heatmap(w, q, k, "Learned: cross", width=700, font=18)
     assert len(square.layout.yaxis.tickvals) < len(q)  # the fault: rows as small as the columns are wide
-    tall = charts.attention_heatmap(w, q, k, "Learned: cross", width=700, font=18, min_row=charts.LABEL_ROOM * 18 + 1)
+    tall = charts.attention_heatmap(w, q, k, "Learned: cross", width=700, font=18, label_every_row=True)
     assert list(tall.layout.yaxis.ticktext) == [charts.axis_label(t) for t in q] and "⟨s0⟩" in tall.layout.yaxis.ticktext
     assert list(tall.layout.xaxis.tickvals) == list(square.layout.xaxis.tickvals) and tall.layout.width == square.layout.width
     assert tall.layout.yaxis.scaleanchor is None and square.layout.yaxis.scaleanchor == "x"

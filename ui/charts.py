@@ -319,13 +319,14 @@ def mask_grid(panels: list[tuple], labels: list[str], *, offset: int = 0, width:
 
 def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, q_offset: int = 0, k_offset: int = 0,
                       width: float = WIDTH, font: int = TICK_FONT, allowed=None, colorbar: bool = True, axis_titles: bool = True,
-                      min_row: float = 0.0) -> go.Figure:
+                      label_every_row: bool = False) -> go.Figure:
     """Learned attention weights (rows sum to 1); masked-out cells are left empty: those ``allowed``
     (the mask's rule over the same cells) marks False, or without it the cells of weight 0. A weight
     that underflowed to 0 where the rule allows attention is drawn as 0, not as a hole. ``width`` and
     ``font`` as for mask_heatmap; ``colorbar`` False leaves the scale to the hover (brighter: more
     weight), and the room to the cells; ``axis_titles`` False leaves "query" and "key" to a map beside it;
-    ``min_row`` (px) as for _square_map."""
+    ``label_every_row`` makes each row a label's line tall (the cells then no longer square), for a map of a
+    few rows under a wide input whose every row must keep its label (a cross-attention map)."""
     w = np.asarray(weights, dtype=float)
     n_q, n_k = w.shape if w.ndim == 2 else (0, 0)
     z = np.where(np.asarray(allowed, dtype=bool) if allowed is not None else w > 0, w, np.nan)
@@ -333,7 +334,8 @@ def attention_heatmap(weights, q_labels: list[str], k_labels: list[str], title: 
                  zmax=float(np.nanmax(z)) if n_q and n_k and np.isfinite(z).any() else 1.0, colorbar=dict(title=dict(text="weight")),
                  showscale=colorbar, hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>")
     return _square_map(trace, title, n_q, n_k, q_labels, k_labels, q_offset, k_offset, width, font, colorbar,
-                       "key" if axis_titles else "", "query" if axis_titles else "", min_row)
+                       "key" if axis_titles else "", "query" if axis_titles else "",
+                       LABEL_ROOM * font + 1 if label_every_row else 0.0)
 
 
 def pooled_attention(weights, allowed, block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -392,6 +394,18 @@ def sentinel_table(weights, q_labels: list[str], k_labels: list[str], top: int =
             "own sentinel rank": int((w[r] > w[r, own[0]]).sum() + 1) if own else 0,
         })
     return pd.DataFrame(rows)
+
+
+def sentinel_headline(table: pd.DataFrame) -> str:
+    """The point of a ``sentinel_table`` in one clause, for a label that shows it folded: one sentinel's
+    weight on its twin in the input ("⟨s0⟩ puts 52% of its weight on its twin in the input"), or the mean
+    over several; "" when no sentinel has a twin among the keys shown."""
+    own = table["weight on its own sentinel"].dropna() if len(table) else pd.Series(dtype=float)
+    if not len(own):
+        return ""
+    if len(table) == 1:
+        return f"{table['sentinel'].iloc[0]} puts {own.iloc[0]:.0%} of its weight on its twin in the input"
+    return f"on average, {own.mean():.0%} of a sentinel's weight is on its twin in the input"
 
 
 def sentinel_cross_heatmap(weights, q_labels: list[str], k_labels: list[str], title: str, *, width: float = WIDTH,

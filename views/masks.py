@@ -333,7 +333,7 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                 # the cross map: a few rows under a wide input; each row (⟨s0⟩, the span's words) keeps its label
                 fig = charts.attention_heatmap(sub, q[qs : qs + WINDOW], k[ks : ks + WINDOW], f"Learned: {part}", q_offset=qs, k_offset=ks,
                                                allowed=allowed, colorbar=not beside, axis_titles=not beside,
-                                               min_row=charts.LABEL_ROOM * size_here.get("font", charts.TICK_FONT) + 1 if part == "cross" else 0.0, **size_here)
+                                               label_every_row=part == "cross", **size_here)
                 layout.chart(fig, key=f"{PAGE}.learned.ed.{part}", name=f"attention-encdec-{part}")
                 if part == "decoder" and beside:
                     st.caption(learned_words + " · " + model_caption(name, result, shown[0], layer, head) + " · brighter: more weight")
@@ -356,10 +356,8 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
             if charts.sentinel_rows(q):
                 # folded, to keep the page within three screens; its headline number in the label, so the point shows unopened
                 table = charts.sentinel_table(w, q, k)
-                own = table["weight on its own sentinel"].dropna()
-                headline = (f" ({table['sentinel'].iloc[0]}: {own.iloc[0]:.0%} of its weight on its twin in the input)" if len(table) == 1 and len(own)
-                            else f" (on average {own.mean():.0%} of a sentinel's weight on its twin in the input)" if len(own) else "")
-                with st.expander("Where each sentinel looks" + headline):
+                headline = charts.sentinel_headline(table)
+                with st.expander("Where each sentinel looks" + (f": {headline}" if headline else "")):
                     st.markdown("In the decoder, a sentinel announces the span it must write next; " + (
                         "cross-attention shows which part of the input it reads to do so. Its twin in the input marks the hole." if reads else
                         "a model that reads its encoder looks there for the hole its twin marks in the input."))
