@@ -31,7 +31,8 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
 
     Rows of other variants already in ``out`` on the same budget and sizes are kept, ahead of the new
     ones: ``variants=("encdec-span",)`` re-runs one architecture's rows and leaves the rest of the sweep
-    as it was. Each row records the command and overrides that made it."""
+    as it was. Each row records the command and the overrides that made it (the architecture's
+    ``ARCHITECTURE_RECIPES`` entry among them: the lr an encoder-decoder row trained with, not the preset's)."""
     results = []
     kept = _kept_rows(out, tokens, sizes, variants)
     for name in variants:
@@ -39,13 +40,14 @@ def run_sweep(runs: Path, out: Path, tokens: int, sizes=SWEEP_SIZES, variants=SW
         for size in sizes:
             run_dir = runs / f"{name}-{size}"
             summary_path = run_dir / "summary.json"
+            applied = {**overrides, **ARCHITECTURE_RECIPES.get(arch, {})}  # an encoder-decoder's own recipe over the preset's
             if summary_path.exists():
                 s = json.loads(summary_path.read_text())
             else:
                 cfg = TrainConfig(architecture=arch, objective=objective, size=size, tokens=tokens, out=str(run_dir), corpus=corpus, **SWEEP_PRESETS["cpu"])
-                s = train(replace(cfg, **{**overrides, **ARCHITECTURE_RECIPES.get(arch, {})}), resume=True)  # an encoder-decoder's own recipe
+                s = train(replace(cfg, **applied), resume=True)
             results.append({"variant": name, "architecture": arch, "objective": objective, "size": size, "parameters": s["parameters"], "training_flops": s["training_flops"], "corpus_tokens": s["corpus_tokens"], "final_val_loss": s["final_val_loss"], "final_categories": s["final_categories"], "wall_time_s": s["wall_time_s"], "curve": _curve(run_dir / "log.jsonl"),
-                            "command": command, "overrides": {k: v for k, v in overrides.items() if k != "out"}})
+                            "command": command, "overrides": {k: v for k, v in applied.items() if k != "out"}})
             print(f"{name} {size}: {s['final_val_loss']:.3f} ({s['parameters']:,} params)", file=sys.stderr, flush=True)
             _write(out, tokens, sizes, overrides, command, kept + results)  # after every run: a stopped sweep keeps what it finished
     return results

@@ -191,7 +191,12 @@ def test_a_sweep_of_some_variants_keeps_the_other_rows_of_the_same_budget(tmp_pa
 
     from engine import sweep
 
+    from engine.catalog import ARCHITECTURE_RECIPES, SWEEP_PRESETS
+
+    lrs = {}
+
     def fake_train(cfg, resume=False):
+        lrs[Path(cfg.out).name] = cfg.lr
         Path(cfg.out).mkdir(parents=True)
         (Path(cfg.out) / "log.jsonl").write_text("")
         return {"parameters": 1, "training_flops": 2.0, "corpus_tokens": 3, "final_val_loss": 4.0 if "decoder" in cfg.out else 5.0,
@@ -204,6 +209,9 @@ def test_a_sweep_of_some_variants_keeps_the_other_rows_of_the_same_budget(tmp_pa
     runs = json.loads(out.read_text())["runs"]
     assert [(r["variant"], r["command"]) for r in runs] == [("decoder-clm", "first")] * 2 + [("encdec-span", "second")] * 2 + [("decoder-fim", "second")] * 2
     assert runs[0]["overrides"] == {"yardstick": 0} and runs[-1]["overrides"] == {"device": "cpu"}
+    recipe = ARCHITECTURE_RECIPES["encoder_decoder"]
+    assert runs[2]["overrides"] == {"device": "cpu", **recipe}  # what it trained with, the encoder-decoder's recipe among it
+    assert lrs["encdec-span-tiny"] == recipe["lr"] and lrs["decoder-fim-tiny"] == SWEEP_PRESETS["cpu"]["lr"] != recipe["lr"]
     sweep.run_sweep(tmp_path / "c", out, 2000, sizes=("tiny", "mini"), variants=("encdec-span",), command="third")
     assert [r["variant"] for r in json.loads(out.read_text())["runs"]] == ["encdec-span"] * 2  # another budget: replaced whole
 
