@@ -402,6 +402,8 @@ def test_special_tokens_are_labelled_short_and_ordinary_tokens_as_they_are():
     assert [charts.axis_label(t) for t in ("<|sentinel_12|>", "<|endoftext|>", "<|bos|>", "<|fim_middle|>")] == ["⟨s12⟩", "⟨eot⟩", "⟨bos⟩", "⟨mid⟩"]
     assert charts.axis_label(" <|sentinel_1|>") == " &lt;|sentinel_1…"  # not a special token: as typed, cut and escaped
     assert charts.axis_label("  ") == "␣␣" and charts.axis_label("Paris") == "Paris"
+    # Plotly decodes &lt; &gt; &amp; but not &quot;: a quote stays a quote (it drew `."` as `.&quot;`), markup stays text
+    assert charts.axis_label('."') == '."' and charts.axis_label("'s") == "'s" and charts.axis_label("<b>x") == "&lt;b&gt;x"
 
 
 @pytest.mark.parametrize("n", [1, 12, 90])

@@ -79,6 +79,12 @@ def special_label(text: str) -> str:
     return f"⟨s{sentinel[1]}⟩" if sentinel else SPECIAL_LABELS.get(text, text)
 
 
+def plotly_text(text: str) -> str:
+    """``text`` safe in Plotly's labels: ``<``, ``>`` and ``&`` escaped (Plotly reads ``<b>`` and ``<a>``),
+    quotes left as typed, because Plotly decodes ``&lt;`` but not ``&quot;`` (it drew `."` as `.&quot;`)."""
+    return html.escape(text, quote=False)
+
+
 def axis_label(text: str, limit: int = 14) -> str:
     """A token as an axis or hover label: whitespace made visible, a special token shortened
     (`special_label`), cut to ``limit``, escaped."""
@@ -88,7 +94,7 @@ def axis_label(text: str, limit: int = 14) -> str:
         shown = "␣" * len(shown)
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return html.escape(shown)
+    return plotly_text(shown)
 
 
 def objective_name(label: str) -> str:
@@ -96,7 +102,7 @@ def objective_name(label: str) -> str:
     objective, _, mode = label.partition("-")
     if objective == "ul2" and mode in UL2_MODE_NAMES:
         return f"UL2 {UL2_MODE_NAMES[mode]}"
-    return OBJ_NAMES.get(label, html.escape(label))
+    return OBJ_NAMES.get(label, plotly_text(label))
 
 
 TICK_FONT = 12  # px: tick labels at the normal size (presentation mode passes a larger one)
@@ -158,7 +164,7 @@ def _ticks(labels: list[str], offset: int = 0, *, axis_px: float, font: int = TI
 def _layout(title: str, height: int, *, font: int | None = None, margin: dict | None = None, **layout) -> dict:
     """The layout every figure shares (what _finish sets), as a dict: transparent, the house font.
     ``font``: the type size of a token map (px), its title 4 px larger; ``margin``: fixed margins (px)."""
-    return dict(title=dict(text=html.escape(title), x=0, xanchor="left", font=dict(size=15 if font is None else font + 4)), height=height,
+    return dict(title=dict(text=plotly_text(title), x=0, xanchor="left", font=dict(size=15 if font is None else font + 4)), height=height,
                 margin=margin or dict(l=10, r=10, t=44 if title else 10, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
                 font=dict(family=FONT) if font is None else dict(family=FONT, size=font), hoverlabel=dict(font=dict(family=FONT)), **layout)
 
@@ -295,16 +301,16 @@ def mask_grid(panels: list[tuple], labels: list[str], *, offset: int = 0, width:
         trace = dict(type="heatmap", z=z, x=list(range(offset, offset + z.shape[1])), y=list(range(offset, offset + z.shape[0])), zmin=0, zmax=1,
                      colorscale=[[0, BLOCKED], [0.5, BLOCKED], [0.5, ALLOWED], [1, ALLOWED]], showscale=False, xaxis=xa, yaxis="y",
                      xgap=1 if n <= 64 else 0, ygap=1 if n <= 64 else 0,
-                     hovertemplate=f"{html.escape(name)}<br>query %{{y}}<br>key %{{x}}<br>%{{z:d}} = may attend<extra></extra>")
+                     hovertemplate=f"{plotly_text(name)}<br>query %{{y}}<br>key %{{x}}<br>%{{z:d}} = may attend<extra></extra>")
         if z.size and z.size <= 4096:
             trace["customdata"] = [[[q, kk] for kk in qs[: z.shape[1]]] for q in qs[: z.shape[0]]]
-            trace["hovertemplate"] = (f"{html.escape(name)}<br>query %{{y}} %{{customdata[0]}}<br>key %{{x}} %{{customdata[1]}}"
+            trace["hovertemplate"] = (f"{plotly_text(name)}<br>query %{{y}} %{{customdata[0]}}<br>key %{{x}} %{{customdata[1]}}"
                                       "<br>%{z:d} = may attend<extra></extra>")
         traces.append(trace)
         axes["xaxis" if i == 0 else f"xaxis{i + 1}"] = dict(domain=[x0, x1], range=[offset - 0.5, offset + max(n, 1) - 0.5], showticklabels=False,
                                                              showgrid=False, zeroline=False, ticks="", anchor="y",
                                                              title=dict(text="key →" if i == 0 else "", font=dict(size=font), standoff=4))
-        annotations.append(dict(text=f"<b>{html.escape(name)}</b>", x=(x0 + x1) / 2, y=1, xref="paper", yref="paper", yanchor="bottom",
+        annotations.append(dict(text=f"<b>{plotly_text(name)}</b>", x=(x0 + x1) / 2, y=1, xref="paper", yref="paper", yanchor="bottom",
                                 xanchor="center", showarrow=False, font=dict(size=font + 2)))
         if split is not None and 0 < split < n:
             edge = offset + split - 0.5
