@@ -88,3 +88,27 @@ def test_the_reach_chart_starts_at_zero_with_room_above_its_widest_line():
     spec = charts.reach_chart(rows).to_dict()
     lo, hi = spec["encoding"]["y"]["scale"]["domain"]
     assert lo == 0 and hi > 27 and spec["encoding"]["color"]["legend"]["orient"] == "right"
+
+
+def test_the_reach_sentence_says_what_the_chart_draws():
+    """It said "a window of 4: 24 tokens after 6 layers" beside a chart at 25, and for Gemma 3's cycle (a global
+    sixth layer) "26 tokens" where the last layer hears the whole text: the sentence now reads the chart's rows."""
+    import torch
+
+    from engine.masks import dense, layer_patterns, layer_reach, parse_layers
+    from ui import charts
+
+    n, depth = 60, 6
+    docs = torch.zeros(n, dtype=torch.long)  # one document
+    rows = []
+    for name, text in (("A", "causal & window(4)"), ("B", "5*(causal & window(4)); causal"), ("C", "causal & window(20)")):
+        reach = layer_reach([dense(p.mask_mod(docs), n) for p in layer_patterns(parse_layers(text), depth)])
+        for layer in range(depth):
+            heard = reach[layer, n - 1]
+            rows.append({"pattern": name, "layer": layer + 1, "back": n - 1 - int(heard.float().argmax()), "reach": int(heard.sum())})
+    said = charts.reach_sentence(rows, {"A": 4, "B": 4, "C": 20}, n)
+    assert "pattern A, window(4): 24 tokens back after 6 layers;" in said  # 6 x 4 back, 25 tokens heard as drawn
+    assert "pattern B, window(4): 59 tokens back after 6 layers, its other layers reach further" in said  # its global sixth layer
+    assert "pattern C, window(20): 59 tokens back after 6 layers, the start of the text" in said  # 120 > 59: capped by the text
+    assert [r["reach"] for r in rows if r["pattern"] == "A"][-1] == 25
+    assert charts.reach_sentence(rows, {}, n) == ""

@@ -1173,6 +1173,27 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
     return _alt_finish(chart, "The receptive field, layer by layer", 320, "the tokens whose information reaches the last one, through attention and the residual stream")
 
 
+def reach_sentence(rows: list[dict], windows: dict[str, int], n: int) -> str:
+    """What the receptive-field chart shows for the patterns whose first layer is a causal window, in one
+    sentence, from its own ``rows`` (`reach_chart`'s): ``windows`` maps a pattern's name to its w in
+    ``causal & window(w)`` (the token and the w before it: information hops w tokens back a layer).
+    The number said is the one drawn, measured at the last layer; where it is not layers x w (the text's
+    start, or a global layer in the cycle) the sentence says why. "" when no pattern has a window."""
+    parts = []
+    for name, w in windows.items():
+        last = max((r for r in rows if r["pattern"] == name), key=lambda r: r["layer"], default=None)
+        if last is None:
+            continue
+        back, layers = last["back"], last["layer"]
+        why = ("" if back == layers * w else ", the start of the text" if back == n - 1 and layers * w >= n - 1
+               else ", its other layers reach further" if back > layers * w else "")
+        parts.append(f"pattern {name}, window({w}): {back:,} tokens back after {layers} layer{'s' if layers != 1 else ''}{why}")
+    if not parts:
+        return ""
+    return ("A causal window(w) reads the token and the w before it, so information hops w tokens back a layer: about layers × w "
+            f"after a few layers ({'; '.join(parts)}; on this text of {n:,} tokens).")
+
+
 def loss_change(plain: pd.DataFrame, through: pd.DataFrame, pattern: str) -> alt.Chart:
     """Per token, how much more (or less) loss a model has when it reads through ``pattern`` than through
     its own mask: ``plain`` and ``through`` are `engine.score` frames of the same text and model. Bars

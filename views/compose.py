@@ -13,7 +13,7 @@ layout.page(
     PAGE,
     "Compose attention masks",
     "Today's models do not all attend to everything before them. Compose a pattern from the pieces they use "
-    "(sliding windows, global tokens and sinks, chunks, documents) and compare: what it computes, what a generating "
+    "(sliding windows, global tokens such as attention sinks, chunks, documents) and compare: what it computes, what a generating "
     "model must keep, and how far information travels as the layers stack up.",
     keys=("pats", "block", "depth"),
 )
@@ -123,7 +123,7 @@ for i, c in enumerate(cycles):
 layout.table(pd.DataFrame(rows))
 st.caption("Pairs computed: query-key pairs the mask allows in one layer (a causal mask allows n(n+1)/2). KV cache: the keys the "
            "last token reads, what a generating model keeps per layer and key/value head (several numbers when layers differ). "
-           "Blocks: at the block size in the sidebar, the tiles FlexAttention's BlockMask computes.")
+           "Blocks: at the FlexAttention block size of the slider, the tiles FlexAttention's BlockMask computes.")
 layout.chart(charts.block_grids(grids, block), key=f"{PAGE}.blocks", name="blocks")
 if n % block:
     st.caption(f"The text's {n} tokens end inside the last block ({n} = {n // block} × {block} + {n % block}): its row and column "
@@ -137,10 +137,9 @@ def causal_window(cycle) -> int | None:
     return ops.get("sliding_window") if "causal" in ops else None
 
 
-windows = [(LETTERS[i], causal_window(c)) for i, c in enumerate(cycles) if causal_window(c)]
-if windows:
-    each = "; ".join(f"pattern {letter}, a window of {w}: {min(depth * w, max(n - 1, 0))} tokens after {depth} layers" for letter, w in windows)
-    st.caption(f"A causal window of w tokens reaches about layers × w back: information hops a window a layer ({each}, on this text of {n}).")
+reach_words = charts.reach_sentence(reach_rows, {LETTERS[i]: causal_window(c) for i, c in enumerate(cycles) if causal_window(c)}, n)
+if reach_words:
+    st.caption(reach_words)
 
 st.subheader("What a trained model loses under a pattern")
 models = [m for m in catalog.models_for("decoder") if not m.startswith("random-")]
