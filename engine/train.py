@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,16 @@ class Batch:
         if self.n_prefix is not None:
             kw["n_prefix"] = self.n_prefix
         return kw
+
+
+def size_config(architecture: str, size: str, **flags) -> ModelConfig:
+    """The ModelConfig of a MaskLab model of ``size`` (`SIZES`) and ``architecture`` as `TrainConfig`
+    builds it (its default sequence length, so the shipped models' max_len and position embeddings),
+    with ModelConfig ``flags`` over it (the encoder-decoder's switches); no span bias. What the cost
+    pages count, so that a "medium" there has the shipped medium models' parameters.
+    ValueError for an unknown architecture or size (TrainConfig's)."""
+    objective = COMPATIBLE.get(architecture, ("clm",))[0]
+    return replace(TrainConfig(architecture=architecture, objective=objective, size=size).model_config(), **flags)
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:

@@ -116,3 +116,20 @@ def test_broken_checkpoints_give_clear_errors(tmp_path):
     for name in ("cut", "junk", "missing"):
         with pytest.raises(CheckpointError):
             load_model(tmp_path / f"{name}.safetensors")
+
+
+def test_a_size_on_the_cost_pages_has_the_shipped_models_parameters():
+    """The switches, chat and objectives pages counted a "medium" with 4,096 position embeddings (4,132,224
+    parameters for the decoder) beside shipped medium models of 3,407,232: they now count the model as trained."""
+    from engine import load_variant
+    from engine.train import size_config
+
+    for name in ("decoder-clm", "encoder-mlm", "prefixlm-prefix", "encdec-span"):
+        model = load_variant(name).model
+        config = size_config(model.config.architecture, "medium")
+        shipped = sum(p.numel() for p in model.parameters())
+        span_bias = model.span_bias.numel() if getattr(model, "span_bias", None) is not None else 0  # a training aid, not the architecture's
+        assert count_params(config) == shipped - span_bias, name
+    assert size_config("encoder_decoder", "medium", shared_attention=True).shared_attention
+    with pytest.raises(ValueError, match="unknown size"):
+        size_config("decoder", "huge")

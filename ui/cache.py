@@ -19,12 +19,11 @@ import torch
 import engine
 from engine.encoder_reading import READING_WINDOWS
 from engine.cost import count_params, flops_per_token, params_by_component
-from engine.model import ModelConfig
 from engine.objectives import corrupt, exposure_table
 from engine.probes import run_probes
 from engine.tokenizer import token_strings
-from engine.catalog import OBJECTIVE_ARCHITECTURE, SIZES
-from engine.vocab import MASKLAB
+from engine.catalog import OBJECTIVE_ARCHITECTURE
+from engine.train import size_config
 from ui import catalog, state
 from ui.store import BoundedStore, release_freed_memory
 
@@ -231,10 +230,6 @@ def exposure(ids: tuple, seed: int) -> list[dict]:
 
 
 NATURAL = OBJECTIVE_ARCHITECTURE  # (objective, the architecture it trains in MaskLab's shipped variants): engine.catalog
-
-
-def size_config(architecture: str, size: str, max_len: int = 4096, **switches) -> ModelConfig:
-    return ModelConfig(architecture=architecture, vocab_size=MASKLAB.vocab_size, max_len=max_len, **SIZES[size], **switches)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
