@@ -667,19 +667,23 @@ def reconstruct(c: Corruption, specials: SpecialIds = MASKLAB) -> list[int]:
     return fill_sentinels(body[:-1], c.targets[:-1], specials)
 
 
-def exposure_table(ids, seed: int = 0, specials: SpecialIds = MASKLAB) -> list[dict]:
+def exposure_table(ids, seed: int = 0, specials: SpecialIds = MASKLAB, settings: dict[str, dict] | None = None) -> list[dict]:
     """Loss exposure of every objective at its default parameters, one row each, plus one row per UL2 mode.
 
     Rows: ``{"label", "objective", "mode", "exposure", "n_loss_tokens", "n_loss_positions", "n_tokens"}``
     (text tokens supervised, target positions with a loss, text tokens). The "ul2" row uses
     the mode the seed draws; "ul2-R", "ul2-S", "ul2-X" force each mode with the same seed.
+    ``settings``: parameters of `corrupt` per objective name, over its defaults (a page's own
+    prefix length or mask rate for the objective it shows), e.g. ``{"prefix_lm": {"split": 13}}``;
+    a UL2 mode row keeps its mode.
     """
     rows = []
-    runs = [(name, {}) for name in OBJECTIVES] + [("ul2", {"mode": m}) for m in UL2_MODES]
-    for name, params in runs:
+    runs = [(name, None) for name in OBJECTIVES] + [("ul2", m) for m in UL2_MODES]
+    for name, forced in runs:
+        params = {**(settings or {}).get(name, {}), **({"mode": forced} if forced else {})}
         c = corrupt(ids, name, seed, specials=specials, **params)
         rows.append({
-            "label": f"{name}-{params['mode']}" if params else name,
+            "label": f"{name}-{forced}" if forced else name,
             "objective": name, "mode": c.mode, "exposure": c.exposure,
             "n_loss_tokens": c.n_loss_tokens, "n_loss_positions": c.n_loss_positions, "n_tokens": len(c.original),
         })

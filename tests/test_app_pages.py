@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.tokenizer import tokenize
-from ui import cache, catalog, html, layout, result_files, scoring, state, training
+from ui import cache, catalog, charts, html, layout, result_files, scoring, state, training
 
 from conftest import APP, PAGES, html_bodies, needs_tiktoken, open_page, page_params, texts_of
 
@@ -377,6 +377,34 @@ def test_objective_views():
     at.run()
     n = n_tokens(TEXTS["typical"])
     assert at.metric[1].value == str(n - 1)  # every token but the first receives loss
+
+
+AUSTEN = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
+
+
+@pytest.mark.parametrize("obj, params, setting", [("prefix_lm", {"split": "13"}, {"split": 13}), ("mlm", {"rate": "0.4"}, {"mask_rate": 0.4}),
+                                                  ("span_corruption", {"rate": "0.3", "span": "2"}, {"noise_density": 0.3, "mean_span_length": 2.0})])
+def test_the_highlighted_exposure_bar_is_the_example_above_it(obj, params, setting):
+    """The prefix-LM example said 14 tokens supervised (51.9%) at a prefix of 13 while its highlighted bar, drawn at the
+    default random split, said 10 of 27: the bar of the objective shown now uses the page's settings."""
+    import pyarrow as pa
+
+    from engine.objectives import exposure_table
+
+    at = open_page("objectives", AUSTEN, params={"obj": obj, **params})
+    metrics = {m.label: m.value for m in at.metric}
+    chart = next(c for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["title"]["text"] == "Loss exposure on this text")
+    bars = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_pandas().set_index("name")
+    bar = bars.loc[charts.objective_name(obj)]
+    assert metrics["Text tokens supervised"] == str(bar["n_loss_tokens"]) and metrics["Loss exposure"] == f"{bar['exposure_pct']:.1f}%"
+    ids = [t.id for t in tokenize(AUSTEN, "masklab")]
+    default = next(r for r in exposure_table(ids, 0) if r["label"] == obj)
+    assert bar["n_loss_tokens"] != default["n_loss_tokens"]  # the settings change it on this text: the test can tell
+    assert bars.loc["Causal LM", "n_loss_tokens"] == len(ids) - 1  # the others at their defaults
+    caption = next(t for t in texts_of(at, "caption") if t.startswith("On your text"))
+    assert "(highlighted) at the settings above" in caption
+    if obj == "prefix_lm":
+        assert f"the {bar['n_loss_tokens']} of {len(ids)} tokens after your prefix" in caption
 
 
 def test_span_corruption_names_supervised_tokens_and_loss_positions_apart():

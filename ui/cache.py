@@ -225,8 +225,9 @@ def corruption(ids: tuple, objective: str, seed: int, params: tuple):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def exposure(ids: tuple, seed: int) -> list[dict]:
-    return exposure_table(list(ids), seed)
+def exposure(ids: tuple, seed: int, settings: tuple = ()) -> list[dict]:
+    """engine.exposure_table; ``settings``: (objective, sorted (name, value) pairs) pairs, hashable."""
+    return exposure_table(list(ids), seed, settings={name: dict(params) for name, params in settings})
 
 
 NATURAL = OBJECTIVE_ARCHITECTURE  # (objective, the architecture it trains in MaskLab's shipped variants): engine.catalog

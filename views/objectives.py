@@ -129,18 +129,23 @@ layout.html_block(html.row(f"Where the loss lands in your text: {c.n_loss_tokens
                            html.loss_marked_chips(original, c.loss_mask)))
 
 st.subheader("Loss exposure, every objective on this text")
-rows = cache.exposure(ids, seed)
+# the objective shown above at the page's settings, so its bar says what the example says; the others at their defaults
+rows = cache.exposure(ids, seed, ((objective, tuple(sorted((k, v) for k, v in params.items() if k != "mode"))),))
 label = objective if objective != "ul2" or "mode" not in params else f"ul2-{params['mode']}"
 layout.chart(charts.exposure_bar(rows, highlight=label), key=f"{PAGE}.exposure", data=pd.DataFrame(rows), name="loss-exposure")
 by_label = {r["label"]: r for r in rows}
 mlm_row, clm_row, plm_row = by_label["mlm"], by_label["clm"], by_label["prefix_lm"]
+mine = "" if objective == "clm" else f"{charts.objective_name(label)} (highlighted) at the settings above, the others at their defaults"
 st.caption(
-    f"At default settings, on your text, with seed {seed}. BERT-style masking teaches from {100 * mlm_row['exposure']:.0f}% of the tokens "
-    f"(about one in {1 / mlm_row['exposure']:.0f}); causal LM from {100 * clm_row['exposure']:.0f}%. "
-    f"The prefix-LM's split is drawn at random, anywhere from the first token to the last, so its exposure moves with the text "
-    f"and the seed: here {100 * plm_row['exposure']:.0f}% ({plm_row['n_loss_tokens']:,} of {plm_row['n_tokens']:,} tokens after the prefix), "
-    "about half on average." if mlm_row["exposure"] > 0 else
-    "At default settings, on your text, with this seed: a text this short leaves BERT-style masking nothing to hide."
+    f"On your text, with seed {seed}: {mine or 'every objective at its defaults'}. BERT-style masking teaches from {100 * mlm_row['exposure']:.0f}% "
+    f"of the tokens (about one in {1 / mlm_row['exposure']:.0f}); causal LM from {100 * clm_row['exposure']:.0f}%. "
+    + (f"The prefix-LM here learns from the {plm_row['n_loss_tokens']:,} of {plm_row['n_tokens']:,} tokens after your prefix "
+       f"({100 * plm_row['exposure']:.0f}%); in training its split is drawn at random, anywhere from the first token to the last, about half on average."
+       if objective == "prefix_lm" else
+       f"The prefix-LM's split is drawn at random, anywhere from the first token to the last, so its exposure moves with the text "
+       f"and the seed: here {100 * plm_row['exposure']:.0f}% ({plm_row['n_loss_tokens']:,} of {plm_row['n_tokens']:,} tokens after the prefix), "
+       "about half on average.") if mlm_row["exposure"] > 0 else
+    f"On your text, with seed {seed}: {mine or 'every objective at its defaults'}. BERT-style masking hides no token here, so it teaches nothing."
 )
 
 st.subheader("Supervised tokens per unit of compute")
