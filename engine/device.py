@@ -23,6 +23,12 @@ def pick_device(device=None) -> torch.device:
     return device
 
 
+def inference_dtype(device: torch.device) -> torch.dtype:
+    """The dtype the engine's forward passes compute in on ``device`` (see `autocast`): bf16 on CUDA,
+    float32 elsewhere; what a KV cache held there is made of (``.itemsize``: 2 or 4 bytes a value)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
 def autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)

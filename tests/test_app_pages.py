@@ -287,8 +287,12 @@ def test_the_chat_page_states_the_kv_cache_its_model_holds():
     kv = next(m for m in at.metric if m.label.startswith("KV cache after"))
     n = int(kv.label.split()[3].replace(",", ""))
     assert n > 5
-    # a MaskLab decoder: 4 layers, 4 heads of 48 (medium), every layer full; 2 bytes a value
-    assert kv.value == f"{kv_cache_bytes(n, n_kv_head=4, head_dim=48, layer_windows=[None] * 4) / 2**20:,.2f} MiB"
+    # a MaskLab decoder: 4 layers, 4 heads of 48 (medium), every layer full; float32 on this CPU, as it runs here (the
+    # page said 2 bytes a value, bf16, beside a sidebar saying the models run in float32)
+    value_bytes = 2 if cache.DEVICE.startswith("cuda") else 4
+    assert kv.value == f"{kv_cache_bytes(n, n_kv_head=4, head_dim=48, layer_windows=[None] * 4, bytes_per_value=value_bytes) / 2**20:,.2f} MiB"
+    said = next(t for t in texts_of(at, "caption") if "engine.cost.kv_cache_bytes" in t)
+    assert f"{value_bytes} bytes each ({'bf16' if value_bytes == 2 else 'float32'}, as it runs here" in said
     assert not any(m.label == "Had every layer been full" for m in at.metric)
 
 

@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 import engine
+from engine.device import inference_dtype
 from engine.encoder_reading import READING_WINDOWS
 from engine.cost import count_params, flops_per_token, params_by_component
 from engine.objectives import corrupt, exposure_table
@@ -34,6 +35,13 @@ LOADED: dict[str, str] = {}  # variant name -> device, for the home page's "load
 @st.cache_resource(max_entries=1, show_spinner=False)
 def device_label(device: str = DEVICE) -> str:
     return engine.device_info(device)
+
+
+def kv_value() -> tuple[int, str]:
+    """Bytes a KV-cache value takes where the app's models run, and the dtype's name: (4, "float32") on a
+    CPU, (2, "bf16") on CUDA (engine.device.inference_dtype)."""
+    dtype = inference_dtype(torch.device(DEVICE))
+    return dtype.itemsize, "bf16" if dtype == torch.bfloat16 else "float32"
 
 
 def tokens(text: str, encoding: str) -> list:

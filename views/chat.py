@@ -136,17 +136,18 @@ if st.button("Measure again", icon=":material/timer:", key=f"{PAGE}.remeasure"):
     state.bump(state.CHAT_NONCE)
 backend = cache.variant(name).backend
 n_read = sum(len(x) for x in kept)
-kv_now = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.head_dim, layer_windows=backend.layer_windows)
-kv_full = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.head_dim, layer_windows=(None,) * backend.n_layer)
+value_bytes, dtype = cache.kv_value()  # what the cache holds where the model runs here: float32 on a CPU, bf16 on a GPU
+kv_now = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.head_dim, layer_windows=backend.layer_windows, bytes_per_value=value_bytes)
+kv_full = kv_cache_bytes(n_read, n_kv_head=backend.n_kv_head, head_dim=backend.head_dim, layer_windows=(None,) * backend.n_layer, bytes_per_value=value_bytes)
 windows = [w for w in backend.layer_windows if w]
 m = layout.row_columns(2)
 own = name not in {v.name for v in catalog.variants()}  # a published model counts its own tokens
 m[0].metric(f"KV cache after {n_read:,} tokens", f"{kv_now / 2**20:,.2f} MiB",
-            help="In bf16: a key and a value per token, layer and key/value head." + (f" The tokens are {label}'s own." if own else ""))
+            help=f"In {dtype}, as the model runs here: a key and a value per token, layer and key/value head." + (f" The tokens are {label}'s own." if own else ""))
 if windows:
     m[1].metric("Had every layer been full", f"{kv_full / 2**20:,.2f} MiB")
 st.caption(f"{label}{f' reads these turns as {n_read:,} of its own tokens' if own else ''}: {backend.n_layer} layers × {backend.n_kv_head} key/value head(s) × {backend.head_dim} numbers for the key and as many for the value, "
-           "2 bytes each (engine.cost.kv_cache_bytes). "
+           f"{value_bytes} bytes each ({dtype}, as it runs here{'; half that in bf16' if value_bytes == 4 else ''}; engine.cost.kv_cache_bytes). "
            + (f"{len(windows)} of its {backend.n_layer} layers are sliding-window layers of {max(windows):,} tokens: each keeps at most "
               f"the last {max(windows) - 1:,}, so past that the cache grows only in its {backend.n_layer - len(windows)} full layers"
               + ("; this conversation is shorter than that, so the two numbers are still equal." if n_read < max(windows) else ".")
