@@ -535,6 +535,11 @@ def test_scaling_page_draws_cards_and_sweep(tmp_path, monkeypatch):
     assert not texts_of(at, "info")
     sizes = [re.search(r"(\d+) sizes \(([\d,]+) to ([\d,]+) parameters\)", t) for t in texts_of(at, "caption")]
     assert [tuple(int(g.replace(",", "")) for g in m.groups()) for m in sizes if m] == [(len(runs), 100_000, 1_600_000)]
+    # a sweep half re-run (one architecture's first size done, the rest still training) said "at 1 sizes"
+    sweep.write_text(json.dumps({"runs": runs + [{**runs[0], "architecture": "encoder_decoder", "parameters": 2e5}]}))
+    at = open_page("scaling")
+    assert any("Each architecture at 1 to 3 sizes (100,000 to 1,600,000 parameters)" in t for t in texts_of(at, "caption"))
+    assert html.count(1, "size") == "1 size" and html.count(1024, "token") == "1,024 tokens" and html.count(2, "child", "children") == "2 children"
 
 
 def test_scaling_captions_say_what_the_data_shows_even_when_a_loss_rises(tmp_path, monkeypatch):

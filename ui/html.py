@@ -95,6 +95,11 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun, singular for one: "1 position", "12 positions", "1,024 tokens"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def md_plain(text) -> str:
     """``text`` quoted as plain words for a Markdown message (a refused value in a notice): in curly
     quotes, every ASCII punctuation mark backslash-escaped (``<`` and ``>`` as entities) so that nothing

@@ -105,13 +105,15 @@ summary = pd.DataFrame(rows)
 # plain, the total loss (the mean times the count scored) gives way too, so the scoring is whole at 820 px
 numbers = ["mean_loss", "perplexity", "top1_accuracy", "scored"] if state.presenting() else ["mean_loss", "perplexity", "top1_accuracy", "tokens", "scored"]
 summary = summary[["model", *[c for c in numbers if c in summary], "architecture", "scoring"]]  # the numbers before the long words
+# top-1 in percent with one decimal for every row (the grid's "percent" wrote 21% in one row and 21.09% in the next)
+summary = summary.assign(top1_accuracy=summary["top1_accuracy"] * 100)
 layout.table(
     summary,
     column_config={
         "mean_loss": st.column_config.NumberColumn("mean loss", format="%.2f", help="Nats per scored token."),
         "total_loss": st.column_config.NumberColumn("total loss", format="%.1f"),
         "perplexity": st.column_config.NumberColumn("perplexity", format="%.1f"),
-        "top1_accuracy": st.column_config.NumberColumn("top-1", format="percent", help="Share of tokens the model ranked first."),
+        "top1_accuracy": st.column_config.NumberColumn("top-1", format="%.1f%%", help="Share of tokens the model ranked first."),
         "tokens": st.column_config.NumberColumn("tokens"),
         "scored": st.column_config.NumberColumn("scored", help="Tokens the mean is over: a prefix-LM scores only those after its prefix."),
         "scoring": st.column_config.TextColumn("scoring", width=230, help="How the model was scored: the caption below says it in full."),

@@ -363,7 +363,7 @@ def encoder_decoder_maps(layer: int, head: int) -> None:
                         "a model that reads its encoder looks there for the hole its twin marks in the input."))
                     layout.chart(charts.sentinel_cross_heatmap(w, q, k, "Cross-attention from the decoder's sentinels", **layout.room(1)),
                                  key=f"{PAGE}.sentinels", data=table, name="sentinel-cross-attention")
-                    layout.table(table)
+                    layout.table(table, column_config={"weight on its own sentinel": st.column_config.NumberColumn(format="%.2f")})  # as "most attended"
             else:
                 st.caption("This text is too short for span corruption to cut a span.")
 

@@ -118,14 +118,14 @@ else:
     kinds_in = [k if k in html.KIND_LABELS else "" for k in c.kinds]
     kinds_out = ["sentinel" if t.startswith("<|sentinel_") else "eos" if t == "<|endoftext|>" else "" for t in targets]
     layout.html_block(html.legend(["sentinel", "mode", "eos"] if c.mode else ["sentinel", "eos"]))
-    layout.html_block(html.row(f"Encoder input · {len(c.inputs):,} tokens · the spans are gone, a sentinel marks each hole",
+    layout.html_block(html.row(f"Encoder input · {html.count(len(c.inputs), 'token')} · the spans are gone, a sentinel marks each hole",
                                html.kind_chips(inputs, kinds_in)))
-    layout.html_block(html.row(f"Decoder target · {c.n_loss_positions:,} positions, each with a loss (sentinels and end-of-text "
-                               f"included) · {c.n_loss_tokens:,} of them are text tokens supervised",
+    layout.html_block(html.row(f"Decoder target · {html.count(c.n_loss_positions, 'position')} with a loss (sentinels and end-of-text "
+                               f"included) · {c.n_loss_tokens:,} of them {'is a text token' if c.n_loss_tokens == 1 else 'are text tokens'} supervised",
                                html.kind_chips(targets, kinds_out)))
     st.caption("A decoder-only model reads the two as one sequence: the input as its (bidirectional) prefix, then the target.")
 
-layout.html_block(html.row(f"Where the loss lands in your text: {c.n_loss_tokens:,} text tokens supervised (underlined); faded: only context",
+layout.html_block(html.row(f"Where the loss lands in your text: {html.count(c.n_loss_tokens, 'text token')} supervised (underlined); faded: only context",
                            html.loss_marked_chips(original, c.loss_mask)))
 
 st.subheader("Loss exposure, every objective on this text")

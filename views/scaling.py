@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.catalog import VARIANTS
-from ui import charts, layout, result_files, state, training
+from ui import charts, html, layout, result_files, state, training
 from ui.html import md_plain
 
 PAGE = "scaling"
@@ -128,14 +128,15 @@ if runs is None:
 else:
     table = runs.drop(columns=[c for c in ("curve", "final_categories") if c in runs.columns])
     layout.chart(charts.scaling_scatter(runs), key=f"{PAGE}.sweep", data=table, name="scaling-sweep")
-    sizes = runs.groupby("architecture")["parameters"].nunique().min()
+    per_arch = runs.groupby("architecture")["parameters"].nunique()
+    sizes = html.count(int(per_arch.min()), "size") if per_arch.min() == per_arch.max() else f"{per_arch.min()} to {per_arch.max()} sizes"
     if "corpus_tokens" in runs.columns:
         lo, hi = runs["corpus_tokens"].min(), runs["corpus_tokens"].max()
         budget = f"on the same {hi:,.0f} corpus tokens" if lo == hi else f"on {lo:,.0f} to {hi:,.0f} corpus tokens"
     else:
         budget = "on a budget the sweep file does not give"
     by_arch = {charts.ARCH_NAMES.get(a, a): part.rename(columns={"final_val_loss": "loss"}) for a, part in runs.groupby("architecture")}
-    st.caption(f"Each architecture at {sizes} sizes ({runs['parameters'].min():,.0f} to {runs['parameters'].max():,.0f} parameters), every run "
+    st.caption(f"Each architecture at {sizes} ({runs['parameters'].min():,.0f} to {runs['parameters'].max():,.0f} parameters), every run "
                f"{budget}: a small budget, so these are curves of early training, not converged models. Each loss is on the "
                "architecture's own objective: compare slopes within a colour, not heights across colours. "
                + charts.trend_sentence(by_arch, "training_flops", "from each architecture's cheapest run to its costliest"))
