@@ -1,6 +1,7 @@
 """The pure builders of ui/: figures and HTML, read back from their data. No Streamlit runs here."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -314,6 +315,14 @@ def test_switch_diagram_follows_the_switches():
     assert plain.count('class="xattn"') == 3 and merged.count('class="xattn"') == 0
     assert "causal self-attention" in merged and "bidirectional self-attention" in plain
     assert "reads layer i" in html.switch_diagram("c") and "last input layer" in plain and "last input layer" not in html.switch_diagram("c")
+    # beside its cross-attention block, not centred over it ("3 · causal self-attention (shared)" ran under the block and out of its box)
+    for on in ("", "b", "bcd"):
+        svg = html.switch_diagram(on)
+        block = [float(x) for x in re.findall(r'class="xattn" x="([\d.]+)" y="[\d.]+" width="30"', svg)]
+        labels = [t for t in re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)" font-size="14">(\d · [^<]*)</text>', svg)
+                  if float(t[0]) > 290]  # the target's boxes, right of the diagram's middle
+        assert len(labels) == 3 and all(anchor == "start" and float(x) >= block[0] + 30 + 6 for x, anchor, _ in labels), (on, labels)
+        assert all(len(text) <= 26 for _, _, text in labels)  # ~7 px a character at 14 px: within the box's 235 - 44 px
 
 
 def _tick_spacing_px(fig, axis: str) -> float:

@@ -1155,6 +1155,7 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
     layer (from 1), back (tokens between the last token and the earliest it can hear from) and reach
     (tokens it can hear from), from `engine.masks.layer_reach`."""
     data = pd.DataFrame(rows, columns=["pattern", "layer", "back", "reach"])
+    data["line"] = data["pattern"]
     names = list(dict.fromkeys(data["pattern"]))
     chart = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(
         x=alt.X("layer:Q", title="layers", axis=alt.Axis(tickMinStep=1, format="d")),
@@ -1162,10 +1163,12 @@ def reach_chart(rows: list[dict]) -> alt.Chart:
         y=alt.Y("reach:Q", title="tokens it hears from", scale=alt.Scale(domain=[0, int(data["reach"].max() * 1.08) + 1], nice=True)),
         color=alt.Color("pattern:N", sort=names, scale=alt.Scale(domain=names, range=PATTERN_COLORS[: len(names)]),
                         legend=alt.Legend(orient="right", title="pattern", labelLimit=0)),
-        strokeDash=alt.StrokeDash("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[[1, 0], [8, 4], [2, 3], [12, 3, 2, 3]][: len(names)]),
+        # dash and width by a copy of the field: on "pattern" itself Vega-Lite merged them into the legend's symbols (9-px dashed
+        # outlines drawn as blots); the legend keeps colour and shape
+        strokeDash=alt.StrokeDash("line:N", sort=names, scale=alt.Scale(domain=names, range=[[1, 0], [8, 4], [2, 3], [12, 3, 2, 3]][: len(names)]),
                                   legend=None),
         # patterns that reach alike draw the same line: widest first, so each shows as a stripe around the next
-        strokeWidth=alt.StrokeWidth("pattern:N", sort=names, scale=alt.Scale(domain=names, range=[9, 6, 3.5, 1.8][: len(names)]), legend=None),
+        strokeWidth=alt.StrokeWidth("line:N", sort=names, scale=alt.Scale(domain=names, range=[9, 6, 3.5, 1.8][: len(names)]), legend=None),
         shape=alt.Shape("pattern:N", sort=names, scale=alt.Scale(domain=names, range=["circle", "square", "triangle-up", "diamond"][: len(names)]),
                         legend=None),
         tooltip=["pattern", "layer", alt.Tooltip("back:Q", title="tokens back"), alt.Tooltip("reach:Q", title="tokens it hears from")],

@@ -410,7 +410,7 @@ def switch_diagram(on: str, n_layer: int = 3) -> str:
     (a) folds into the decoder's one attention; (d) turns the input's attention causal.
     """
     a, b, c, d = ("a" in on), ("b" in on), ("c" in on), ("d" in on)
-    W, step, bh, bw = 540, 64, 46, 215
+    W, step, bh, bw = 580, 64, 46, 235  # a box holds its longest label at 14 px beside the cross-attention block
     H = 44 + step * n_layer + 34
     enc_x, dec_x = 20, W - 20 - bw
     enc_col, dec_col = "#0072B2", ("#0072B2" if b else "#D55E00")
@@ -425,12 +425,14 @@ def switch_diagram(on: str, n_layer: int = 3) -> str:
     for i in range(n_layer):
         y = y_of(i)
         enc_label = f"{i + 1} · " + ("causal self-attention" if d else "bidirectional self-attention")
-        dec_label = f"{i + 1} · " + ("joint attention" if a else "causal self-attention") + (" (shared)" if b else "")
+        dec_label = f"{i + 1} · " + ("joint attention" if a else "causal self-attention" if not b else "causal, shared weights") + (" (shared)" if a and b else "")
         parts.append(f'<rect x="{enc_x}" y="{y}" width="{bw}" height="{bh}" rx="9" fill="{enc_col}" fill-opacity="0.16" stroke="{enc_col}" stroke-width="2"/>')
         parts.append(f'<text x="{enc_x + bw / 2}" y="{y + 29}" text-anchor="middle" font-size="14">{esc(enc_label)}</text>')
         dash = ' stroke-dasharray="7 4"' if b else ""
         parts.append(f'<rect x="{dec_x}" y="{y}" width="{bw}" height="{bh}" rx="9" fill="{dec_col}" fill-opacity="0.16" stroke="{dec_col}" stroke-width="2"{dash}/>')
-        parts.append(f'<text x="{dec_x + bw / 2 + (14 if not a else 0)}" y="{y + 29}" text-anchor="middle" font-size="14">{esc(dec_label)}</text>')
+        # beside the cross-attention block, not over it (centred, a long label ran under it and out of the box)
+        parts.append(f'<text x="{dec_x + 44 if not a else dec_x + bw / 2}" y="{y + 29}" text-anchor="{"start" if not a else "middle"}" '
+                     f'font-size="14">{esc(dec_label)}</text>')
         entry = dec_x - 4
         if not a:  # the separate cross-attention block each decoder layer has
             parts.append(f'<rect class="xattn" x="{dec_x + 6}" y="{y + 8}" width="30" height="{bh - 16}" rx="5" fill="#CC79A7" fill-opacity="0.45" stroke="#CC79A7"/>')

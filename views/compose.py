@@ -65,7 +65,9 @@ texts = list(state.get("pats"))
 count_default = min(max(len(texts), 1), state.MAX_PATTERNS)
 state.choice(f"{PAGE}.count", (1, 2, 3, 4), count_default)
 st.segmented_control("Patterns side by side", (1, 2, 3, 4), key=f"{PAGE}.count", on_change=set_count, required=True)
-cols = st.columns(len(texts), gap="medium")
+# two patterns to a row at most: four across cut the preset names and the composed text to a third of themselves
+per_row = min(len(texts), 2)
+cols = [c for _ in range(0, len(texts), per_row) for c in st.columns(per_row, gap="medium")][: len(texts)]
 cycles = []
 for i, (col, t) in enumerate(zip(cols, texts)):
     with col:
