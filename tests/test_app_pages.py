@@ -207,6 +207,17 @@ def test_controls_write_the_link():
     assert q in ("2", ["2"])
 
 
+def test_a_window_without_the_input_end_says_where_the_end_is():
+    """On a long text the window showed only input, the prefix-LM's rule looked like the encoder's, and the caption
+    pointed at dotted lines that were not drawn."""
+    text = " ".join(f"word{i}" for i in range(400))
+    at = open_page("masks", text, params={"archs": "encoder,prefix_lm", "split": "300", "win": "0"})
+    said = " ".join(texts_of(at, "caption"))
+    assert "Dotted lines" not in said and "The input is the first 300 tokens: this window is all input" in said
+    at = open_page("masks", text, params={"archs": "encoder,prefix_lm", "split": "40", "win": "0"})
+    assert "Dotted lines: the input's end (the first 40 tokens" in " ".join(texts_of(at, "caption"))
+
+
 def test_bad_link_parameters_fall_back_with_a_notice():
     at = open_page("masks", params={"seed": "abc", "layer": "999", "obj": "nonsense", "archs": "encoder,bogus", "sneaky": "1"})
     warnings = " ".join(texts_of(at, "warning"))

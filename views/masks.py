@@ -186,8 +186,15 @@ def rules() -> None:
     for i in range(0, len(panels), k):
         fig = charts.mask_grid(panels[i : i + k], shown, offset=start, title="May attend" if i == 0 else "", **layout.room(1))
         layout.chart(fig, key=f"{PAGE}.rules.{i}", name="masks")
-    dotted = (f"Dotted lines: the input's end (the first {split} tokens; the slider {'in the sidebar' if state.presenting() else 'above'} "
-              "moves it). " if any(a in ("prefix_lm", "encoder_decoder") for a in archs) and 0 < split < n else "")
+    where = "in the sidebar" if state.presenting() else "above"
+    if not (any(a in ("prefix_lm", "encoder_decoder") for a in archs) and 0 < split < n):
+        dotted = ""
+    elif start < split < end:
+        dotted = f"Dotted lines: the input's end (the first {split} tokens; the slider {where} moves it). "
+    else:  # the window shows only input (or only target): the rules look alike there, and no line is drawn
+        dotted = (f"The input is the first {split:,} tokens: this window is all {'input' if split >= end else 'target'}, so the rules with an "
+                  f"input look like {'the encoder-only' if split >= end else 'the decoder-only'}'s here. "
+                  f"Move the window (the slider {where}) to token {split:,} to see where input ends. ")
     st.caption(dotted + ("Below, a tab for each: its rule in words, and what a model trained with it looks at." if len(archs) > 1 else ""))
 
 
