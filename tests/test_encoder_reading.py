@@ -103,4 +103,4 @@ def test_an_encoder_decoder_s_card_carries_its_reading_and_the_scaling_page_show
     assert card["encoder_reliance"]["rise"] == pytest.approx(r.rise, abs=1e-6) and card["encoder_reliance"]["reads_encoder"] is r.reads_encoder
     at = open_page("scaling", "x", params={"card": "encdec-span"})
     shown = " ".join(str(e.value) for e in [*at.info, *at.caption])
-    assert f"From encdec-span's card. {card['encoder_reliance']['sentence']}" in shown
+    assert f"{card['encoder_reliance']['sentence']} Measured when encdec-span was exported, on its card." in shown

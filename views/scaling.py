@@ -81,7 +81,7 @@ else:
         st.caption("This model's card has no per-category curves.")
     reading = cards[pick].get("encoder_reliance")  # an encoder-decoder's card: does it read its encoder? (engine.encoder_reliance)
     if reading:
-        (st.caption if reading.get("reads_encoder") else st.info)(f"From {pick}'s card. {reading['sentence']}")
+        (st.caption if reading.get("reads_encoder") else st.info)(f"{reading['sentence']} Measured when {pick} was exported, on its card.")
 
 st.subheader("One yardstick for every architecture")
 ys = result_files.yardstick()
