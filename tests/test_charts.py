@@ -310,6 +310,20 @@ def test_comparison_table_highlights_the_flipped_rows():
     assert 'class="on">attends only' in rows[2] and 'class="on">bidirectional' in rows[3]
 
 
+def test_every_kind_of_token_stands_apart_from_the_plain_tokens_fills():
+    """The FIM middle was drawn #F5D5A8, a shade away from the plain tokens' first fill (#F6DCA6): a plain "." read as middle."""
+    plain = {c.lower() for c in html.CHIP_FILLS}
+    every_token = {"prefix", "target"}  # a prefix-LM example marks every token one or the other: no plain token beside them
+    styled = dict(re.findall(r"\.k-(\w+)\{([^}]*)\}", html.STYLE))
+    assert {"fim", "middle", "mask", "sentinel"} <= set(styled)
+    for kind, css in styled.items():
+        if kind in every_token or "background" not in css:
+            continue
+        colours = {c.lower() for c in re.findall(r"#[0-9A-Fa-f]{6}", css.split(";color:")[0])}
+        for c in colours:  # at least 40 apart (summed over R, G, B) from every plain fill
+            assert min(sum(abs(int(c[i:i + 2], 16) - int(f[i:i + 2], 16)) for i in (1, 3, 5)) for f in plain) > 40, (kind, c)
+
+
 def test_switch_diagram_follows_the_switches():
     plain, merged = html.switch_diagram(""), html.switch_diagram("abcd", n_layer=3)
     assert plain.count('class="xattn"') == 3 and merged.count('class="xattn"') == 0

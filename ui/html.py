@@ -50,7 +50,7 @@ STYLE = """
 .k-eos{background:#999!important;color:#fff!important}
 .k-prefix{background:#B8E3D5!important}
 .k-fim{background:#56B4E9!important;color:#14161a!important;font-weight:600}
-.k-middle{background:#F5D5A8!important;color:#14161a!important}
+.k-middle{background:repeating-linear-gradient(135deg,#E69F00 0 6px,#F0B94D 6px 9px)!important;color:#14161a!important;font-weight:600}
 .k-target{background:#F4CDB6!important}
 .k-loss{box-shadow:inset 0 -4px 0 #D55E00;font-weight:600}
 .k-noloss{opacity:.42}
