@@ -1193,8 +1193,8 @@ def reach_sentence(rows: list[dict], windows: dict[str, int], n: int) -> str:
         parts.append(f"pattern {name}, window({w}): {back:,} tokens back after {layers} layer{'s' if layers != 1 else ''}{why}")
     if not parts:
         return ""
-    return ("A causal window(w) reads the token and the w before it, so information hops w tokens back a layer: about layers × w "
-            f"after a few layers ({'; '.join(parts)}; on this text of {n:,} tokens).")
+    return ("A causal window(w) reads the token and the w before it, so each layer carries information w tokens further: after L "
+            f"layers, up to L × w tokens back ({'; '.join(parts)}; on this text of {n:,} tokens).")
 
 
 def loss_change(plain: pd.DataFrame, through: pd.DataFrame, pattern: str) -> alt.Chart:
