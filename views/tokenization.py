@@ -91,9 +91,10 @@ if results:
         layout.html_block(html.SHOW_SPACES)
     if any(t.partial for toks in results.values() for t in toks):
         st.caption(
-            "A dashed box is one grapheme (what a reader sees as one character, though it may be several code points, "
-            "listed beside it) that a vocabulary splits into byte pieces (striped): none of them decodes to text alone, "
-            "and the model must learn that they belong together."
+            "A dashed box holds tokens that only together spell whole characters: the characters at its start, with their code "
+            "points (a space the first piece carries counts among them). Striped: a byte piece, which decodes to no text alone; "
+            "the model must learn that the pieces belong together. A character a reader sees as one but made of several code "
+            "points (👋🏽: a hand and a skin tone) may fill one box or two, as each vocabulary cuts it."
         )
     if "<|" in text:
         st.caption(
