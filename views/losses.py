@@ -176,14 +176,12 @@ def probes() -> None:
         wins = table.assign(ok=table["margin"] > 0).groupby("model", sort=False)["ok"].agg(["sum", "count"])
         st.markdown(" · ".join(f"**{html.esc(n)}**: right word preferred in {int(r['sum'])} of {int(r['count'])}" for n, r in wins.iterrows()))
         shown = table.assign(verdict=table["margin"].map(lambda m: "right" if m > 0 else "wrong" if m < 0 else "tie"))
-        config = {"logp_right": st.column_config.NumberColumn("log p(right)", format="%.2f"),
-                  "logp_wrong": st.column_config.NumberColumn("log p(wrong)", format="%.2f"),
-                  "margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f")}
+        config = {"margin": st.column_config.NumberColumn("margin (nats)", format="%+.2f", help="log p(right) − log p(wrong)")}
         if state.presenting():  # the chart and the line above make the point; every probe, in the page's type, one click away
             with st.expander(f"Every probe ({len(shown)})"):
                 layout.table(shown[["model", "prompt", "right", "wrong", "margin"]], column_config=config)
-        else:
-            layout.table(shown[["model", "skill", "prompt", "right", "wrong", "logp_right", "logp_wrong", "margin", "verdict"]], column_config=config)
+        else:  # the margin is log p(right) - log p(wrong): the two log-probabilities are in the chart's CSV, and the prompt keeps the room
+            layout.table(shown[["model", "skill", "prompt", "right", "wrong", "margin", "verdict"]], column_config=config)
 
 
 
